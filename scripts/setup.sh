@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a Debian 12 machine, run as root: Debian packages, the project's
+# virtualenv with its test extras, and the CO-RE eBPF objects. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  python3 python3-venv python3-dev        # the interpreter a SONiC container would carry
+  clang llvm libbpf-dev bpftool           # build CO-RE eBPF objects (see README: loader)
+  libbpf1                                 # the one loader, used through ctypes at run time
+  redis-server                            # SONiC's databases, for the lab and the tests
+  iproute2 tshark prometheus              # netns/veth, decode cross-check, scrape peer
+  make ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bpffs is where the agent pins its programs and maps across restarts.
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+venv=.venv
+[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -e '.[test]'
+  rm -f "$venv"/.installed-* && touch "$stamp"
+fi
+
+make -s -C bpf

@@ -1,0 +1,73 @@
+"""The `telegen-sonic` command: every verb's arguments, each dispatched to the module that owns it.
+
+Handlers are imported only when their verb runs, so `decode` never loads redis or BPF code and
+the agent never loads the lab's traffic crafting (scapy).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .errors import UserError
+
+DEFAULT_DB_CONFIG = "/var/run/redis/sonic-db/database_config.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="telegen-sonic", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"telegen-sonic {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    run = verbs.add_parser("run", help="run the agent daemon")
+    run.add_argument("--config", metavar="FILE", help="YAML config (TELEGEN_* variables override it)")
+    run.set_defaults(handler="sonic_agent.agent:main")
+
+    lab = verbs.add_parser("lab", help="a docker-free virtual SONiC switch on this machine")
+    lab_verbs = lab.add_subparsers(dest="lab_verb", required=True, metavar="LAB_VERB")
+    up = lab_verbs.add_parser("up", help="create the lab switch from a CONFIG_DB dump")
+    up.add_argument("--config-db", metavar="FILE", help="SONiC CONFIG_DB dump (default: built-in lab)")
+    up.set_defaults(handler="sonic_agent.lab.control:up")
+    down = lab_verbs.add_parser("down", help="remove the lab: namespaces, links, processes, files")
+    down.set_defaults(handler="sonic_agent.lab.control:down")
+    status = lab_verbs.add_parser("status", help="show whether the lab is up and what it holds")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(handler="sonic_agent.lab.control:status")
+    traffic = lab_verbs.add_parser("traffic", help="send traffic from the lab's neighbors")
+    traffic.add_argument("--kind", choices=("control", "data", "mirror"), default="control")
+    traffic.add_argument("--count", type=int, default=1, help="rounds to send (0: until stopped)")
+    traffic.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
+    traffic.add_argument("--erspan", choices=("2", "3"), default="2", help="mirror encapsulation")
+    traffic.set_defaults(handler="sonic_agent.lab.traffic:main")
+    demo = lab_verbs.add_parser("run", help="lab up, agent, live terminal view; Ctrl-C tears down")
+    demo.add_argument("--config-db", metavar="FILE", help="SONiC CONFIG_DB dump (default: built-in lab)")
+    demo.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)")
+    demo.set_defaults(handler="sonic_agent.lab.demo:main")
+
+    show = verbs.add_parser("show", help="print the live SONiC model or probe counters")
+    show.add_argument("what", choices=("ports", "lags", "vlans", "mirror-sessions", "probes"))
+    show.add_argument("--db-config", metavar="PATH", default=DEFAULT_DB_CONFIG,
+                      help=f"database_config.json (default {DEFAULT_DB_CONFIG})")
+    show.add_argument("--format", choices=("table", "json"), default="table")
+    show.set_defaults(handler="sonic_agent.show:main")
+
+    decode = verbs.add_parser("decode", help="decode ERSPAN/GRE/SPAN captures into flows")
+    decode.add_argument("file", metavar="FILE", help="pcap or pcapng file")
+    decode.add_argument("--format", choices=("table", "json"), default="table")
+    decode.set_defaults(handler="sonic_agent.decode:main")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, func_name = args.handler.split(":")
+    try:
+        handler = getattr(importlib.import_module(module_name), func_name)
+        return int(handler(args) or 0)
+    except UserError as exc:
+        print(f"telegen-sonic: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,207 @@
+"""The agent's configuration: typed sections, loaded from YAML, overridden by TELEGEN_* variables.
+
+Every section is a dataclass; `load_config` walks the YAML mapping against the dataclass
+fields and raises `UserError` naming the dotted field path on an unknown key or a wrong type.
+An environment variable `TELEGEN_<SECTION>__<FIELD>` (double underscore between levels,
+e.g. `TELEGEN_EXPORT__PROMETHEUS__LISTEN=0.0.0.0:9110`) overrides a field; its value is read
+as a YAML scalar and type-checked like the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import yaml
+
+from .errors import UserError
+
+ENV_PREFIX = "TELEGEN_"
+SONIC_DB_CONFIG = "/var/run/redis/sonic-db/database_config.json"
+
+
+@dataclass
+class SonicConfig:
+    database_config: str = SONIC_DB_CONFIG
+    # Multi-ASIC: read when present; every namespace's redis is then followed.
+    database_global: str = "/var/run/redis/sonic-db/database_global.json"
+    reconnect_max_s: float = 30.0
+
+
+@dataclass
+class ProbesConfig:
+    enabled: bool = True
+    management_interface: Optional[str] = "eth0"
+    grpc_ports: List[int] = field(default_factory=lambda: [8080, 50051])
+    top_talkers: int = 1024
+    # One in N CPU-bound packets updates the top-talker map (the counting path is exact).
+    top_talker_sample: int = 16
+    pin_dir: str = "/sys/fs/bpf/telegen-sonic"
+    read_interval_s: float = 1.0
+
+
+@dataclass
+class MirrorConfig:
+    enabled: bool = False
+    interface: Optional[str] = None
+    mode: str = "xdp"  # xdp | afpacket
+    max_flows: int = 65536
+    top_flows: int = 100
+    vendor_header_len: int = 22  # bytes after a GRE 0x8949 header (Mellanox)
+
+
+@dataclass
+class TlsConfig:
+    ca: Optional[str] = None
+    cert: Optional[str] = None
+    key: Optional[str] = None
+    client_ca: Optional[str] = None
+    insecure: bool = False
+
+
+@dataclass
+class PrometheusConfig:
+    enabled: bool = True
+    listen: str = "127.0.0.1:9110"
+    max_series: int = 50000
+
+
+@dataclass
+class OtlpConfig:
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4317"
+    protocol: str = "grpc"  # grpc | http
+    compression: str = "gzip"  # gzip | none
+    headers: Dict[str, str] = field(default_factory=dict)
+    interval_s: float = 10.0
+    temporality: str = "cumulative"  # cumulative | delta
+    timeout_s: float = 10.0
+    queue_size: int = 64
+    max_backoff_s: float = 30.0
+    tls: TlsConfig = field(default_factory=TlsConfig)
+
+
+@dataclass
+class GnmiConfig:
+    enabled: bool = False
+    listen: str = "127.0.0.1:50051"
+    username: Optional[str] = None
+    password: Optional[str] = None
+    tls: TlsConfig = field(default_factory=TlsConfig)
+
+
+@dataclass
+class ExportConfig:
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
+    otlp: OtlpConfig = field(default_factory=OtlpConfig)
+    gnmi: GnmiConfig = field(default_factory=GnmiConfig)
+
+
+@dataclass
+class AgentConfig:
+    log_level: str = "info"
+    log_format: str = "json"  # json | text
+    sonic: SonicConfig = field(default_factory=SonicConfig)
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
+    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+CHOICES = {
+    "log_level": ("debug", "info", "warning", "error"),
+    "log_format": ("json", "text"),
+    "mirror.mode": ("xdp", "afpacket"),
+    "export.otlp.protocol": ("grpc", "http"),
+    "export.otlp.compression": ("gzip", "none"),
+    "export.otlp.temporality": ("cumulative", "delta"),
+}
+
+
+def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> AgentConfig:
+    """Read the YAML file (if given), apply TELEGEN_* overrides, return a validated config."""
+    raw: Dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise UserError(f"config: cannot read {path}: {exc.strerror}") from None
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise UserError(f"config: {path}{where}: not valid YAML") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"config: {path}: top level must be a mapping")
+    _apply_env(raw, os.environ if environ is None else environ)
+    return _build(AgentConfig, raw, "")
+
+
+def _apply_env(raw: Dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        node = raw
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UserError(f"config: {name}: {part} is not a section")
+            node = child
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+        except yaml.YAMLError:
+            node[parts[-1]] = value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise UserError(f"config: {prefix.rstrip('.') or 'top level'}: expected a mapping, got {_type_name(raw)}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise UserError(f"config: unknown key '{prefix}{key}'")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in raw:
+            values[f.name] = _check(hints[f.name], raw[f.name], prefix + f.name)
+    obj = cls(**values)
+    return obj
+
+
+def _check(hint: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value if value is not None else {}, path + ".")
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        return _check(next(a for a in args if a is not type(None)), value, path)
+    if origin in (list, List):
+        if not isinstance(value, list):
+            raise UserError(f"config: {path}: expected a list, got {_type_name(value)}")
+        return [_check(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise UserError(f"config: {path}: expected a mapping, got {_type_name(value)}")
+        return {str(k): _check(args[1], v, f"{path}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # e.g. a header value or a numeric-looking name
+    if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
+        raise UserError(f"config: {path}: expected {hint.__name__}, got {_type_name(value)} {value!r}")
+    choices = CHOICES.get(path)
+    if choices and value not in choices:
+        raise UserError(f"config: {path}: must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "mapping",
+            type(None): "null"}.get(type(value), type(value).__name__)
