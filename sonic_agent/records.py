@@ -1,0 +1,121 @@
+"""Neutral records: what sources produce and exporters encode, with no transport in them.
+
+The pipeline (`sonic_agent.pipeline`) assembles a `Snapshot` at export time from the live
+SONiC model, the port probes and the mirror decoder; every exporter is a pure function of
+a Snapshot (plus a thin transport). Nothing here holds per-label state between exports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """DEVICE_METADATA|localhost, plus the SONiC version when the image states one."""
+
+    hostname: str = ""
+    hwsku: str = ""
+    platform: str = ""
+    mac: str = ""
+    asn: str = ""
+    sonic_version: str = ""
+
+
+@dataclass(frozen=True)
+class PortState:
+    """One port (EthernetN, PortChannelN, VlanN) as the model sees it, with its labels."""
+
+    name: str
+    alias: str = ""
+    kind: str = "port"  # port | portchannel | vlan | mgmt
+    namespace: str = ""
+    index: Optional[int] = None
+    speed_mbps: Optional[int] = None
+    mtu: Optional[int] = None
+    admin_status: str = ""
+    oper_status: str = ""  # APPL_DB PORT_TABLE oper_status (ASIC link)
+    netdev_oper_status: str = ""  # STATE_DB PORT_TABLE netdev_oper_status (kernel)
+    description: str = ""
+    lag: str = ""  # the PortChannel this port is a member of
+    vlans: Tuple[str, ...] = ()
+    ifindex: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class PortCounter:
+    """A COUNTERS_DB port counter or rate, under a neutral name.
+
+    name is one of: in_octets, out_octets, in_ucast_pkts, out_ucast_pkts, in_mcast_pkts,
+    out_mcast_pkts, in_bcast_pkts, out_bcast_pkts, in_errors, out_errors, in_discards,
+    out_discards, rx_bps, tx_bps, rx_pps, tx_pps (rates are gauges, the rest counters).
+    """
+
+    port: str
+    name: str
+    value: float
+
+
+@dataclass(frozen=True)
+class ProbeCount:
+    """Packets and bytes the port probes counted for one (netdev, direction, class)."""
+
+    port: str
+    direction: str  # rx | tx
+    klass: str  # bgp, lacp, lldp, arp, nd, ... (see sonic_agent.probes)
+    packets: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class FlowRecord:
+    """One mirrored flow, correlated to its MIRROR_SESSION where one matches."""
+
+    erspan_type: Optional[int]
+    session_id: Optional[int]
+    direction: Optional[str]
+    vlan: Optional[int]
+    src: str
+    dst: str
+    proto: int
+    sport: Optional[int]
+    dport: Optional[int]
+    packets: int
+    bytes: int
+    tcp_flags: int = 0
+    dscp: Optional[int] = None
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    session: str = ""  # MIRROR_SESSION name
+    source_ports: Tuple[str, ...] = ()
+    sample_rate: Optional[int] = None  # estimated = raw * sample_rate
+
+
+@dataclass(frozen=True)
+class MirrorSessionStats:
+    """Per mirror stream: (outer src, outer dst, GRE protocol, session id) -> counts."""
+
+    outer_src: str
+    outer_dst: str
+    gre_proto: Optional[int]
+    session_id: Optional[int]
+    packets: int
+    lost: int
+    truncated: int
+    session: str = ""  # MIRROR_SESSION name when correlated
+    status: str = ""  # STATE_DB MIRROR_SESSION_TABLE status
+
+
+@dataclass
+class Snapshot:
+    """Everything an exporter needs at one instant; built fresh for every export."""
+
+    timestamp: float
+    device: DeviceInfo = field(default_factory=DeviceInfo)
+    ports: List[PortState] = field(default_factory=list)
+    port_counters: List[PortCounter] = field(default_factory=list)
+    probe_counts: List[ProbeCount] = field(default_factory=list)
+    flows: List[FlowRecord] = field(default_factory=list)  # already top-K
+    sessions: List[MirrorSessionStats] = field(default_factory=list)
+    malformed: Dict[str, int] = field(default_factory=dict)  # mirror decode, by reason
+    agent: Dict[str, float] = field(default_factory=dict)  # the agent's own counters (drops, ...)
