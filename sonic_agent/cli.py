@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler="sonic_agent.agent:main")
 
     lab = verbs.add_parser("lab", help="a docker-free virtual SONiC switch on this machine")
+    lab.add_argument("--name", default="tg", help="lab instance name (namespaces NAME-sw, NAME-nbr)")
     lab_verbs = lab.add_subparsers(dest="lab_verb", required=True, metavar="LAB_VERB")
     up = lab_verbs.add_parser("up", help="create the lab switch from a CONFIG_DB dump")
     up.add_argument("--config-db", metavar="FILE", help="SONiC CONFIG_DB dump (default: built-in lab)")
@@ -71,3 +72,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0

@@ -53,6 +53,15 @@ def iter_dump(dump: Mapping[str, object], separator: str = "|") -> Iterator[Tupl
                 yield f"{top}{separator}{key}", (fields if isinstance(fields, dict) else {})
 
 
+def tables_from_dump(dump: Mapping[str, object], separator: str = "|") -> Dict[str, Dict[str, Fields]]:
+    """{TABLE: {key: typed fields}} from a nested or flat dump, as a reader of redis would see it."""
+    tables: Dict[str, Dict[str, Fields]] = {}
+    for redis_key, fields in iter_dump(dump, separator):
+        table, _, key = redis_key.partition(separator)
+        tables.setdefault(table, {})[key] = decode_fields(encode_fields(fields))
+    return tables
+
+
 def _is_fields(value: dict) -> bool:
     return all(not isinstance(v, dict) for v in value.values()) and bool(value)
 

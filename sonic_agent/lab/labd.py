@@ -1,0 +1,205 @@
+"""The lab's state daemon: plays portsyncd/portmgrd/orchagent/syncd for the virtual switch.
+
+Runs inside the switch namespace and, every half second:
+- creates or removes port netdevs as CONFIG_DB's PORT table changes (keyspace events);
+- writes the kernel link state to APPL_DB `PORT_TABLE:<port>` (oper_status, flap_count,
+  last_up/down_time) and STATE_DB `PORT_TABLE|<port>` (netdev_oper_status), on change;
+- every second writes COUNTERS_DB: `COUNTERS_PORT_NAME_MAP`, `COUNTERS:<oid>` SAI port
+  counters from the kernel's link statistics, and `RATES:<oid>` bps/pps;
+- keeps STATE_DB `MIRROR_SESSION_TABLE|<name>` status (active when its ports exist).
+The ASIC's counters are the one thing mocked here: the kernel's veth statistics stand in.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from typing import Dict, Optional
+
+from pyroute2 import IPRoute
+
+from ..logs import setup_logging
+from ..sonic.dbconfig import load_database_config
+from ..sonic.encoding import decode_fields
+from .topology import LabLayout, ip_batch, port_commands, port_order
+
+log = logging.getLogger("telegen.lab.labd")
+OID_BASE = 0x1000000000000
+SAI_COUNTERS = {  # SAI counter -> kernel IFLA_STATS64 field(s)
+    "SAI_PORT_STAT_IF_IN_OCTETS": ("rx_bytes",), "SAI_PORT_STAT_IF_OUT_OCTETS": ("tx_bytes",),
+    "SAI_PORT_STAT_IF_IN_MULTICAST_PKTS": ("multicast",),
+    "SAI_PORT_STAT_IF_IN_ERRORS": ("rx_errors",), "SAI_PORT_STAT_IF_OUT_ERRORS": ("tx_errors",),
+    "SAI_PORT_STAT_IF_IN_DISCARDS": ("rx_dropped",), "SAI_PORT_STAT_IF_OUT_DISCARDS": ("tx_dropped",),
+}
+
+
+class StateDaemon:
+    def __init__(self, layout: LabLayout):
+        self.layout = layout
+        dbs = load_database_config(str(layout.db_config))
+        self.config_db = dbs.connect("CONFIG_DB")
+        self.appl_db = dbs.connect("APPL_DB")
+        self.state_db = dbs.connect("STATE_DB")
+        self.counters_db = dbs.connect("COUNTERS_DB")
+        self.config_db_id = dbs.db("CONFIG_DB").id
+        self.ipr = IPRoute()
+        self.link_state: Dict[str, str] = {}
+        self.flaps: Dict[str, int] = {}
+        self.oids: Dict[str, str] = {}
+        self.previous: Dict[str, tuple] = {}  # port -> (time, rx_bytes, tx_bytes, rx_pkts, tx_pkts)
+        self.netdevs: set = set()  # every netdev of the switch namespace, read with the links
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        pubsub = self.config_db.pubsub(ignore_subscribe_messages=True)
+        pubsub.psubscribe(f"__keyspace@{self.config_db_id}__:PORT|*",
+                          f"__keyspace@{self.config_db_id}__:MIRROR_SESSION|*")
+        self.reconcile_ports()
+        next_counters = 0.0
+        while not self.stop.is_set():
+            changed = False
+            message = pubsub.get_message(timeout=0.5)
+            while message is not None:
+                changed = True
+                message = pubsub.get_message(timeout=0.01)
+            if changed:
+                self.reconcile_ports()
+            links = self.read_links()
+            self.write_link_state(links)
+            if time.monotonic() >= next_counters:
+                self.write_counters(links)
+                self.write_mirror_status()
+                next_counters = time.monotonic() + 1.0
+        pubsub.close()
+
+    def configured_ports(self) -> Dict[str, dict]:
+        keys = list(self.config_db.scan_iter(match="PORT|*", count=1000))
+        pipe = self.config_db.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return {k.split("|", 1)[1]: decode_fields(v) for k, v in zip(keys, pipe.execute())}
+
+    def reconcile_ports(self) -> None:
+        """Make the switch's port netdevs match CONFIG_DB PORT (like portmgrd on a switch)."""
+        wanted = self.configured_ports()
+        present = {link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()}
+        cmds = []
+        for port, fields in wanted.items():
+            if port not in present:
+                cmds += port_commands(self.layout, port, int(fields.get("mtu") or 9100),
+                                      fields.get("admin_status") == "up")
+                log.info("port added", extra={"port": port})
+        for port in list(self.oids):
+            if port not in wanted:
+                if port in present:
+                    cmds.append(f"-n {self.layout.switch_ns} link del {port}")
+                self.forget(port)
+                log.info("port removed", extra={"port": port})
+        if cmds:
+            ip_batch(cmds)
+        for i, port in enumerate(sorted(wanted, key=port_order)):
+            self.oids.setdefault(port, f"oid:0x{OID_BASE + i + 1:x}")
+        self.counters_db.delete("COUNTERS_PORT_NAME_MAP")
+        if self.oids:
+            self.counters_db.hset("COUNTERS_PORT_NAME_MAP", mapping=self.oids)
+
+    def forget(self, port: str) -> None:
+        oid = self.oids.pop(port)
+        self.appl_db.delete(f"PORT_TABLE:{port}")
+        self.state_db.delete(f"PORT_TABLE|{port}")
+        self.counters_db.delete(f"COUNTERS:{oid}", f"RATES:{oid}")
+        self.link_state.pop(port, None)
+        self.previous.pop(port, None)
+
+    def read_links(self) -> Dict[str, dict]:
+        links = {}
+        self.netdevs = set()
+        for link in self.ipr.get_links():
+            name = link.get_attr("IFLA_IFNAME")
+            self.netdevs.add(name)
+            if name in self.oids:
+                up = bool(link["flags"] & 1)
+                carrier = link.get_attr("IFLA_CARRIER") == 1 and link.get_attr("IFLA_OPERSTATE") == "UP"
+                links[name] = {"admin": "up" if up else "down", "oper": "up" if up and carrier else "down",
+                               "mtu": link.get_attr("IFLA_MTU"), "stats": link.get_attr("IFLA_STATS64") or {}}
+        return links
+
+    def write_link_state(self, links: Dict[str, dict]) -> None:
+        now = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime())
+        pipe = self.appl_db.pipeline(transaction=False)
+        state_pipe = self.state_db.pipeline(transaction=False)
+        for port, link in links.items():
+            previous = self.link_state.get(port)
+            if previous == (link["oper"], link["admin"]):
+                continue
+            if previous is not None and previous[0] != link["oper"]:
+                self.flaps[port] = self.flaps.get(port, 0) + 1
+            self.link_state[port] = (link["oper"], link["admin"])
+            appl = {"oper_status": link["oper"], "admin_status": link["admin"], "mtu": str(link["mtu"]),
+                    "flap_count": str(self.flaps.get(port, 0)),
+                    f"last_{link['oper']}_time": now}
+            pipe.hset(f"PORT_TABLE:{port}", mapping=appl)
+            state_pipe.hset(f"PORT_TABLE|{port}", mapping={
+                "state": "ok", "netdev_oper_status": link["oper"], "admin_status": link["admin"],
+                "mtu": str(link["mtu"])})
+            log.info("link state", extra={"port": port, "oper": link["oper"], "admin": link["admin"]})
+        pipe.execute()
+        state_pipe.execute()
+
+    def write_counters(self, links: Dict[str, dict]) -> None:
+        now = time.monotonic()
+        pipe = self.counters_db.pipeline(transaction=False)
+        for port, link in links.items():
+            s = link["stats"]
+            oid = self.oids[port]
+            mcast = s.get("multicast", 0)
+            counters = {sai: str(sum(s.get(f, 0) for f in fields)) for sai, fields in SAI_COUNTERS.items()}
+            counters["SAI_PORT_STAT_IF_IN_UCAST_PKTS"] = str(max(s.get("rx_packets", 0) - mcast, 0))
+            counters["SAI_PORT_STAT_IF_OUT_UCAST_PKTS"] = str(s.get("tx_packets", 0))
+            pipe.hset(f"COUNTERS:{oid}", mapping=counters)
+            sample = (now, s.get("rx_bytes", 0), s.get("tx_bytes", 0), s.get("rx_packets", 0), s.get("tx_packets", 0))
+            before = self.previous.get(port)
+            self.previous[port] = sample
+            if before is not None and sample[0] > before[0]:
+                dt = sample[0] - before[0]
+                rx_bps, tx_bps, rx_pps, tx_pps = ((sample[i] - before[i]) / dt for i in range(1, 5))
+                pipe.hset(f"RATES:{oid}", mapping={"RX_BPS": f"{rx_bps:.2f}", "TX_BPS": f"{tx_bps:.2f}",
+                                                    "RX_PPS": f"{rx_pps:.2f}", "TX_PPS": f"{tx_pps:.2f}"})
+        pipe.execute()
+
+    def write_mirror_status(self) -> None:
+        keys = list(self.config_db.scan_iter(match="MIRROR_SESSION|*", count=1000))
+        sessions = {k.split("|", 1)[1] for k in keys}
+        pipe = self.state_db.pipeline(transaction=False)
+        for key in keys:
+            name = key.split("|", 1)[1]
+            fields = decode_fields(self.config_db.hgetall(key))
+            ports = [p for p in fields.get("src_port", "").split(",") if p]
+            if fields.get("dst_port"):
+                ports.append(fields["dst_port"])
+            active = all(p in self.netdevs for p in ports)
+            status = {"status": "active" if active else "inactive"}
+            if fields.get("type", "ERSPAN") == "ERSPAN":
+                status["monitor_port"] = "eth0"
+            pipe.hset(f"MIRROR_SESSION_TABLE|{name}", mapping=status)
+        for key in self.state_db.scan_iter(match="MIRROR_SESSION_TABLE|*", count=1000):
+            if key.split("|", 1)[1] not in sessions:
+                pipe.delete(key)
+        pipe.execute()
+
+
+def main(argv: Optional[list] = None) -> None:
+    parser = argparse.ArgumentParser(prog="telegen-sonic-labd")
+    parser.add_argument("--name", default="tg")
+    args = parser.parse_args(argv)
+    setup_logging("info", "json")
+    daemon = StateDaemon(LabLayout(args.name))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: daemon.stop.set())
+    daemon.run()
+
+
+if __name__ == "__main__":
+    main()
