@@ -1,0 +1,216 @@
+"""`telegen-sonic lab traffic`: what the lab's neighbors send, crafted with scapy.
+
+- control: per port, one frame of each control-plane class a switch CPU sees (LLDP, LACP,
+  STP, ARP, ND, ICMP, ICMPv6, BGP, BFD, DHCP, DHCPv6, SSH, SNMP, gNMI, sFlow, VXLAN);
+- data: UDP and TCP between neighbors, routed by the switch namespace;
+- mirror: for every ERSPAN MIRROR_SESSION, the data traffic of its source ports as the ASIC
+  would mirror it: ERSPAN II or III over GRE to the session's dst_ip, sent into the switch's
+  eth0 (this kernel has no GRE device, so the encapsulation is crafted here).
+Frames are built once, then sent from the neighbor namespace with AF_PACKET sockets.
+scapy is imported here only; the agent never imports this module.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from pyroute2 import NetNS
+from pyroute2.netns import setns
+from scapy.all import (ARP, BOOTP, DHCP, GRE, ICMP, IP, LLC, STP, TCP, UDP, Dot3, Ether,
+                       ICMPv6EchoRequest, ICMPv6ND_NS, IPv6, Raw)
+from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III
+from scapy.contrib.lacp import LACP, SlowProtocol
+from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID,
+                                LLDPDUTimeToLive)
+
+from ..sonic.dbconfig import load_database_config
+from ..sonic.encoding import read_table
+from .topology import MGMT_PORT, LabLayout, peer_address
+
+CONTROL_CLASSES = ("lldp", "lacp", "stp", "arp", "nd", "icmp", "icmpv6", "bgp", "bfd", "dhcp",
+                   "dhcpv6", "ssh", "snmp", "gnmi", "sflow", "vxlan")
+
+
+@dataclass
+class Link:
+    """One neighbor-side veth: its MAC and addresses, and the switch port's MAC and addresses."""
+
+    port: str
+    mac: str
+    switch_mac: str
+    ip4: Optional[str] = None
+    switch_ip4: Optional[str] = None
+    ip6: Optional[str] = None
+    switch_ip6: Optional[str] = None
+
+
+def read_links(layout: LabLayout) -> Dict[str, Link]:
+    def addrs(ns):
+        with NetNS(ns) as ipr:
+            names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in ipr.get_links()}
+            macs = {l.get_attr("IFLA_IFNAME"): l.get_attr("IFLA_ADDRESS") for l in ipr.get_links()}
+            out: Dict[str, Dict[int, str]] = {}
+            for a in ipr.get_addr():
+                ip = a.get_attr("IFA_ADDRESS")
+                if not ip.startswith("fe80"):
+                    out.setdefault(names[a["index"]], {}).setdefault(a["family"], ip)
+            return macs, out
+    sw_macs, sw_addrs = addrs(layout.switch_ns)
+    nb_macs, nb_addrs = addrs(layout.neighbor_ns)
+    links = {}
+    for name, mac in nb_macs.items():
+        if name == "lo" or name not in sw_macs:
+            continue
+        sw, nb = sw_addrs.get(name, {}), nb_addrs.get(name, {})
+        links[name] = Link(name, mac, sw_macs[name], nb.get(socket.AF_INET), sw.get(socket.AF_INET),
+                           nb.get(socket.AF_INET6), sw.get(socket.AF_INET6))
+    return links
+
+
+def _fill_addresses(link: Link, index: int) -> Tuple[str, str, str, str]:
+    """Addresses for frames: configured ones, else a per-port synthetic pair."""
+    ip4 = link.ip4 or f"172.31.{index}.2"
+    sw4 = link.switch_ip4 or f"172.31.{index}.1"
+    ip6 = link.ip6 or f"fd00:31:{index:x}::2"
+    sw6 = link.switch_ip6 or f"fd00:31:{index:x}::1"
+    return ip4, sw4, ip6, sw6
+
+
+def control_frames(link: Link, index: int) -> List[Tuple[str, bytes]]:
+    ip4, sw4, ip6, sw6 = _fill_addresses(link, index)
+    eth = Ether(src=link.mac, dst=link.switch_mac)
+    v4 = eth / IP(src=ip4, dst=sw4)
+    v6 = eth / IPv6(src=ip6, dst=sw6)
+    sol = ipaddress.IPv6Address(sw6).packed[-3:]
+    sol_node = str(ipaddress.IPv6Address(b"\xff\x02" + b"\0" * 9 + b"\x01\xff" + sol))
+    frames = {
+        "lldp": Ether(src=link.mac, dst="01:80:c2:00:00:0e", type=0x88CC)
+        / LLDPDUChassisID(subtype=4, id=link.mac) / LLDPDUPortID(subtype=5, id=link.port)
+        / LLDPDUTimeToLive(ttl=120) / LLDPDUEndOfLLDPDU(),
+        "lacp": Ether(src=link.mac, dst="01:80:c2:00:00:02") / SlowProtocol() / LACP(),
+        "stp": Dot3(src=link.mac, dst="01:80:c2:00:00:00") / LLC() / STP(),
+        "arp": Ether(src=link.mac, dst="ff:ff:ff:ff:ff:ff") / ARP(hwsrc=link.mac, psrc=ip4, pdst=sw4),
+        "nd": Ether(src=link.mac, dst="33:33:ff:" + ":".join(f"{b:02x}" for b in sol))
+        / IPv6(src=ip6, dst=sol_node, hlim=255) / ICMPv6ND_NS(tgt=sw6),
+        "icmp": v4 / ICMP(id=index, seq=1),
+        "icmpv6": v6 / ICMPv6EchoRequest(id=index, seq=1),
+        "bgp": v4 / TCP(sport=40000 + index, dport=179, flags="S"),
+        "bfd": v4 / UDP(sport=49152 + index, dport=3784) / Raw(b"\x20\x40\x03\x18" + b"\0" * 20),
+        "dhcp": Ether(src=link.mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(link.mac.replace(":", "")))
+        / DHCP(options=[("message-type", "discover"), "end"]),
+        "dhcpv6": Ether(src=link.mac, dst="33:33:00:01:00:02") / IPv6(src=ip6, dst="ff02::1:2")
+        / UDP(sport=546, dport=547) / Raw(b"\x01\x00\x00\x01"),
+        "ssh": v4 / TCP(sport=41000 + index, dport=22, flags="S"),
+        "snmp": v4 / UDP(sport=42000 + index, dport=161) / Raw(b"\x30\x00"),
+        "gnmi": v4 / TCP(sport=43000 + index, dport=50051, flags="S"),
+        "sflow": v4 / UDP(sport=44000 + index, dport=6343) / Raw(b"\0" * 28),
+        "vxlan": v4 / UDP(sport=45000 + index, dport=4789) / Raw(b"\x08\0\0\0\0\0\x01\0" + b"\0" * 14),
+    }
+    return [(klass, bytes(frames[klass])) for klass in CONTROL_CLASSES]
+
+
+def data_frames(link: Link, index: int, links: Dict[str, Link]) -> List[bytes]:
+    """UDP and TCP from this neighbor to every other neighbor with an IPv4 address."""
+    ip4, _, _, _ = _fill_addresses(link, index)
+    out = []
+    for other in links.values():
+        if other.port == link.port or other.port == MGMT_PORT or not other.ip4:
+            continue
+        base = Ether(src=link.mac, dst=link.switch_mac) / IP(src=ip4, dst=other.ip4, tos=0x20)
+        out.append(bytes(base / UDP(sport=5000 + index, dport=6000) / Raw(b"x" * 64)))
+        out.append(bytes(base / TCP(sport=7000 + index, dport=443, flags="PA") / Raw(b"y" * 200)))
+    return out
+
+
+def mirror_frames(layout: LabLayout, links: Dict[str, Link], erspan: int) -> List[bytes]:
+    """Each ERSPAN session's source-port data frames, encapsulated as the ASIC would."""
+    dbs = load_database_config(str(layout.db_config))
+    sessions = read_table(dbs.connect("CONFIG_DB"), "MIRROR_SESSION", dbs.db("CONFIG_DB").separator)
+    mgmt = links.get(MGMT_PORT)
+    frames = []
+    ordered = sorted(links)
+    for session_id, (name, s) in enumerate(sorted(sessions.items()), start=1):
+        if s.get("type", "ERSPAN") != "ERSPAN" or mgmt is None:
+            continue
+        outer = Ether(src=mgmt.mac, dst=mgmt.switch_mac) / IP(
+            src=s.get("src_ip", "10.1.0.1"), dst=s.get("dst_ip", "10.250.0.2"),
+            tos=int(s.get("dscp", 8)) << 2, ttl=int(s.get("ttl", 255)), proto=47)
+        for port in str(s.get("src_port", "")).split(","):
+            if port not in links:
+                continue
+            for inner in data_frames(links[port], ordered.index(port) + 1, links):
+                if erspan == 3:
+                    hdr = GRE(proto=0x22EB) / ERSPAN_III(session_id=session_id, gra=1, hw=1)
+                else:
+                    hdr = GRE(proto=0x88BE, seqnum_present=1) / ERSPAN_II(session_id=session_id)
+                frames.append(outer / hdr / Ether(inner))
+    return frames
+
+
+class Sender:
+    """AF_PACKET sockets on the neighbor side, one per interface."""
+
+    def __init__(self, ports):
+        self.sockets = {}
+        for port in ports:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            sock.bind((port, 0))
+            self.sockets[port] = sock
+
+    def send(self, port: str, frame: bytes) -> None:
+        self.sockets[port].send(frame)
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            sock.close()
+
+
+GRE_SEQ_OFFSET = 14 + 20 + 4  # outer Ethernet, IPv4 without options, GRE flags+protocol
+
+
+def build_round(layout: LabLayout, kind: str, erspan: int) -> List[Tuple[str, bytes]]:
+    """The (port, frame) list one round sends."""
+    links = read_links(layout)
+    ports = sorted(p for p in links if p != MGMT_PORT)
+    if kind == "control":
+        return [(p, f) for i, p in enumerate(ports, 1) for _, f in control_frames(links[p], i)]
+    if kind == "data":
+        return [(p, f) for i, p in enumerate(ports, 1) for f in data_frames(links[p], i, links)]
+    return [(MGMT_PORT, bytes(f)) for f in mirror_frames(layout, links, erspan)]
+
+
+def run_traffic(layout: LabLayout, kind: str, count: int, interval: float, erspan: int = 2) -> int:
+    """Send `count` rounds (0: until interrupted); returns the number of frames sent.
+
+    ERSPAN II frames carry a GRE sequence number that advances by one per mirrored frame,
+    patched into the prebuilt bytes, as an ASIC would number them."""
+    frames = build_round(layout, kind, erspan)
+    numbered = kind == "mirror" and erspan == 2
+    setns(layout.neighbor_ns)
+    sender = Sender({p for p, _ in frames})
+    sent, rounds = 0, 0
+    buffers = [(p, bytearray(f)) for p, f in frames]
+    try:
+        while count == 0 or rounds < count:
+            for port, frame in buffers:
+                if numbered:
+                    struct.pack_into("!I", frame, GRE_SEQ_OFFSET, (sent + 1) & 0xFFFFFFFF)
+                sender.send(port, frame)
+                sent += 1
+            rounds += 1
+            if count == 0 or rounds < count:
+                time.sleep(interval)
+    finally:
+        sender.close()
+    return sent
+
+
+def main(args) -> int:
+    sent = run_traffic(LabLayout(args.name), args.kind, args.count, args.interval, int(args.erspan))
+    print(f"lab traffic: sent {sent} {args.kind} frames")
+    return 0
