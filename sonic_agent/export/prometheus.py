@@ -1,0 +1,110 @@
+"""Prometheus `/metrics`: an HTTP server that encodes a fresh Snapshot per scrape.
+
+Default address 127.0.0.1:9110 (`export.prometheus.listen`). OpenMetrics 1.0 when the
+scraper's Accept header asks for it (Prometheus does), the text format 0.0.4 otherwise;
+gzip when Accept-Encoding allows. Nothing is kept per label between scrapes, so a port, flow
+or session that leaves the Snapshot leaves the exposition.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Iterator, Optional
+
+from prometheus_client.core import CounterMetricFamily, Metric
+
+from ..config import PrometheusConfig
+from ..records import Snapshot
+from .listen import parse_listen
+from .prometheus_exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, wants_openmetrics
+from .prometheus_families import SeriesBudget, snapshot_families
+
+log = logging.getLogger(__name__)
+
+
+class SnapshotCollector:
+    """A prometheus_client collector: `collect()` encodes `snapshot_fn()` at scrape time."""
+
+    def __init__(self, snapshot_fn: Callable[[], Snapshot], max_series: int):
+        self._snapshot_fn = snapshot_fn
+        self._max_series = max_series
+        self._lock = threading.Lock()
+        self.series_cut = 0
+        self.failures = 0
+
+    def collect(self) -> Iterator[Metric]:
+        budget = SeriesBudget(self._max_series)
+        try:
+            families = snapshot_families(self._snapshot_fn(), budget)
+        except Exception:  # still serve the exporter's own counters, which say so
+            log.exception("prometheus: building the snapshot failed")
+            with self._lock:
+                self.failures += 1
+            families = []
+        with self._lock:
+            self.series_cut += budget.cut
+            cut, failures = self.series_cut, self.failures
+        yield from families
+        yield CounterMetricFamily("telegen_prometheus_series_cut", "Series left out by "
+                                  "export.prometheus.max_series since the agent started.", value=cut)
+        yield CounterMetricFamily("telegen_prometheus_snapshot_failures", "Scrapes whose snapshot "
+                                  "could not be built.", value=failures)
+
+
+class PrometheusExporter:
+    """Serves /metrics on cfg.listen from `snapshot_fn`; `port` is the bound port (listen :0 ok)."""
+
+    def __init__(self, cfg: PrometheusConfig, snapshot_fn: Callable[[], Snapshot]):
+        self.host, self.port = parse_listen(cfg.listen, "export.prometheus")
+        self.collector = SnapshotCollector(snapshot_fn, cfg.max_series)
+        self._server: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "PrometheusExporter":
+        collector = self.collector
+
+        class Handler(_MetricsHandler):
+            def families(self):
+                return collector.collect()
+
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        server_cls = type("Server", (ThreadingHTTPServer,), {"daemon_threads": True, "address_family": family})
+        self._server = server_cls((self.host, self.port), Handler)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="prometheus", daemon=True)
+        self._thread.start()
+        log.info("prometheus: serving /metrics on %s:%d", self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(5)
+            self._server = None
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    def families(self) -> Iterator[Metric]:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path.split("?")[0] not in ("/metrics", "/"):
+            self.send_error(404, "only /metrics here")
+            return
+        openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
+        body = render(self.families(), openmetrics)
+        self.send_response(200)
+        self.send_header("Content-Type", OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE)
+        if "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body, compresslevel=1)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 (http.server's signature)
+        log.debug("prometheus: " + format, *args)

@@ -1,0 +1,55 @@
+"""What the neutral records mean, shared by the Prometheus, OTLP and gNMI encoders."""
+from __future__ import annotations
+
+from typing import Dict, NamedTuple, Optional
+
+from ..records import PortState, Snapshot
+
+
+class CounterMeaning(NamedTuple):
+    """A COUNTERS_DB neutral name split into what it measures, its direction and cast."""
+
+    measure: str  # bytes | packets | errors | discards | rate_bytes | rate_packets
+    direction: str  # rx | tx
+    cast: str = ""  # unicast | multicast | broadcast for packets
+
+    @property
+    def is_rate(self) -> bool:
+        return self.measure.startswith("rate_")
+
+
+PORT_COUNTERS: Dict[str, CounterMeaning] = {
+    "in_octets": CounterMeaning("bytes", "rx"),
+    "out_octets": CounterMeaning("bytes", "tx"),
+    "in_ucast_pkts": CounterMeaning("packets", "rx", "unicast"),
+    "out_ucast_pkts": CounterMeaning("packets", "tx", "unicast"),
+    "in_mcast_pkts": CounterMeaning("packets", "rx", "multicast"),
+    "out_mcast_pkts": CounterMeaning("packets", "tx", "multicast"),
+    "in_bcast_pkts": CounterMeaning("packets", "rx", "broadcast"),
+    "out_bcast_pkts": CounterMeaning("packets", "tx", "broadcast"),
+    "in_errors": CounterMeaning("errors", "rx"),
+    "out_errors": CounterMeaning("errors", "tx"),
+    "in_discards": CounterMeaning("discards", "rx"),
+    "out_discards": CounterMeaning("discards", "tx"),
+    "rx_bps": CounterMeaning("rate_bytes", "rx"),
+    "tx_bps": CounterMeaning("rate_bytes", "tx"),
+    "rx_pps": CounterMeaning("rate_packets", "rx"),
+    "tx_pps": CounterMeaning("rate_packets", "tx"),
+}
+
+# IANA protocol numbers -> OTel `network.transport` values (others: the number as text).
+TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "icmpv6", 132: "sctp"}
+
+
+def transport_name(proto: int) -> str:
+    return TRANSPORTS.get(proto, str(proto))
+
+
+def ports_by_name(snapshot: Snapshot) -> Dict[str, PortState]:
+    return {p.name: p for p in snapshot.ports}
+
+
+def is_up(status: str) -> Optional[bool]:
+    """'up'/'down' (any case) -> True/False; empty or unknown -> None (no sample)."""
+    status = status.lower()
+    return True if status == "up" else False if status == "down" else None

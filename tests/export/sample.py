@@ -1,0 +1,42 @@
+"""Snapshots the export tests and bench/export_cost.py build: realistic shapes, chosen sizes."""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from sonic_agent.records import (DeviceInfo, FlowRecord, MirrorSessionStats, PortCounter, PortState,
+                                 ProbeCount, Snapshot)
+from sonic_agent.export.schema import PORT_COUNTERS
+
+CLASSES = ("bgp", "lacp", "lldp", "arp", "nd", "dhcp", "dhcpv6", "udld", "ip2me", "eapol",
+           "neighbor_miss", "sample_packet", "icmp", "ssh", "snmp", "grpc", "other")
+
+
+def sample_snapshot(ports: int = 4, flows: int = 3, classes=CLASSES, counter_base: int = 1000,
+                    drop_port: Optional[str] = None, oper_status: str = "up") -> Snapshot:
+    names = [f"Ethernet{4 * i}" for i in range(ports) if f"Ethernet{4 * i}" != drop_port]
+    snap = Snapshot(timestamp=time.time(), device=DeviceInfo(
+        hostname="sw1", hwsku="Force10-S6000", platform="x86_64-kvm_x86_64-r0", mac="52:54:00:12:34:56",
+        sonic_version="SONiC.202405"))
+    for i, name in enumerate(names):
+        snap.ports.append(PortState(name=name, alias=f"fortyGigE0/{i * 4}", index=i, speed_mbps=40000,
+                                    mtu=9100, admin_status="up", oper_status=oper_status,
+                                    netdev_oper_status="up", description=f"to server {i}"))
+        for j, counter in enumerate(PORT_COUNTERS):
+            snap.port_counters.append(PortCounter(name, counter, float(counter_base + i * 100 + j)))
+        for direction in ("rx", "tx"):
+            for k, klass in enumerate(classes):
+                snap.probe_counts.append(ProbeCount(name, direction, klass, counter_base + k, 64 * (counter_base + k)))
+    snap.flows = [flow(i) for i in range(flows)]
+    snap.sessions = [MirrorSessionStats("10.0.0.1", "10.0.0.2", 0x88BE, 1, 5000, 2, 1, "everflow0", "active")]
+    snap.malformed = {"short_gre": 3}
+    snap.agent = {"probe_read_errors_total": 0, "flows_tracked": flows}
+    return snap
+
+
+def flow(i: int) -> FlowRecord:
+    return FlowRecord(erspan_type=2, session_id=1, direction="rx", vlan=None,
+                      src=f"10.1.{i // 250 % 250}.{i % 250 + 1}", dst="10.2.0.1", proto=6 if i % 2 else 17,
+                      sport=1024 + i % 60000, dport=443, packets=100 + i, bytes=64000 + i, tcp_flags=0x18,
+                      dscp=0, first_seen=1_700_000_000.0, last_seen=1_700_000_010.0, session="everflow0",
+                      source_ports=("Ethernet0",), sample_rate=1)

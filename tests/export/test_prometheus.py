@@ -1,0 +1,108 @@
+"""The /metrics exporter against Debian's Prometheus and promtool, with Snapshots built here."""
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+
+import pytest
+import requests
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from sonic_agent.config import PrometheusConfig
+from sonic_agent.export.prometheus import PrometheusExporter
+from tests.conftest import require
+from tests.export.prometheus_peer import PrometheusServer
+from tests.export.sample import sample_snapshot
+
+
+class LiveSnapshot:
+    """Stands for the pipeline: each call returns whatever the 'model' holds now."""
+
+    def __init__(self, snap):
+        self.snap = snap
+
+    def __call__(self):
+        return self.snap
+
+
+@pytest.fixture
+def exporter():
+    live = LiveSnapshot(sample_snapshot(ports=4, flows=3))
+    ex = PrometheusExporter(PrometheusConfig(listen="127.0.0.1:0"), live).start()
+    ex.live = live
+    yield ex
+    ex.stop()
+
+
+def scrape(ex, accept="text/plain", encoding="identity"):
+    resp = requests.get(f"http://127.0.0.1:{ex.port}/metrics", timeout=5,
+                        headers={"Accept": accept, "Accept-Encoding": encoding})
+    assert resp.status_code == 200
+    return resp
+
+
+def test_promtool_check_metrics_is_clean(exporter):
+    require(shutil.which("promtool") is not None, "needs promtool (apt-get install prometheus)")
+    text = scrape(exporter).text
+    assert 'sonic_port_bytes_total{port="Ethernet0",alias="fortyGigE0/0",namespace="",direction="rx"}' in text
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_openmetrics_when_asked_and_parses(exporter):
+    resp = scrape(exporter, accept="application/openmetrics-text;version=1.0.0,text/plain;q=0.5", encoding="gzip")
+    assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert resp.text.endswith("# EOF\n")
+    families = {f.name: f for f in text_string_to_metric_families(resp.text)}
+    probe = families["telegen_probe_packets"]
+    assert probe.type == "counter"
+    sample = next(s for s in probe.samples if s.labels["class"] == "bgp" and s.labels["port"] == "Ethernet4")
+    assert sample.labels["alias"] == "fortyGigE0/4" and sample.labels["direction"] == "rx"
+    assert sample.value == 1000
+    assert {s.labels["src_address"] for s in families["telegen_flow_bytes"].samples} == {"10.1.0.1", "10.1.0.2", "10.1.0.3"}
+    assert families["sonic_port_oper_up"].samples[0].value == 1
+
+
+def test_gzip_when_asked(exporter):
+    raw = requests.get(f"http://127.0.0.1:{exporter.port}/metrics", headers={"Accept-Encoding": "gzip"},
+                       stream=True, timeout=5).raw.read()
+    assert gzip.decompress(raw).startswith(b"# HELP sonic_device_info")
+
+
+def test_series_cap_cuts_and_counts(exporter):
+    capped = PrometheusExporter(PrometheusConfig(listen="127.0.0.1:0", max_series=10), exporter.live).start()
+    try:
+        text = scrape(capped).text
+        text = scrape(capped).text
+    finally:
+        capped.stop()
+    samples = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(samples) == 10 + 2  # the cap plus the exporter's own two counters
+    total = len([line for line in scrape(exporter).text.splitlines() if not line.startswith("#")]) - 2
+    assert f"telegen_prometheus_series_cut_total {2 * (total - 10)}" in text
+
+
+def test_broken_snapshot_is_counted_not_fatal(exporter):
+    exporter.collector._snapshot_fn = lambda: 1 / 0
+    assert "telegen_prometheus_snapshot_failures_total 1" in scrape(exporter).text
+
+
+def test_prometheus_scrapes_per_port_series_and_a_removed_port_goes_stale(exporter, tmp_path):
+    prom = PrometheusServer(tmp_path, f"127.0.0.1:{exporter.port}").start()
+    try:
+        prom.wait(lambda: [t for t in prom.targets() if t["health"] == "up"], 20, "scraping the target")
+        series = prom.wait(lambda: prom.query('sonic_port_bytes_total{direction="rx"}'), 10, "returning series")
+        by_port = {s["metric"]["port"]: s["metric"] for s in series}
+        assert set(by_port) == {"Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12"}
+        assert by_port["Ethernet4"]["alias"] == "fortyGigE0/4"
+        probe = prom.query('telegen_probe_packets_total{port="Ethernet8",direction="tx",class="lldp"}')
+        assert probe and probe[0]["value"][1] == "1002"
+
+        exporter.live.snap = sample_snapshot(ports=4, flows=3, drop_port="Ethernet4")
+        prom.wait(lambda: not prom.query('sonic_port_bytes_total{port="Ethernet4"}'), 10, "marking Ethernet4 stale")
+        assert not prom.query('telegen_probe_packets_total{port="Ethernet4"}')
+        assert {s["metric"]["port"] for s in prom.query('sonic_port_bytes_total{direction="rx"}')} == {
+            "Ethernet0", "Ethernet8", "Ethernet12"}
+    finally:
+        prom.stop()
