@@ -81,12 +81,12 @@ def load_dump(client: redis.Redis, dump: Mapping[str, object], separator: str = 
 def read_table(client: redis.Redis, table: str, separator: str) -> Dict[str, Fields]:
     """{key-without-table: decoded fields} for every key of `table`."""
     prefix = table + separator
-    keys = list(client.scan_iter(match=_glob_escape(prefix) + "*", count=1000))
+    keys = list(client.scan_iter(match=glob_escape(prefix) + "*", count=1000))
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.hgetall(key)
     return {key[len(prefix):]: decode_fields(raw) for key, raw in zip(keys, pipe.execute())}
 
 
-def _glob_escape(text: str) -> str:
+def glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)

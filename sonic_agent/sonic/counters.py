@@ -1,0 +1,100 @@
+"""SONiC's own COUNTERS_DB port and queue counters, read at call time, under neutral names.
+
+One pipelined round trip per namespace: HMGET of the wanted fields of `COUNTERS:<oid>` and
+`RATES:<oid>` for every port in COUNTERS_PORT_NAME_MAP (oids contain ':', so keys are built,
+never split). A field a platform does not support is absent and simply not reported.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import redis
+
+from ..records import PortCounter
+from .entities import to_int
+
+# neutral name -> SAI stat (counters) or RATES field (gauges), see records.PortCounter
+PORT_STATS: Dict[str, str] = {
+    "in_octets": "SAI_PORT_STAT_IF_IN_OCTETS",
+    "out_octets": "SAI_PORT_STAT_IF_OUT_OCTETS",
+    "in_ucast_pkts": "SAI_PORT_STAT_IF_IN_UCAST_PKTS",
+    "out_ucast_pkts": "SAI_PORT_STAT_IF_OUT_UCAST_PKTS",
+    "in_mcast_pkts": "SAI_PORT_STAT_IF_IN_MULTICAST_PKTS",
+    "out_mcast_pkts": "SAI_PORT_STAT_IF_OUT_MULTICAST_PKTS",
+    "in_bcast_pkts": "SAI_PORT_STAT_IF_IN_BROADCAST_PKTS",
+    "out_bcast_pkts": "SAI_PORT_STAT_IF_OUT_BROADCAST_PKTS",
+    "in_errors": "SAI_PORT_STAT_IF_IN_ERRORS",
+    "out_errors": "SAI_PORT_STAT_IF_OUT_ERRORS",
+    "in_discards": "SAI_PORT_STAT_IF_IN_DISCARDS",
+    "out_discards": "SAI_PORT_STAT_IF_OUT_DISCARDS",
+}
+PORT_RATES: Dict[str, str] = {"rx_bps": "RX_BPS", "tx_bps": "TX_BPS", "rx_pps": "RX_PPS", "tx_pps": "TX_PPS"}
+QUEUE_STATS: Dict[str, str] = {
+    "packets": "SAI_QUEUE_STAT_PACKETS",
+    "bytes": "SAI_QUEUE_STAT_BYTES",
+    "dropped_packets": "SAI_QUEUE_STAT_DROPPED_PACKETS",
+    "dropped_bytes": "SAI_QUEUE_STAT_DROPPED_BYTES",
+    "shared_watermark_bytes": "SAI_QUEUE_STAT_SHARED_WATERMARK_BYTES",
+}
+
+
+@dataclass(frozen=True)
+class QueueCounter:
+    """A COUNTERS_DB queue counter: name is one of QUEUE_STATS; kind unicast|multicast|all."""
+
+    port: str
+    queue: int
+    kind: str
+    name: str
+    value: float
+
+
+def _number(text: Optional[str]) -> Optional[float]:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _hmget_all(client: redis.Redis, keys_fields: List[Tuple[str, List[str]]]) -> List[List[Optional[str]]]:
+    pipe = client.pipeline(transaction=False)
+    for key, fields in keys_fields:
+        pipe.hmget(key, fields)
+    return pipe.execute()
+
+
+def read_port_counters(client: redis.Redis, port_oids: Mapping[str, str], separator: str) -> List[PortCounter]:
+    stat_fields, rate_fields = list(PORT_STATS.values()), list(PORT_RATES.values())
+    ports = list(port_oids.items())
+    requests = []
+    for _, oid in ports:
+        requests += [(f"COUNTERS{separator}{oid}", stat_fields), (f"RATES{separator}{oid}", rate_fields)]
+    replies = _hmget_all(client, requests)
+    out: List[PortCounter] = []
+    for i, (port, _) in enumerate(ports):
+        for names, values in ((PORT_STATS, replies[2 * i]), (PORT_RATES, replies[2 * i + 1])):
+            for name, text in zip(names, values):
+                value = _number(text)
+                if value is not None:
+                    out.append(PortCounter(port, name, value))
+    return out
+
+
+def read_queue_counters(client: redis.Redis, queue_oids: Mapping[str, str], queue_types: Mapping[str, str],
+                        separator: str) -> List[QueueCounter]:
+    fields = list(QUEUE_STATS.values())
+    queues = list(queue_oids.items())
+    replies = _hmget_all(client, [(f"COUNTERS{separator}{oid}", fields) for _, oid in queues])
+    out: List[QueueCounter] = []
+    for (queue_name, oid), values in zip(queues, replies):
+        port, _, index = queue_name.rpartition(":")
+        queue = to_int(index)
+        if not port or queue is None:
+            continue
+        kind = queue_types.get(oid, "SAI_QUEUE_TYPE_ALL").rpartition("_")[2].lower()
+        for name, text in zip(QUEUE_STATS, values):
+            value = _number(text)
+            if value is not None:
+                out.append(QueueCounter(port, queue, kind, name, value))
+    return out

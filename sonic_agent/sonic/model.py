@@ -1,0 +1,302 @@
+"""The live SONiC model: every namespace's redis followed, joined into one typed switch.
+
+Public API (`SwitchModel`):
+- construct: `SwitchModel.from_config(cfg: SonicConfig)` or `SwitchModel.from_paths(database_config,
+  database_global=None)`; then `start()` (one follower thread per namespace and redis instance:
+  full sync, then keyspace notifications, reconnect with capped jittered backoff and resync),
+  `wait_synced(timeout) -> bool`, `stop()`. One-shot readers (the `show` verb) call `sync()`.
+- change events: `subscribe(callback) -> unsubscribe`; callback(List[Change]) runs on a follower
+  thread after each applied batch; Change(namespace, db, table, key, op) with op set|del|resync.
+- entities (sonic.entities), across namespaces unless one is given: `device(namespace)`,
+  `ports()`, `portchannels()`, `vlans()`, `addresses()`, `bgp_neighbors()`, `mirror_sessions()`,
+  `port_oids()` (COUNTERS_PORT_NAME_MAP), `namespaces`.
+- lookups: `port(name_or_alias)`, `port_by_index(i)`, `port_by_ifindex(i)`, `ifindex(netdev)`,
+  `portchannel_of(port)`, `vlans_of(port)`, `addresses_of(interface)`, `resolve_ip(ip) -> IpOwner`,
+  `mirror_session_for_stream(outer_src, outer_dst, gre_proto)`, `span_session_for(dst_port)`.
+- neutral records (sonic_agent.records): `device_info()`, `port_states()` (ports, PortChannels,
+  VLANs), `port_counters()` and `queue_counters()` (read from COUNTERS_DB at call time).
+- health: `connection_states()` (per namespace and instance: connected, reconnects, last error),
+  `updates_applied()`.
+Reads never block on redis, except the counters, which read COUNTERS_DB when called.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from ..config import SonicConfig
+from ..errors import UserError
+from ..records import DeviceInfo, PortCounter, PortState
+from .counters import QueueCounter, read_port_counters, read_queue_counters
+from .dbconfig import DatabaseConfig, load_namespaces
+from .entities import BgpNeighbor, InterfaceAddress, MirrorSession, Port, PortChannel, Vlan
+from .follower import REDIS_ERRORS, Change, ConnectionState, Follower, connect
+from .netdevs import NetdevIndex
+from .store import NamespaceStore
+from .tables import FOLLOWED
+from .view import NamespaceView, normalize_ip
+
+log = logging.getLogger(__name__)
+SONIC_VERSION_FILE = "/etc/sonic/sonic_version.yml"
+Subscriber = Callable[[List[Change]], None]
+
+
+@dataclass(frozen=True)
+class IpOwner:
+    """Who an IP address is: one of the switch's own (kind local), a BGP neighbor, or a host on a
+    connected subnet; `interface` is the local interface it is on or reached through."""
+
+    kind: str  # local | bgp_neighbor | connected
+    name: str  # the interface (local, connected) or the BGP neighbor's name
+    interface: str
+    namespace: str
+
+
+class SwitchModel:
+    def __init__(self, namespaces: Sequence[DatabaseConfig], reconnect_max_s: float = 30.0):
+        self._configs = {c.namespace: c for c in namespaces}
+        self._stop = threading.Event()
+        self._subscribers: List[Subscriber] = []
+        self._lock = threading.Lock()
+        self._netdevs = NetdevIndex()
+        self._stores: Dict[str, NamespaceStore] = {}
+        self._followers: List[Follower] = []
+        for config in namespaces:
+            config.db("CONFIG_DB")  # required: a UserError naming the file otherwise
+            dbs = [config.databases[name] for name in FOLLOWED if name in config.databases]
+            store = NamespaceStore(config.namespace, {db.name: db.separator for db in dbs})
+            self._stores[config.namespace] = store
+            for instance in dict.fromkeys(db.instance.name for db in dbs):
+                on_instance = [db for db in dbs if db.instance.name == instance]
+                self._followers.append(Follower(config, instance, on_instance, store, self._dispatch,
+                                                reconnect_max_s, self._stop))
+        self._counter_clients: Dict[str, object] = {}
+
+    @classmethod
+    def from_config(cls, cfg: SonicConfig) -> "SwitchModel":
+        return cls(load_namespaces(cfg.database_config, cfg.database_global), cfg.reconnect_max_s)
+
+    @classmethod
+    def from_paths(cls, database_config: str, database_global: Optional[str] = None) -> "SwitchModel":
+        return cls(load_namespaces(database_config, database_global))
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        for follower in self._followers:
+            follower.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for follower in self._followers:
+            if follower.is_alive():
+                follower.join(timeout)
+
+    def wait_synced(self, timeout: Optional[float] = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for follower in self._followers:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not follower.synced.wait(remaining):
+                return False
+        return True
+
+    def sync(self) -> None:
+        """Read everything once, without threads; an unreachable redis is a UserError."""
+        for follower in self._followers:
+            try:
+                follower.sync_once()
+            except REDIS_ERRORS as exc:
+                raise UserError(f"sonic: namespace '{follower.namespace or 'host'}' redis "
+                                f"'{follower.instance}' unreachable ({exc})") from None
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+        return unsubscribe
+
+    def _dispatch(self, changes: List[Change]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(changes)
+            except Exception:  # a subscriber's bug must not stop the follower
+                log.exception("sonic model subscriber failed", extra={"subscriber": repr(callback)})
+
+    def connection_states(self) -> List[ConnectionState]:
+        return [f.state for f in self._followers]
+
+    def updates_applied(self) -> int:
+        return sum(f.applied for f in self._followers)
+
+    # --- entities --------------------------------------------------------------------------
+    @property
+    def namespaces(self) -> List[str]:
+        return list(self._stores)
+
+    def _views(self, namespace: Optional[str] = None) -> List[NamespaceView]:
+        if namespace is not None:
+            store = self._stores.get(namespace)
+            return [store.view()] if store else []
+        return [store.view() for store in self._stores.values()]
+
+    def device(self, namespace: str = ""):
+        views = self._views(namespace) or self._views()
+        return views[0].device
+
+    def ports(self, namespace: Optional[str] = None) -> List[Port]:
+        return [p for v in self._views(namespace) for p in v.ports.values()]
+
+    def portchannels(self, namespace: Optional[str] = None) -> List[PortChannel]:
+        return [p for v in self._views(namespace) for p in v.portchannels.values()]
+
+    def vlans(self, namespace: Optional[str] = None) -> List[Vlan]:
+        return [p for v in self._views(namespace) for p in v.vlans.values()]
+
+    def addresses(self, namespace: Optional[str] = None) -> List[InterfaceAddress]:
+        return [a for v in self._views(namespace) for a in v.addresses]
+
+    def bgp_neighbors(self, namespace: Optional[str] = None) -> List[BgpNeighbor]:
+        return [n for v in self._views(namespace) for n in v.bgp_neighbors.values()]
+
+    def mirror_sessions(self, namespace: Optional[str] = None) -> List[MirrorSession]:
+        return [s for v in self._views(namespace) for s in v.mirror_sessions.values()]
+
+    def port_oids(self, namespace: Optional[str] = None) -> Dict[str, str]:
+        return {name: oid for v in self._views(namespace) for name, oid in v.port_oids.items()}
+
+    # --- lookups ---------------------------------------------------------------------------
+    def _first(self, pick, namespace: Optional[str]):
+        for view in self._views(namespace):
+            found = pick(view)
+            if found:
+                return found
+        return None
+
+    def port(self, name: str, namespace: Optional[str] = None) -> Optional[Port]:
+        """By name (EthernetN) or alias (etp1, Ethernet1/1)."""
+        return self._first(lambda v: v.port(name), namespace)
+
+    def port_by_index(self, index: int, namespace: Optional[str] = None) -> Optional[Port]:
+        return self._first(lambda v: v.by_index.get(index), namespace)
+
+    def ifindex(self, netdev: str) -> Optional[int]:
+        return self._netdevs.ifindex(netdev)
+
+    def port_by_ifindex(self, ifindex: int) -> Optional[Port]:
+        name = self._netdevs.name(ifindex)
+        return self._first(lambda v: v.ports.get(name), None) if name else None
+
+    def portchannel_of(self, port: str, namespace: Optional[str] = None) -> Optional[PortChannel]:
+        return self._first(lambda v: v.portchannels.get(v.lag_of.get(port, "")), namespace)
+
+    def vlans_of(self, port: str, namespace: Optional[str] = None) -> List[Vlan]:
+        return [vlan for v in self._views(namespace) for vlan in v.vlans_of.get(port, ())]
+
+    def addresses_of(self, interface: str, namespace: Optional[str] = None) -> List[InterfaceAddress]:
+        return [a for v in self._views(namespace) for a in v.addresses_of.get(interface, ())]
+
+    def resolve_ip(self, ip: str) -> Optional[IpOwner]:
+        """The switch's own address first, then a BGP neighbor, then a connected subnet."""
+        text = normalize_ip(ip)
+        if text is None:
+            return None
+        views = self._views()
+        for view in views:
+            local = view.local_ips.get(text)
+            if local:
+                return IpOwner("local", local.interface, local.interface, view.namespace)
+        address = ipaddress.ip_address(text)
+        for view in views:
+            neighbor = view.bgp_neighbors.get(text)
+            if neighbor:
+                via = view.connected(address)
+                return IpOwner("bgp_neighbor", neighbor.name, via.interface if via else "", view.namespace)
+        for view in views:
+            via = view.connected(address)
+            if via:
+                return IpOwner("connected", via.interface, via.interface, view.namespace)
+        return None
+
+    def mirror_session_for_stream(self, outer_src: str, outer_dst: str,
+                                  gre_proto: Optional[int] = None) -> Optional[MirrorSession]:
+        """The ERSPAN MIRROR_SESSION sending (outer src, outer dst, GRE protocol); its
+        src_ports and direction say what is mirrored. gre_proto None matches any."""
+        src, dst = normalize_ip(outer_src), normalize_ip(outer_dst)
+        if src is None or dst is None:
+            return None
+        return self._first(lambda v: v.stream_session(src, dst, gre_proto), None)
+
+    def span_session_for(self, dst_port: str) -> Optional[MirrorSession]:
+        return self._first(lambda v: v.span_by_dst.get(dst_port), None)
+
+    # --- neutral records -------------------------------------------------------------------
+    def device_info(self) -> DeviceInfo:
+        device = self.device("")
+        return DeviceInfo(device.hostname, device.hwsku, device.platform, device.mac, device.asn, sonic_version())
+
+    def port_states(self) -> List[PortState]:
+        ifindexes = self._netdevs.snapshot()
+        out: List[PortState] = []
+        for v in self._views():
+            vlan_names = {port: tuple(vlan.name for vlan in vlans) for port, vlans in v.vlans_of.items()}
+            for p in v.ports.values():
+                out.append(PortState(p.name, p.alias, "port", v.namespace, p.index, p.speed_mbps, p.mtu,
+                                     p.admin_status, p.oper_status, p.netdev_oper_status, p.description,
+                                     v.lag_of.get(p.name, ""), vlan_names.get(p.name, ()), ifindexes.get(p.name)))
+            for lag in v.portchannels.values():
+                out.append(PortState(lag.name, kind="portchannel", namespace=v.namespace, mtu=lag.mtu,
+                                     admin_status=lag.admin_status, oper_status=lag.oper_status,
+                                     vlans=vlan_names.get(lag.name, ()), ifindex=ifindexes.get(lag.name)))
+            for vlan in v.vlans.values():
+                out.append(PortState(vlan.name, kind="vlan", namespace=v.namespace, mtu=vlan.mtu,
+                                     admin_status=vlan.admin_status, description=vlan.description,
+                                     ifindex=ifindexes.get(vlan.name)))
+        return out
+
+    def _counters_client(self, namespace: str):
+        client = self._counter_clients.get(namespace)
+        if client is None:
+            client = self._counter_clients[namespace] = connect(self._configs[namespace], "COUNTERS_DB")
+        return client
+
+    def _read_counters(self, read) -> list:
+        out: list = []
+        for view in self._views():
+            config = self._configs[view.namespace]
+            if "COUNTERS_DB" not in config.databases:
+                continue
+            try:
+                out += read(self._counters_client(view.namespace), view, config.db("COUNTERS_DB").separator)
+            except REDIS_ERRORS as exc:  # shown by connection_states(); the rest still reports
+                log.debug("COUNTERS_DB unreadable", extra={"namespace": view.namespace, "error": str(exc)})
+        return out
+
+    def port_counters(self) -> List[PortCounter]:
+        """COUNTERS_DB port counters and rates of every port, one round trip per namespace."""
+        return self._read_counters(lambda client, v, sep: read_port_counters(client, v.port_oids, sep))
+
+    def queue_counters(self) -> List[QueueCounter]:
+        return self._read_counters(
+            lambda client, v, sep: read_queue_counters(client, v.queue_oids, v.queue_types, sep))
+
+
+def sonic_version(path: str = SONIC_VERSION_FILE) -> str:
+    """build_version from the image's sonic_version.yml, when the agent can see it."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "build_version":
+                return value.strip().strip("'\"")
+    except OSError:
+        pass
+    return ""
