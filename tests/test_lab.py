@@ -1,0 +1,134 @@
+"""The docker-free lab: real namespaces, veths, redis-server and the state daemon."""
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
+from sonic_agent.lab.topology import LabLayout
+from sonic_agent.lab.traffic import CONTROL_CLASSES
+from sonic_agent.sonic.dbconfig import load_database_config
+from sonic_agent.sonic.encoding import decode_fields, tables_from_dump
+
+from .conftest import require, require_root, shared_path
+
+
+def _host_state():
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+    procs = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    ours = sorted(line.split(None, 1)[1] for line in procs.splitlines()[1:]
+                  if "telegen-sonic-lab" in line or "sonic_agent.lab" in line)
+    return sorted(netns.splitlines()), sorted(l.split()[0] for l in links.splitlines()), ours
+
+
+@pytest.fixture
+def lab():
+    require_root()
+    require(subprocess.run(["which", "redis-server"], capture_output=True).returncode == 0, "needs redis-server")
+    layout = LabLayout("t" + uuid.uuid4().hex[:5])
+    before = _host_state()
+    yield layout
+    lab_down(layout)
+    assert _host_state() == before, "lab down left something behind"
+
+
+def _switch_netdevs(layout):
+    out = subprocess.run(["ip", "-n", layout.switch_ns, "-j", "link"], capture_output=True, text=True, check=True)
+    return {link["ifname"] for link in json.loads(out.stdout)}
+
+
+def _redis_db(layout, name):
+    dbs = load_database_config(str(layout.db_config))
+    return dbs.connect(name), dbs.db(name).separator
+
+
+def _wait_for(predicate, timeout):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+def _assert_config_db_equals(layout, dump):
+    config, sep = _redis_db(layout, "CONFIG_DB")
+    expected = tables_from_dump(dump, sep)
+    keys = [k for k in config.keys("*") if k != "CONFIG_DB_INITIALIZED"]
+    got = {}
+    for key in keys:
+        table, _, name = key.partition(sep)
+        got.setdefault(table, {})[name] = decode_fields(config.hgetall(key))
+    assert sorted(got) == sorted(expected)
+    for table in expected:
+        assert got[table] == expected[table], f"CONFIG_DB table {table} differs from the file"
+
+
+def _assert_link_down_flips(layout, port):
+    appl, _ = _redis_db(layout, "APPL_DB")
+    state, _ = _redis_db(layout, "STATE_DB")
+    assert state.hget(f"PORT_TABLE|{port}", "netdev_oper_status") == "up"
+    subprocess.run(["ip", "-n", layout.neighbor_ns, "link", "set", port, "down"], check=True)
+    took = _wait_for(lambda: state.hget(f"PORT_TABLE|{port}", "netdev_oper_status") == "down"
+                     and appl.hget(f"PORT_TABLE:{port}", "oper_status") == "down", 2.0)
+    assert took is not None, f"{port} down did not reach STATE_DB/APPL_DB within 2 s"
+    assert appl.hget(f"PORT_TABLE:{port}", "flap_count") == "1"
+    subprocess.run(["ip", "-n", layout.neighbor_ns, "link", "set", port, "up"], check=True)
+    assert _wait_for(lambda: appl.hget(f"PORT_TABLE:{port}", "oper_status") == "up", 2.0) is not None
+
+
+def test_lab_from_sonic_mock_tables(lab):
+    path = shared_path("fixtures", "sonic", "mock_tables", "config_db.json")
+    dump = json.loads(path.read_text())
+    info = lab_up(lab, str(path))
+    ports = {k.split("|", 1)[1] for k in dump if k.startswith("PORT|")}
+    assert info["ports"] == len(ports) == 32
+    assert ports <= _switch_netdevs(lab)
+    _assert_config_db_equals(lab, dump)
+    up_port = next(p for p in sorted(ports) if dump[f"PORT|{p}"].get("admin_status") == "up")
+    _assert_link_down_flips(lab, up_port)
+
+
+def test_builtin_lab_state_counters_and_ports_follow_config_db(lab):
+    dump = json.loads(DEFAULT_CONFIG_DB.read_text())
+    lab_up(lab)
+    ports = set(dump["PORT"])
+    assert ports | {"eth0", "PortChannel0001", "Vlan1000"} <= _switch_netdevs(lab)
+    _assert_config_db_equals(lab, dump)
+    _assert_link_down_flips(lab, "Ethernet0")
+
+    counters, _ = _redis_db(lab, "COUNTERS_DB")
+    oids = counters.hgetall("COUNTERS_PORT_NAME_MAP")
+    assert set(oids) == ports
+    key = f"COUNTERS:{oids['Ethernet4']}"
+    before = int(counters.hget(key, "SAI_PORT_STAT_IF_IN_OCTETS") or 0)
+    sent = subprocess.run([sys.executable, "-m", "sonic_agent", "lab", "--name", lab.name, "traffic",
+                           "--kind", "control", "--count", "3", "--interval", "0"],
+                          capture_output=True, text=True, check=True)
+    assert f"sent {3 * len(ports) * len(CONTROL_CLASSES)} control frames" in sent.stdout
+    assert _wait_for(lambda: int(counters.hget(key, "SAI_PORT_STAT_IF_IN_OCTETS")) > before, 2.5) is not None
+    assert _wait_for(lambda: counters.exists(f"RATES:{oids['Ethernet4']}"), 2.5) is not None
+
+    state, _ = _redis_db(lab, "STATE_DB")
+    assert state.hget("MIRROR_SESSION_TABLE|everflow0", "status") == "active"
+
+    config, _ = _redis_db(lab, "CONFIG_DB")
+    config.hset("PORT|Ethernet64", mapping={"alias": "etp17", "lanes": "64,65,66,67", "speed": "100000",
+                                            "admin_status": "up", "mtu": "9100", "index": "17"})
+    assert _wait_for(lambda: "Ethernet64" in _switch_netdevs(lab), 2.0) is not None
+    assert _wait_for(lambda: counters.hexists("COUNTERS_PORT_NAME_MAP", "Ethernet64"), 2.0) is not None
+    config.delete("PORT|Ethernet64")
+    assert _wait_for(lambda: "Ethernet64" not in _switch_netdevs(lab), 2.0) is not None
+    assert _wait_for(lambda: not counters.hexists("COUNTERS_PORT_NAME_MAP", "Ethernet64"), 2.0) is not None
+
+
+def test_second_lab_up_is_refused_and_changes_nothing(lab):
+    lab_up(lab)
+    from sonic_agent.errors import UserError
+    with pytest.raises(UserError, match="already up"):
+        lab_up(lab)
+    assert set(json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]) <= _switch_netdevs(lab)
