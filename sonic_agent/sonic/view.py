@@ -82,6 +82,7 @@ class NamespaceView:
                 except ValueError:
                     continue
                 self.addresses.append(InterfaceAddress(interface, address, name, namespace))
+        self.addresses.sort(key=lambda a: (natural_key(a.interface), a.address.version, a.address))
 
         self.bgp_neighbors: Dict[str, BgpNeighbor] = {}
         for key, fields in table("CONFIG_DB", "BGP_NEIGHBOR").items():
