@@ -82,7 +82,7 @@ class Follower(threading.Thread):
         self.namespace, self.instance = config.namespace, instance
         self._config, self._dbs, self._store = config, list(dbs), store
         self._by_id = {db.id: db for db in self._dbs}
-        self._on_changes, self._max_s, self._stop = on_changes, reconnect_max_s, stop
+        self._on_changes, self._max_s, self._stopping = on_changes, reconnect_max_s, stop
         self.synced = threading.Event()
         self.applied = 0  # keyspace notifications applied (read by benchmarks and tests)
         self._state = ConnectionState(self.namespace, instance, False, 0)
@@ -93,7 +93,7 @@ class Follower(threading.Thread):
 
     def run(self) -> None:
         failures = 0
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 self._follow()
                 return
@@ -106,7 +106,7 @@ class Follower(threading.Thread):
                     "retry_in_s": round(delay, 2)})
                 self._state = ConnectionState(self.namespace, self.instance, False,
                                               self._state.reconnects + (1 if self._state.connected else 0), str(exc))
-                self._stop.wait(delay)
+                self._stopping.wait(delay)
 
     def sync_once(self) -> None:
         """Read every followed table now (no thread, no subscription): for one-shot readers."""
@@ -126,7 +126,7 @@ class Follower(threading.Thread):
             log.info("sonic redis connected and synced", extra={"namespace": self.namespace, "instance": self.instance})
             self.synced.set()
             self._on_changes([Change(self.namespace, db.name, "", "", "resync") for db in self._dbs])
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 batch = self._drain(pubsub)
                 if batch:
                     self._apply(clients, batch)
