@@ -122,7 +122,8 @@ class Follower(threading.Thread):
             self._check_notifications(clients[self._dbs[0].name])
             for db in self._dbs:
                 self._store.replace(db.name, read_followed(clients[db.name], db))
-            self._state = ConnectionState(self.namespace, self.instance, True, self._state.reconnects)
+            self._state = ConnectionState(self.namespace, self.instance, True, self._state.reconnects,
+                                          self._state.last_error)
             log.info("sonic redis connected and synced", extra={"namespace": self.namespace, "instance": self.instance})
             self.synced.set()
             self._on_changes([Change(self.namespace, db.name, "", "", "resync") for db in self._dbs])
