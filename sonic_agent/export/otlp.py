@@ -1,0 +1,135 @@
+"""The OTLP exporter: every interval, encode a fresh Snapshot and queue it for a sender thread.
+
+Two threads: the ticker builds and encodes (metrics request plus flow log requests) into a
+bounded queue of `queue_size` requests; when full, the oldest request is dropped and its
+points or records counted. The sender retries a failed request with capped exponential
+backoff and jitter (`max_backoff_s`) until it goes through or shutdown; a non-retryable
+answer drops it (counted). A dead collector therefore costs at most `queue_size` requests
+of memory and never blocks the agent. `stats()` gives the counters, named for Snapshot.agent.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from typing import Callable, Deque, Dict, Tuple
+
+from google.protobuf.message import Message
+
+from ..config import OtlpConfig
+from ..records import Snapshot
+from .otlp_encode import MetricsEncoder, encode_flows
+from .otlp_transport import ExportFailed, GrpcTransport, HttpTransport, expand_headers
+
+log = logging.getLogger(__name__)
+Batch = Tuple[str, Message, int]  # ("metrics" | "logs", request, points or records in it)
+
+
+class OtlpExporter:
+    def __init__(self, cfg: OtlpConfig, snapshot_fn: Callable[[], Snapshot]):
+        headers = expand_headers(cfg.headers)
+        self._transport = (GrpcTransport if cfg.protocol == "grpc" else HttpTransport)(cfg, headers)
+        self._cfg = cfg
+        self._snapshot_fn = snapshot_fn
+        self._encoder = MetricsEncoder(cfg.temporality, time.time())
+        self._queue: Deque[Batch] = deque()
+        self._ready = threading.Condition()
+        self._shutdown = threading.Event()
+        self._threads = [threading.Thread(target=self._tick_loop, name="otlp-ticker", daemon=True),
+                         threading.Thread(target=self._send_loop, name="otlp-sender", daemon=True)]
+        self._stats: Dict[str, int] = dict.fromkeys((
+            "otlp_exported_points_total", "otlp_exported_logs_total", "otlp_dropped_points_total",
+            "otlp_dropped_logs_total", "otlp_retries_total", "otlp_snapshot_failures_total"), 0)
+
+    def start(self) -> "OtlpExporter":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._shutdown.set()
+        with self._ready:
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._transport.close()
+        with self._ready:
+            while self._queue:
+                self._count_drop(self._queue.popleft())
+
+    def stats(self) -> Dict[str, int]:
+        with self._ready:
+            return dict(self._stats, otlp_queue_length=len(self._queue))
+
+    def export_once(self) -> None:
+        """Encode the current Snapshot and queue it (the ticker calls this every interval)."""
+        try:
+            snapshot = self._snapshot_fn()
+            metrics, points = self._encoder.encode(snapshot)
+            batches = [("metrics", metrics, points)]
+            batches += [("logs", req, len(req.resource_logs[0].scope_logs[0].log_records))
+                        for req in encode_flows(snapshot, snapshot.flows)]
+        except Exception:  # a broken source must not stop the exporter
+            log.exception("otlp: building or encoding the snapshot failed")
+            with self._ready:
+                self._stats["otlp_snapshot_failures_total"] += 1
+            return
+        with self._ready:
+            for batch in batches:
+                if len(self._queue) >= self._cfg.queue_size:
+                    self._count_drop(self._queue.popleft())
+                self._queue.append(batch)
+            self._ready.notify()
+
+    def _tick_loop(self) -> None:
+        while not self._shutdown.wait(self._cfg.interval_s):
+            self.export_once()
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._shutdown.is_set():
+                    self._ready.wait()
+                if self._shutdown.is_set():
+                    return
+                batch = self._queue.popleft()
+            self._deliver(batch)
+
+    def _deliver(self, batch: Batch) -> None:
+        kind, request, count = batch
+        attempt = 0
+        while True:
+            try:
+                self._transport.send(kind, request)
+            except ExportFailed as exc:
+                if not exc.retryable or self._shutdown.is_set():
+                    log.warning("otlp: dropping %d %s: %s", count, kind, exc)
+                    with self._ready:
+                        self._count_drop(batch)
+                    return
+                delay = backoff(attempt, self._cfg.max_backoff_s)
+                log.info("otlp: %s export failed (%s), retrying in %.1fs", kind, exc, delay)
+                with self._ready:
+                    self._stats["otlp_retries_total"] += 1
+                attempt += 1
+                if self._shutdown.wait(delay):
+                    with self._ready:
+                        self._count_drop(batch)
+                    return
+                continue
+            with self._ready:
+                self._stats["otlp_exported_points_total" if kind == "metrics" else "otlp_exported_logs_total"] += count
+            return
+
+    def _count_drop(self, batch: Batch) -> None:
+        """Caller holds self._ready."""
+        kind, _, count = batch
+        self._stats["otlp_dropped_points_total" if kind == "metrics" else "otlp_dropped_logs_total"] += count
+
+
+def backoff(attempt: int, cap: float, base: float = 0.5) -> float:
+    """Capped exponential backoff with full jitter in its upper half."""
+    ceiling = min(cap, base * (2 ** min(attempt, 30)))
+    return random.uniform(ceiling / 2, ceiling)

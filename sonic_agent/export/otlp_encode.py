@@ -1,0 +1,231 @@
+"""Pure encoders: a Snapshot -> OTLP ExportMetricsServiceRequest, flows -> ExportLogsServiceRequest.
+
+Metrics (OTel semantic conventions where one exists; `network.interface.name`,
+`network.io.direction` = receive | transmit on every port metric, plus `sonic.port.alias`
+and `sonic.namespace` when set):
+
+| metric | kind, unit | from |
+| --- | --- | --- |
+| `hw.network.io` | counter, By | COUNTERS_DB in/out octets |
+| `hw.network.packets` | counter, {packet}, `sonic.packet.cast` | COUNTERS_DB unicast/multicast/broadcast |
+| `hw.errors` | counter, {error}, `hw.type`=network | COUNTERS_DB in/out errors |
+| `sonic.port.discards` | counter, {packet} | COUNTERS_DB in/out discards |
+| `sonic.port.io.rate`, `sonic.port.packets.rate` | gauge, By/s, {packet}/s | COUNTERS_DB RATES |
+| `hw.network.up` | updowncounter 0/1 | APPL_DB oper_status |
+| `hw.network.bandwidth.limit` | updowncounter, By/s | CONFIG_DB speed |
+| `telegen.probe.packets`, `telegen.probe.io` | counter, {packet}, By, `telegen.probe.class` | port probes |
+| `telegen.mirror.packets`, `.lost`, `.truncated` | counter, {packet}, `telegen.mirror.*` | mirror decoder |
+| `telegen.mirror.malformed` | counter, {packet}, `error.type` | mirror decoder |
+| `telegen.agent.<name>` | counter if the name ends in `_total`, else gauge | Snapshot.agent |
+
+Resource: `host.name` (DEVICE_METADATA hostname), `sonic.hwsku`, `sonic.platform`,
+`os.name`=SONiC and `os.version` (the SONiC version) when present, `service.name`.
+
+Flows: one log record each, `event_name` `network.flow`, attributes `source.address`,
+`destination.address`, `source.port`, `destination.port`, `network.transport`,
+`network.type`, `network.io.direction`, `telegen.flow.packets`, `telegen.flow.bytes`, and
+when known `telegen.flow.tcp_flags`, `.dscp`, `.vlan`, `.sample_rate`, `telegen.mirror.session`,
+`.session_id`, `.source_ports`, `telegen.erspan.type`; the record's time is the flow's
+last_seen. Requests carry at most `LOGS_PER_REQUEST` records (a collector's default gRPC
+receive limit is 4 MiB).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from .. import __version__
+from ..records import FlowRecord, Snapshot
+from .schema import PORT_COUNTERS, is_up, ports_by_name, transport_name
+
+LOGS_PER_REQUEST = 2000
+CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
+SCOPE = InstrumentationScope(name="telegen-sonic", version=__version__)
+DIRECTIONS = {"rx": "receive", "tx": "transmit", "ingress": "receive", "egress": "transmit"}
+_PORT_METRICS = {  # CounterMeaning.measure -> (name, unit, monotonic sum or gauge)
+    "bytes": ("hw.network.io", "By", True), "packets": ("hw.network.packets", "{packet}", True),
+    "errors": ("hw.errors", "{error}", True), "discards": ("sonic.port.discards", "{packet}", True),
+    "rate_bytes": ("sonic.port.io.rate", "By/s", False), "rate_packets": ("sonic.port.packets.rate", "{packet}/s", False),
+}
+Attrs = Tuple[Tuple[str, object], ...]
+
+
+def _value(v) -> AnyValue:
+    if isinstance(v, str):
+        return AnyValue(string_value=v)
+    if isinstance(v, bool):
+        return AnyValue(bool_value=v)
+    if isinstance(v, int):
+        return AnyValue(int_value=v)
+    return AnyValue(double_value=v)
+
+
+def key_values(attrs: Attrs) -> List[KeyValue]:
+    return [KeyValue(key=k, value=_value(v)) for k, v in attrs]
+
+
+def resource(snapshot: Snapshot) -> Resource:
+    d = snapshot.device
+    attrs = [("service.name", "telegen-sonic"), ("host.name", d.hostname), ("sonic.hwsku", d.hwsku),
+             ("sonic.platform", d.platform)]
+    if d.sonic_version:
+        attrs += [("os.name", "SONiC"), ("os.version", d.sonic_version)]
+    return Resource(attributes=key_values(tuple((k, v) for k, v in attrs if v)))
+
+
+class DeltaState:
+    """Last exported value per monotonic series, for delta temporality; LRU-bounded."""
+
+    def __init__(self, max_series: int):
+        self._last: "OrderedDict[tuple, Tuple[float, int]]" = OrderedDict()
+        self._max = max_series
+
+    def delta(self, key: tuple, value: float, now_ns: int) -> Optional[Tuple[float, int]]:
+        """(increase since the last export, its start time); None the first time a series is seen."""
+        previous = self._last.pop(key, None)
+        self._last[key] = (value, now_ns)
+        if len(self._last) > self._max:
+            self._last.popitem(last=False)
+        if previous is None:
+            return None
+        last_value, last_ns = previous
+        return (value - last_value if value >= last_value else value), last_ns  # a reset restarts
+
+
+class MetricsEncoder:
+    """Snapshot -> ExportMetricsServiceRequest; keeps only DeltaState (when delta) between calls."""
+
+    def __init__(self, temporality: str, start_time: float, max_series: int = 100_000):
+        self.delta = DeltaState(max_series) if temporality == "delta" else None
+        self.start_ns = int(start_time * 1e9)
+
+    def encode(self, snapshot: Snapshot) -> Tuple[ExportMetricsServiceRequest, int]:
+        """The request and how many data points it carries."""
+        now_ns = int(snapshot.timestamp * 1e9)
+        metrics: Dict[str, metrics_pb2.Metric] = {}
+        points = 0
+        for name, unit, kind, attrs, value in _series(snapshot):
+            metric = metrics.get(name)
+            if metric is None:
+                metric = metrics[name] = metrics_pb2.Metric(name=name, unit=unit)
+                self._init_kind(metric, kind)
+            container, start = (metric.gauge, 0) if kind == "gauge" else (metric.sum, self.start_ns)
+            if kind == "counter" and self.delta is not None:
+                step = self.delta.delta((name, attrs), value, now_ns)
+                if step is None:
+                    continue
+                value, start = step
+            point = container.data_points.add(start_time_unix_nano=start, time_unix_nano=now_ns)
+            if kind == "gauge":
+                point.as_double = float(value)
+            else:
+                point.as_int = int(value)
+            point.attributes.extend(key_values(attrs))
+            points += 1
+        request = ExportMetricsServiceRequest()
+        rm = request.resource_metrics.add(resource=resource(snapshot))
+        rm.scope_metrics.add(scope=SCOPE).metrics.extend(
+            m for m in metrics.values() if (m.sum.data_points if m.HasField("sum") else m.gauge.data_points))
+        return request, points
+
+    def _init_kind(self, metric: metrics_pb2.Metric, kind: str) -> None:
+        if kind == "gauge":
+            metric.gauge.SetInParent()
+        elif kind == "updown":
+            metric.sum.is_monotonic = False
+            metric.sum.aggregation_temporality = CUMULATIVE
+        else:
+            metric.sum.is_monotonic = True
+            metric.sum.aggregation_temporality = DELTA if self.delta is not None else CUMULATIVE
+
+
+def _series(snap: Snapshot) -> Iterator[Tuple[str, str, str, Attrs, float]]:
+    """(metric name, unit, counter | updown | gauge, attributes, value) for every point."""
+    ports = ports_by_name(snap)
+
+    def port_attrs(name: str) -> Attrs:
+        p = ports.get(name)
+        extra = ((("sonic.port.alias", p.alias),) if p and p.alias else ()) + (
+            (("sonic.namespace", p.namespace),) if p and p.namespace else ())
+        return (("network.interface.name", name),) + extra
+
+    for p in snap.ports:
+        up = is_up(p.oper_status)
+        if up is not None:
+            yield "hw.network.up", "1", "updown", port_attrs(p.name), int(up)
+        if p.speed_mbps is not None:
+            yield "hw.network.bandwidth.limit", "By/s", "updown", port_attrs(p.name), p.speed_mbps * 125_000
+    for c in snap.port_counters:
+        meaning = PORT_COUNTERS.get(c.name)
+        if meaning is None:
+            yield f"sonic.port.{c.name}", "1", "counter", port_attrs(c.port), c.value
+            continue
+        name, unit, monotonic = _PORT_METRICS[meaning.measure]
+        attrs = port_attrs(c.port) + (("network.io.direction", DIRECTIONS[meaning.direction]),)
+        if meaning.cast:
+            attrs += (("sonic.packet.cast", meaning.cast),)
+        if meaning.measure == "errors":
+            attrs += (("hw.type", "network"),)
+        yield name, unit, "counter" if monotonic else "gauge", attrs, c.value
+    for c in snap.probe_counts:
+        attrs = port_attrs(c.port) + (("network.io.direction", DIRECTIONS.get(c.direction, c.direction)),
+                                      ("telegen.probe.class", c.klass))
+        yield "telegen.probe.packets", "{packet}", "counter", attrs, c.packets
+        yield "telegen.probe.io", "By", "counter", attrs, c.bytes
+    for s in snap.sessions:
+        attrs = tuple((k, v) for k, v in (
+            ("telegen.mirror.session", s.session), ("telegen.mirror.status", s.status),
+            ("telegen.mirror.outer_src", s.outer_src), ("telegen.mirror.outer_dst", s.outer_dst),
+            ("telegen.mirror.gre_proto", s.gre_proto), ("telegen.mirror.session_id", s.session_id))
+            if v not in ("", None))
+        yield "telegen.mirror.packets", "{packet}", "counter", attrs, s.packets
+        yield "telegen.mirror.lost", "{packet}", "counter", attrs, s.lost
+        yield "telegen.mirror.truncated", "{packet}", "counter", attrs, s.truncated
+    for reason, count in sorted(snap.malformed.items()):
+        yield "telegen.mirror.malformed", "{packet}", "counter", (("error.type", reason),), count
+    for key, value in sorted(snap.agent.items()):
+        if key.endswith("_total"):
+            yield f"telegen.agent.{key[:-len('_total')]}", "1", "counter", (), value
+        else:
+            yield f"telegen.agent.{key}", "1", "gauge", (), value
+
+
+def encode_flows(snapshot: Snapshot, flows: List[FlowRecord]) -> Iterator[ExportLogsServiceRequest]:
+    """Log requests of at most LOGS_PER_REQUEST `network.flow` records each."""
+    res = resource(snapshot)
+    observed = int(snapshot.timestamp * 1e9)
+    for start in range(0, len(flows), LOGS_PER_REQUEST):
+        request = ExportLogsServiceRequest()
+        records = request.resource_logs.add(resource=res).scope_logs.add(scope=SCOPE).log_records
+        for f in flows[start:start + LOGS_PER_REQUEST]:
+            record = records.add(time_unix_nano=int(f.last_seen * 1e9) or observed,
+                                 observed_time_unix_nano=observed, event_name="network.flow")
+            add = record.attributes.add
+            add(key="source.address").value.string_value = f.src
+            add(key="destination.address").value.string_value = f.dst
+            add(key="network.transport").value.string_value = transport_name(f.proto)
+            add(key="network.type").value.string_value = "ipv6" if ":" in f.src else "ipv4"
+            add(key="telegen.flow.packets").value.int_value = f.packets
+            add(key="telegen.flow.bytes").value.int_value = f.bytes
+            for key, value in (("source.port", f.sport), ("destination.port", f.dport),
+                               ("telegen.flow.dscp", f.dscp), ("telegen.flow.vlan", f.vlan),
+                               ("telegen.flow.sample_rate", f.sample_rate), ("telegen.erspan.type", f.erspan_type),
+                               ("telegen.mirror.session_id", f.session_id)):
+                if value is not None:
+                    add(key=key).value.int_value = value
+            if f.proto == 6:
+                add(key="telegen.flow.tcp_flags").value.int_value = f.tcp_flags
+            if f.direction in DIRECTIONS:
+                add(key="network.io.direction").value.string_value = DIRECTIONS[f.direction]
+            if f.session:
+                add(key="telegen.mirror.session").value.string_value = f.session
+            if f.source_ports:
+                add(key="telegen.mirror.source_ports").value.string_value = ",".join(f.source_ports)
+        yield request

@@ -1,0 +1,181 @@
+"""OTLP export against real receivers (opentelemetry-proto gRPC servicers, an OTLP/HTTP handler)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sonic_agent.config import OtlpConfig, TlsConfig
+from sonic_agent.errors import UserError
+from sonic_agent.export.otlp import OtlpExporter, backoff
+from sonic_agent.export.otlp_encode import LOGS_PER_REQUEST, DeltaState, MetricsEncoder, encode_flows
+from sonic_agent.export.otlp_transport import expand_headers
+from tests.export.certs import make_certs
+from tests.export.otlp_peer import GrpcReceiver, HttpReceiver
+from tests.export.sample import flow, sample_snapshot
+
+
+def attrs(kvs) -> dict:
+    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in kvs}
+
+
+def points(request, name):
+    metric = next(m for m in request.resource_metrics[0].scope_metrics[0].metrics if m.name == name)
+    data = metric.sum if metric.HasField("sum") else metric.gauge
+    return metric, [(attrs(p.attributes), p.as_int if p.HasField("as_int") else p.as_double) for p in data.data_points]
+
+
+def check_metrics_and_flows(receiver, header_value):
+    kind, metrics, headers = receiver.wait_for("metrics")[0]
+    assert headers["x-tenant-id"] == header_value
+    assert attrs(metrics.resource_metrics[0].resource.attributes) == {
+        "service.name": "telegen-sonic", "host.name": "sw1", "sonic.hwsku": "Force10-S6000",
+        "sonic.platform": "x86_64-kvm_x86_64-r0", "os.name": "SONiC", "os.version": "SONiC.202405"}
+    metric, io = points(metrics, "hw.network.io")
+    assert metric.unit == "By" and metric.sum.is_monotonic
+    assert ({"network.interface.name": "Ethernet4", "sonic.port.alias": "fortyGigE0/4",
+             "network.io.direction": "receive"}, 1100) in io
+    _, probes = points(metrics, "telegen.probe.packets")
+    assert ({"network.interface.name": "Ethernet0", "sonic.port.alias": "fortyGigE0/0",
+             "network.io.direction": "transmit", "telegen.probe.class": "lldp"}, 1002) in probes
+    _, logs, _ = receiver.wait_for("logs")[0]
+    records = logs.resource_logs[0].scope_logs[0].log_records
+    assert len(records) == 3 and {r.event_name for r in records} == {"network.flow"}
+    first = attrs(records[0].attributes)
+    assert first["source.address"] == "10.1.0.1" and first["destination.address"] == "10.2.0.1"
+    assert first["network.transport"] == "udp" and first["source.port"] == 1024 and first["destination.port"] == 443
+    assert first["telegen.flow.packets"] == 100 and first["telegen.mirror.session"] == "everflow0"
+    assert records[0].time_unix_nano == 1_700_000_010 * 10 ** 9
+
+
+@pytest.fixture
+def certs(tmp_path):
+    return make_certs(tmp_path)
+
+
+def run_exporter(cfg, snapshot=None):
+    snap = snapshot or sample_snapshot(ports=4, flows=3)
+    return OtlpExporter(cfg, lambda: snap).start()
+
+
+def test_grpc_mtls_gzip_env_headers(certs, monkeypatch):
+    monkeypatch.setenv("TENANT_ID", "tenant-42")
+    receiver = GrpcReceiver(certs=certs).start()
+    exporter = run_exporter(OtlpConfig(
+        enabled=True, endpoint=f"https://localhost:{receiver.port}", headers={"X-Tenant-Id": "${TENANT_ID}"},
+        interval_s=0.2, tls=TlsConfig(ca=certs.ca, cert=certs.client_cert, key=certs.client_key)))
+    try:
+        check_metrics_and_flows(receiver, "tenant-42")
+        assert exporter.stats()["otlp_dropped_points_total"] == 0
+    finally:
+        exporter.stop()
+        receiver.stop()
+
+
+def test_grpc_requests_really_are_gzip():
+    """A receiver that accepts only identity encoding refuses them; the same without gzip passes."""
+    receiver = GrpcReceiver(gzip_allowed=False).start()
+    try:
+        for compression, expect_sent in (("gzip", False), ("none", True)):
+            exporter = run_exporter(OtlpConfig(endpoint=f"http://127.0.0.1:{receiver.port}", interval_s=0.1,
+                                               compression=compression))
+            deadline = time.time() + 5
+            while time.time() < deadline and not (exporter.stats()["otlp_dropped_points_total"] or
+                                                   exporter.stats()["otlp_exported_points_total"]):
+                time.sleep(0.05)
+            exporter.stop()
+            stats = exporter.stats()
+            assert bool(stats["otlp_exported_points_total"]) is expect_sent, (compression, stats)
+            assert bool(stats["otlp_dropped_points_total"]) is not expect_sent, (compression, stats)
+        assert receiver.received
+    finally:
+        receiver.stop()
+
+
+def test_http_tls_gzip_env_headers(certs, monkeypatch):
+    monkeypatch.setenv("TENANT_ID", "tenant-7")
+    receiver = HttpReceiver(certs=certs).start()
+    exporter = run_exporter(OtlpConfig(
+        enabled=True, protocol="http", endpoint=f"https://localhost:{receiver.port}",
+        headers={"x-tenant-id": "${TENANT_ID}"}, interval_s=0.2,
+        tls=TlsConfig(ca=certs.ca, cert=certs.client_cert, key=certs.client_key)))
+    try:
+        check_metrics_and_flows(receiver, "tenant-7")
+        headers = receiver.wait_for("logs")[0][2]
+        assert headers["content-encoding"] == "gzip" and headers["content-type"] == "application/x-protobuf"
+    finally:
+        exporter.stop()
+        receiver.stop()
+
+
+def test_outage_keeps_agent_up_queue_bounded_drops_counted_and_resumes():
+    receiver = GrpcReceiver().start()
+    port = receiver.port
+    exporter = run_exporter(OtlpConfig(endpoint=f"http://127.0.0.1:{port}", interval_s=0.05, queue_size=4,
+                                       max_backoff_s=0.3, timeout_s=1))
+    try:
+        receiver.wait_for("metrics")
+        receiver.stop()
+        time.sleep(2.5)  # ~50 intervals against a queue of 4
+        stats = exporter.stats()
+        assert stats["otlp_queue_length"] <= 4
+        assert stats["otlp_dropped_points_total"] > 0 and stats["otlp_dropped_logs_total"] > 0
+        assert stats["otlp_retries_total"] > 0
+        assert all(t.is_alive() for t in exporter._threads)
+        restarted = GrpcReceiver(port=port).start()
+        try:
+            restarted.wait_for("metrics", count=3, timeout=10)
+            restarted.wait_for("logs", timeout=5)
+        finally:
+            restarted.stop()
+    finally:
+        exporter.stop()
+
+
+def test_stop_interrupts_backoff():
+    exporter = run_exporter(OtlpConfig(endpoint="http://127.0.0.1:9", interval_s=0.05, max_backoff_s=60))
+    time.sleep(1.0)
+    started = time.monotonic()
+    exporter.stop()
+    assert time.monotonic() - started < 2.0
+    assert not any(t.is_alive() for t in exporter._threads)
+
+
+def test_backoff_is_capped_and_jittered():
+    delays = [backoff(n, cap=4.0) for n in range(20) for _ in range(5)]
+    assert max(delays) <= 4.0 and min(delays[-50:]) >= 2.0
+    assert len(set(delays)) > 50
+
+
+def test_delta_temporality_sends_increases():
+    encoder = MetricsEncoder("delta", time.time())
+    first, _ = encoder.encode(sample_snapshot(ports=2, counter_base=1000))
+    assert not [m for m in first.resource_metrics[0].scope_metrics[0].metrics if m.name == "hw.network.io"]
+    second, _ = encoder.encode(sample_snapshot(ports=2, counter_base=1500))
+    metric, io = points(second, "hw.network.io")
+    assert metric.sum.aggregation_temporality == 1  # DELTA
+    assert {value for _, value in io} == {500}
+    metric, up = points(second, "hw.network.up")
+    assert not metric.sum.is_monotonic and metric.sum.aggregation_temporality == 2  # stays cumulative
+    third, _ = encoder.encode(sample_snapshot(ports=2, counter_base=10))  # counters reset
+    assert {value for _, value in points(third, "hw.network.io")[1]} == {10, 110, 11, 111}
+
+
+def test_delta_state_is_bounded():
+    state = DeltaState(max_series=3)
+    for i in range(10):
+        state.delta(("m", i), 1.0, 0)
+    assert len(state._last) == 3
+    assert state.delta(("m", 9), 5.0, 1) == (4.0, 0)
+
+
+def test_flows_split_into_bounded_requests():
+    snap = sample_snapshot(ports=1)
+    requests = list(encode_flows(snap, [flow(i) for i in range(LOGS_PER_REQUEST * 2 + 5)]))
+    assert [len(r.resource_logs[0].scope_logs[0].log_records) for r in requests] == [LOGS_PER_REQUEST] * 2 + [5]
+
+
+def test_header_expansion():
+    assert expand_headers({"a": "x-${A}-${B}", "c": "plain"}, {"A": "1", "B": "2"}) == {"a": "x-1-2", "c": "plain"}
+    with pytest.raises(UserError, match="MISSING"):
+        expand_headers({"a": "${MISSING}"}, {})
