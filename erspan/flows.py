@@ -39,6 +39,11 @@ class Flow:
     dscp: int  # of the latest packet
     first_seen: float
     last_seen: float
+    # The mirror stream of the latest packet (not part of the key): what correlation matches
+    # to a MIRROR_SESSION. None for SPAN frames.
+    outer_src: Optional[str] = None
+    outer_dst: Optional[str] = None
+    gre_proto: Optional[int] = None
 
 
 def pack_flow_keys(d: Decoded, rows: np.ndarray) -> np.ndarray:
@@ -84,14 +89,19 @@ class FlowTable:
         last = groups.reduce(np.maximum, d.timestamp[rows])
         last_rows = groups.last_rows
         dscp = d.dscp[rows][last_rows]
+        latest = rows[last_rows]
+        streams = [(v, *src, *dst, gre) for v, src, dst, gre in zip(
+            d.outer_version[latest].tolist(), d.outer_src[latest].tolist(),
+            d.outer_dst[latest].tolist(), d.gre_proto[latest].tolist())]
         updates = list(zip(map(tuple, groups.keys.tolist()), packets.tolist(), octets.tolist(),
-                           flags.tolist(), dscp.tolist(), first.tolist(), last.tolist()))
+                           flags.tolist(), dscp.tolist(), first.tolist(), last.tolist(),
+                           streams))
         table = self._flows
         for i in np.argsort(last_rows, kind="stable").tolist():
-            key, n, octs, fl, ds, t0, t1 = updates[i]
+            key, n, octs, fl, ds, t0, t1, stream = updates[i]
             entry = table.get(key)
             if entry is None:
-                table[key] = [n, octs, fl, ds, t0, t1]
+                table[key] = [n, octs, fl, ds, t0, t1, stream]
                 if len(table) > self.max_flows:
                     table.popitem(last=False)
                     self.evictions += 1
@@ -102,6 +112,7 @@ class FlowTable:
                 entry[3] = ds
                 entry[4] = min(entry[4], t0)
                 entry[5] = max(entry[5], t1)
+                entry[6] = stream
                 table.move_to_end(key)
 
     def flows(self) -> List[Flow]:
@@ -122,6 +133,7 @@ class FlowTable:
         src_hi, src_lo, dst_hi, dst_lo, meta, ports = key
         version, proto = (meta >> 32) & 0xF, (meta >> 24) & 0xFF
         direction = _optional((meta >> 36) & 0xF)
+        outer_version, outer_src_hi, outer_src_lo, outer_dst_hi, outer_dst_lo, gre_proto = entry[6]
         return Flow(
             erspan_type=_optional(meta >> 40), session_id=_optional((meta >> 13) & 0x7FF),
             direction=None if direction is None else DIRECTIONS[direction],
@@ -129,4 +141,7 @@ class FlowTable:
             dst=address(version, dst_hi, dst_lo), proto=proto, sport=_optional(ports >> 20),
             dport=_optional(ports & 0xFFFFF), packets=entry[0], bytes=entry[1],
             tcp_flags=entry[2] if proto == 6 else None, dscp=entry[3], first_seen=entry[4],
-            last_seen=entry[5])
+            last_seen=entry[5],
+            outer_src=address(outer_version, outer_src_hi, outer_src_lo) if outer_version else None,
+            outer_dst=address(outer_version, outer_dst_hi, outer_dst_lo) if outer_version else None,
+            gre_proto=gre_proto if gre_proto >= 0 else None)

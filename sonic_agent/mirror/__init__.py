@@ -1,0 +1,1 @@
+"""The agent's userspace mirror path: the erspan library's tables as neutral records."""
