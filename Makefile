@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup lab test test-long bench bpf clean
+.PHONY: setup lab test test-long bench bpf clean image
 
 setup:
 	@bash scripts/setup.sh
@@ -23,3 +23,8 @@ bpf:
 clean:
 	@$(MAKE) -s -C bpf clean
 	rm -rf $(VENV) build *.egg-info
+
+# The SONiC extension image (needs a docker engine; not available on the build VMs).
+image:
+	docker build -f docker/Dockerfile -t telegen-sonic:latest \
+	  --build-arg MANIFEST="$$(python3 -c 'import json;print(json.dumps(json.load(open("sonic-extension/manifest.json"))))')" .
