@@ -1,7 +1,8 @@
-"""Check a SwitchModel namespace against the raw dumps it was loaded from, table by table."""
+"""Check a SwitchModel namespace against the raw dumps it was loaded from; wait for live changes."""
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional
+import time
+from typing import Callable, Dict, Mapping, Optional
 
 from sonic_agent.sonic.encoding import Fields, iter_dump, tables_from_dump
 from sonic_agent.sonic.model import SwitchModel
@@ -88,3 +89,12 @@ def check_namespace(model: SwitchModel, namespace: str, dumps: Mapping[str, dict
     counters = {key: fields for key, fields in iter_dump(dumps.get("COUNTERS_DB", {}), seps["COUNTERS_DB"])}
     assert model.port_oids(namespace) == counters.get("COUNTERS_PORT_NAME_MAP", {})
     return checked
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()

@@ -2,25 +2,17 @@
 from __future__ import annotations
 
 import threading
-import time
-from typing import Callable, List
+from typing import List
 
 from sonic_agent.sonic.dbconfig import load_database_config
+from sonic_agent.sonic import follower
 from sonic_agent.sonic.follower import Change
 from sonic_agent.sonic.model import SwitchModel
 from tests.conftest import RedisServer
+from tests.sonic.expect import wait_until
 from tests.sonic.generated import generate_switch, load_switch
 
 CONFIG_DB, APPL_DB, STATE_DB = 4, 0, 6
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 class Recorder:
@@ -127,12 +119,11 @@ def test_redis_absent_at_start_is_retried(tmp_path):
         server.stop()
 
 
-def test_stop_interrupts_the_backoff(tmp_path):
-    server = RedisServer(tmp_path)
-    model = SwitchModel([load_database_config(str(server.write_database_config()))], reconnect_max_s=60)
+def test_stop_interrupts_the_backoff(tmp_path, monkeypatch):
+    monkeypatch.setattr(follower, "backoff_delay", lambda failures, cap: 3600.0)
+    server = RedisServer(tmp_path)  # never started: the follower goes straight into its backoff
+    model = SwitchModel([load_database_config(str(server.write_database_config()))])
     model.start()
-    time.sleep(0.3)
-    started = time.monotonic()
+    assert wait_until(lambda: model.connection_states()[0].last_error != "", 5)
     model.stop(timeout=5)
     assert not any(f.is_alive() for f in model._followers)
-    assert time.monotonic() - started < 5
