@@ -61,7 +61,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct probe_config);
+	__type(value, struct probe_settings);
 } settings SEC(".maps");
 
 struct vlan_tag {
@@ -86,7 +86,7 @@ struct frame_info {
 	} while (0)
 
 static __always_inline enum probe_class port_class(__u16 port, bool tcp, bool v6,
-						   const struct probe_config *cfg)
+						   const struct probe_settings *cfg)
 {
 	if (tcp) {
 		if (port == 179)
@@ -115,7 +115,7 @@ static __always_inline enum probe_class port_class(__u16 port, bool tcp, bool v6
 
 /* TCP or UDP at l4: a well-known port on either side, else the family's fallback class. */
 static __always_inline enum probe_class l4_class(const void *l4, const void *end, __u8 proto,
-						 bool v6, const struct probe_config *cfg)
+						 bool v6, const struct probe_settings *cfg)
 {
 	enum probe_class fallback = v6 ? CLASS_OTHER_IP6 : proto == IPPROTO_TCP ? CLASS_TCP4 : CLASS_UDP4;
 	const __be16 *ports = l4;
@@ -130,7 +130,7 @@ static __always_inline enum probe_class l4_class(const void *l4, const void *end
 }
 
 static __always_inline enum probe_class ipv4_class(const void *l3, const void *end,
-						   const struct probe_config *cfg, struct frame_info *pkt)
+						   const struct probe_settings *cfg, struct frame_info *pkt)
 {
 	const struct iphdr *ip = l3;
 
@@ -149,7 +149,7 @@ static __always_inline enum probe_class ipv4_class(const void *l3, const void *e
 }
 
 static __always_inline enum probe_class ipv6_class(const void *l3, const void *end,
-						   const struct probe_config *cfg, struct frame_info *pkt)
+						   const struct probe_settings *cfg, struct frame_info *pkt)
 {
 	const struct ipv6hdr *ip6 = l3;
 	const __u8 *pos = (const __u8 *)(ip6 + 1);
@@ -186,7 +186,7 @@ static __always_inline enum probe_class ipv6_class(const void *l3, const void *e
 }
 
 static __always_inline enum probe_class classify(const void *data, const void *end,
-						 const struct probe_config *cfg, struct frame_info *pkt)
+						 const struct probe_settings *cfg, struct frame_info *pkt)
 {
 	const struct ethhdr *eth = data;
 	const void *pos = eth + 1;
@@ -262,7 +262,7 @@ static __always_inline void count(__u32 ifindex, enum probe_dir dir, const void 
 	struct port_key key = { .ifindex = ifindex, .dir = dir };
 	struct frame_info pkt = {};
 	struct port_counts *st;
-	struct probe_config *cfg;
+	struct probe_settings *cfg;
 	enum probe_class c;
 	__u32 zero = 0;
 
@@ -314,7 +314,7 @@ int BPF_PROG(tgs_probe_drop, struct sk_buff *skb, void *location, enum skb_drop_
 {
 	struct drop_key key = { .reason = reason };
 	struct class_count *v, one = { .packets = 1 };
-	struct probe_config *cfg;
+	struct probe_settings *cfg;
 	__u32 zero = 0;
 
 	if (!BPF_CORE_READ(skb, dev)) /* no device, no port to charge it to */
@@ -323,6 +323,10 @@ int BPF_PROG(tgs_probe_drop, struct sk_buff *skb, void *location, enum skb_drop_
 	if (!cfg || BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) != cfg->netns_ino)
 		return 0;
 	key.ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	struct port_key probed = { .ifindex = key.ifindex, .dir = PROBE_RX };
+
+	if (!bpf_map_lookup_elem(&port_counts, &probed)) /* only the ports the probes watch */
+		return 0;
 	one.bytes = BPF_CORE_READ(skb, len);
 	v = bpf_map_lookup_elem(&drop_counts, &key);
 	if (v) {

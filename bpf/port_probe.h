@@ -28,7 +28,7 @@ enum probe_class {
 	CLASS_DHCP6, /* UDP 546, 547 over IPv6 */
 	CLASS_SSH,
 	CLASS_SNMP, /* UDP 161, 162 */
-	CLASS_GRPC, /* TCP, probe_config.grpc_ports */
+	CLASS_GRPC, /* TCP, probe_settings.grpc_ports */
 	CLASS_SFLOW, /* UDP 6343 */
 	CLASS_VXLAN, /* UDP 4789 */
 	CLASS_TCP4,
@@ -72,14 +72,14 @@ struct talker_key {
 	__u16 pad;
 };
 
-/* drop_counts: per-CPU hash of kfree_skb by (device, reason) in the agent's network namespace. */
+/* drop_counts: per-CPU hash of kfree_skb by (probed device, reason), agent's netns only. */
 struct drop_key {
 	__u32 ifindex;
 	__u32 reason; /* enum skb_drop_reason of the running kernel */
 };
 
 /* settings: a one-entry array written by userspace; changes apply without reloading. */
-struct probe_config {
+struct probe_settings {
 	__u32 talker_sample; /* 1 in N frames towards the CPU updates talkers; 0 disables */
 	__u32 netns_ino; /* count drops only on devices of this network namespace */
 	__u16 grpc_ports[GRPC_PORTS_MAX]; /* 0 ends the list */

@@ -1,0 +1,24 @@
+"""A small ctypes binding to libbpf (Debian's libbpf.so.1): the agent's one BPF loader.
+
+CO-RE objects are compiled at build time (bpf/Makefile); at run time nothing compiles, so no
+LLVM is ever mapped into the agent. `objects` loads objects and reads maps, `netattach`
+attaches to devices (XDP, TC clsact), `object_path` finds a built object.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .libbpf import NUM_CPUS, BpfError
+from .objects import BpfObject, Link, Map, Program, kernel_enum, prog_name_by_id
+
+BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"
+
+
+def object_path(name: str) -> Path:
+    """A built object: $TELEGEN_BPF_DIR/<name>, else the checkout's bpf/build/<name>."""
+    return Path(os.environ.get("TELEGEN_BPF_DIR") or BUILD_DIR) / name
+
+
+__all__ = ["NUM_CPUS", "BpfError", "BpfObject", "Link", "Map", "Program", "kernel_enum", "object_path",
+           "prog_name_by_id"]

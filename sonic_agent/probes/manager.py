@@ -1,0 +1,280 @@
+"""ProbeManager: one loaded probe object, attached to the devices the SONiC model names.
+
+- `sync(ifnames)` attaches XDP (ingress) and TC clsact egress to each named netdev and
+  detaches the rest. A device already carrying someone else's XDP program keeps it: the
+  probe counts its ingress with a TC ingress filter instead (logged and counted).
+- Maps are pinned under `probes.pin_dir`, so a restarted agent keeps counting where the last
+  one stopped. Programs found on devices at start whose names carry our prefix are a killed
+  predecessor's: they are replaced in place (no counting gap) or detached, never stacked.
+- `close()` (on SIGTERM/SIGINT) detaches everything; pinned counters stay for the next start.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from ..bpf import BpfError, BpfObject, Link, kernel_enum, object_path, prog_name_by_id
+from ..bpf import netattach as na
+from ..bpf.libbpf import quiet
+from ..bpf.objects import BPF_NOEXIST, prog_fd_by_id
+from ..config import ProbesConfig
+from ..errors import UserError
+from ..records import ProbeCount
+from . import kernel as k
+from .reader import ProbeDrop, ProbeMaps, ProbeSizeBucket, ProbeTalker, drop_reasons
+
+log = logging.getLogger("telegen.probes")
+DIRECTIONS = (0, 1)  # enum probe_dir: PROBE_RX, PROBE_TX
+
+
+@dataclass
+class Attachment:
+    ifindex: int
+    ingress: str  # "xdp" | "tc"
+    xdp_mode: int = 0  # netattach XDP_FLAGS_*_MODE of our XDP program
+
+
+def _ours(prog_id: int) -> bool:
+    return bool(prog_id) and (prog_name_by_id(prog_id) or "").startswith(k.PROG_PREFIX)
+
+
+class ProbeManager:
+    def __init__(self, cfg: ProbesConfig, obj_path: Optional[str] = None):
+        if len(cfg.grpc_ports) > k.GRPC_PORTS_MAX:
+            raise UserError(f"config: probes.grpc_ports: at most {k.GRPC_PORTS_MAX} ports")
+        self.cfg = cfg
+        self.stats = {"xdp_fallbacks": 0, "attach_errors": 0, "ports_full": 0, "recovered_programs": 0,
+                      "counter_resets": 0}
+        self.drops_available, self.drops_status = False, ""
+        self._lock = threading.Lock()
+        self.ports: Dict[str, Attachment] = {}
+        self._obj = self._load(str(obj_path or object_path(k.OBJECT)))
+        self.maps = ProbeMaps({name: self._obj.map(name) for name in k.PINNED_MAPS})
+        self._fds = {name: self._obj.program(name).fd for name in (k.PROG_XDP, k.PROG_TC_EGRESS, k.PROG_TC_INGRESS)}
+        self._write_settings()
+        self._drop_link: Optional[Link] = self._attach_drops()
+        self._reasons = drop_reasons(kernel_enum("skb_drop_reason")) if self._drop_link else {}
+        self._leftovers: Optional[Dict[int, Dict[str, int]]] = self._find_leftovers()
+
+    # --- loading -------------------------------------------------------------------------
+    def _load(self, path: str) -> BpfObject:
+        """Load reusing the pinned maps; without the drop program if the kernel refuses it;
+        with fresh maps (counters restart, logged) if the pins no longer fit this object."""
+        pin_dir = Path(self.cfg.pin_dir)
+        pin_dir.mkdir(parents=True, exist_ok=True)
+        opts = dict(pin_dir=str(pin_dir), pin=k.PINNED_MAPS, max_entries={k.MAP_TALKERS: self.cfg.top_talkers})
+        first_error = None
+        for fresh in (False, True):
+            if fresh:
+                log.warning("pinned probe maps do not fit this object: counters restart",
+                            extra={"pin_dir": str(pin_dir), "error": str(first_error)})
+                self.stats["counter_resets"] += 1
+                for name in k.PINNED_MAPS:
+                    (pin_dir / name).unlink(missing_ok=True)
+            for skip in ((), (k.PROG_DROPS,)):
+                try:
+                    obj = BpfObject(path, skip=skip, **opts)
+                except BpfError as exc:
+                    first_error = first_error or exc
+                    continue
+                if skip:
+                    self.drops_status = f"unavailable: tp_btf/kfree_skb did not load ({first_error})"
+                return obj
+        raise first_error
+
+    def _attach_drops(self) -> Optional[Link]:
+        if not self.drops_status:
+            try:
+                link = self._obj.program(k.PROG_DROPS).attach()
+                self.drops_available, self.drops_status = True, "tp_btf/kfree_skb"
+                log.info("kernel drop visibility: tp_btf/kfree_skb with drop reasons")
+                return link
+            except BpfError as exc:
+                self.drops_status = f"unavailable: tp_btf/kfree_skb did not attach ({exc})"
+        log.warning("kernel drop visibility %s", self.drops_status)
+        return None
+
+    def _write_settings(self) -> None:
+        s = k.ProbeSettings(talker_sample=max(self.cfg.top_talker_sample, 0),
+                            netns_ino=os.stat("/proc/self/ns/net").st_ino & 0xFFFFFFFF)
+        for i, port in enumerate(self.cfg.grpc_ports):
+            s.grpc_ports[i] = port
+        self.maps.maps[k.MAP_SETTINGS].update(k.Index(0), bytes(s))
+
+    def _find_leftovers(self) -> Dict[int, Dict[str, int]]:
+        """Our programs on any device of this namespace, left by an instance that was killed."""
+        found: Dict[int, Dict[str, int]] = {}
+        for ifindex, name in socket.if_nameindex():
+            try:
+                with quiet():  # most devices have no clsact qdisc: libbpf's complaint is the answer
+                    progs = {"xdp": na.xdp_query(ifindex)[0],
+                             "tc_in": na.tc_query(ifindex, na.TC_INGRESS, k.TC_HANDLE, k.TC_PRIORITY),
+                             "tc_eg": na.tc_query(ifindex, na.TC_EGRESS, k.TC_HANDLE, k.TC_PRIORITY)}
+            except BpfError:
+                continue  # device went away meanwhile
+            progs = {hook: pid for hook, pid in progs.items() if _ours(pid)}
+            if progs:
+                found[ifindex] = progs
+                log.info("found probes of a previous instance", extra={"port": name, "programs": progs})
+        self.stats["recovered_programs"] += sum(len(p) for p in found.values())
+        return found
+
+    # --- attachment ----------------------------------------------------------------------
+    def sync(self, ifnames: Iterable[str]) -> None:
+        """Attach to every named netdev that exists, detach from every other; idempotent and
+        cheap, so call it on each model change (and periodically for late netdevs)."""
+        wanted: Dict[str, int] = {}
+        for name in ifnames:
+            try:
+                wanted[name] = socket.if_nametoindex(name)
+            except OSError:
+                log.debug("no netdev yet", extra={"port": name})
+        with self._lock:
+            for name, att in list(self.ports.items()):
+                if wanted.get(name) != att.ifindex:
+                    self._detach(name)
+            for name, ifindex in wanted.items():
+                if name not in self.ports:
+                    try:
+                        self._attach(name, ifindex)
+                    except BpfError as exc:
+                        self.stats["attach_errors"] += 1
+                        log.error("probe attach failed", extra={"port": name, "error": str(exc)})
+            if self._leftovers is not None:  # first sync: the previous instance's state
+                for ifindex, progs in self._leftovers.items():
+                    self._detach_leftover(ifindex, progs)
+                self._leftovers = None
+                self._forget_except({a.ifindex for a in self.ports.values()})
+
+    def _attach(self, name: str, ifindex: int) -> None:
+        old = (self._leftovers or {}).pop(ifindex, {})
+        ports_map = self.maps.maps[k.MAP_PORTS]
+        try:
+            for d in DIRECTIONS:  # kept when the pinned map already has them: counting continues
+                ports_map.update(k.PortKey(ifindex, d), ports_map.zero_value(), BPF_NOEXIST)
+        except BpfError as exc:
+            if exc.errno != errno.E2BIG:
+                raise
+            self.stats["ports_full"] += 1
+            log.error("probe port table full", extra={"port": name, "max_entries": ports_map.info.max_entries})
+            return
+        na.tc_attach(ifindex, na.TC_EGRESS, self._fds[k.PROG_TC_EGRESS], k.TC_HANDLE, k.TC_PRIORITY,
+                     replace="tc_eg" in old)
+        try:
+            att = self._attach_ingress(name, ifindex, old)
+        except BpfError:
+            na.tc_detach(ifindex, na.TC_EGRESS, k.TC_HANDLE, k.TC_PRIORITY)
+            raise
+        self.ports[name] = att
+        log.info("probes attached", extra={"port": name, "ingress": att.ingress,
+                                           "xdp_mode": na.MODE_NAMES.get(att.xdp_mode, "")})
+
+    def _attach_ingress(self, name: str, ifindex: int, old: Dict[str, int]) -> Attachment:
+        prog_id, mode = na.xdp_query(ifindex)
+        try:
+            if prog_id and prog_id == old.get("xdp"):
+                old_fd = prog_fd_by_id(prog_id)
+                try:
+                    na.xdp_attach(ifindex, self._fds[k.PROG_XDP], replace_fd=old_fd, mode=mode)
+                finally:
+                    os.close(old_fd)
+            elif prog_id:
+                raise BpfError(errno.EEXIST, f"foreign XDP program id {prog_id} ({prog_name_by_id(prog_id)})")
+            else:
+                na.xdp_attach(ifindex, self._fds[k.PROG_XDP])
+        except BpfError as exc:
+            self.stats["xdp_fallbacks"] += 1
+            log.warning("XDP not usable on port, counting ingress with TC instead",
+                        extra={"port": name, "reason": str(exc)})
+            na.tc_attach(ifindex, na.TC_INGRESS, self._fds[k.PROG_TC_INGRESS], k.TC_HANDLE, k.TC_PRIORITY,
+                         replace="tc_in" in old)
+            return Attachment(ifindex, "tc")
+        if "tc_in" in old:  # a predecessor fell back to TC here: one ingress counter only
+            na.tc_detach(ifindex, na.TC_INGRESS, k.TC_HANDLE, k.TC_PRIORITY)
+        return Attachment(ifindex, "xdp", na.xdp_query(ifindex)[1])
+
+    def _detach(self, name: str, forget: bool = True) -> None:
+        """Take the programs off a device; `forget` (the port left the model) also drops its
+        counters, since its ifindex may come back as another device."""
+        att = self.ports.pop(name)
+        try:
+            if att.ingress == "xdp":
+                na.xdp_detach(att.ifindex, self._fds[k.PROG_XDP], att.xdp_mode)
+            else:
+                na.tc_detach(att.ifindex, na.TC_INGRESS, k.TC_HANDLE, k.TC_PRIORITY)
+            na.tc_detach(att.ifindex, na.TC_EGRESS, k.TC_HANDLE, k.TC_PRIORITY)
+        except BpfError as exc:
+            log.error("probe detach failed", extra={"port": name, "error": str(exc)})
+        if forget:
+            self._forget_except({a.ifindex for a in self.ports.values()})
+        log.info("probes detached", extra={"port": name})
+
+    def _detach_leftover(self, ifindex: int, progs: Dict[str, int]) -> None:
+        try:
+            if "xdp" in progs:
+                fd = prog_fd_by_id(progs["xdp"])
+                try:
+                    na.xdp_detach(ifindex, fd, na.xdp_query(ifindex)[1])
+                finally:
+                    os.close(fd)
+            for hook, point in (("tc_in", na.TC_INGRESS), ("tc_eg", na.TC_EGRESS)):
+                if hook in progs:
+                    na.tc_detach(ifindex, point, k.TC_HANDLE, k.TC_PRIORITY)
+        except BpfError as exc:
+            log.error("removing a previous instance's probes failed", extra={"ifindex": ifindex, "error": str(exc)})
+
+    def _forget_except(self, keep) -> None:
+        """Delete the counters (ports, talkers, drops) of every device not in `keep`."""
+        for name, key_type in ((k.MAP_PORTS, k.PortKey), (k.MAP_TALKERS, k.TalkerKey), (k.MAP_DROPS, k.DropKey)):
+            m = self.maps.maps[name]
+            for raw, _ in m.items():
+                key = key_type.from_buffer_copy(raw)
+                if key.ifindex not in keep:
+                    m.delete(key)
+
+    def close(self) -> None:
+        """Detach every program (ours and leftovers); the pinned counters stay, so the next
+        start continues them."""
+        with self._lock:
+            for name in list(self.ports):
+                self._detach(name, forget=False)
+            for ifindex, progs in (self._leftovers or {}).items():
+                self._detach_leftover(ifindex, progs)
+            self._leftovers = None
+            if self._drop_link:
+                self._drop_link.destroy()
+                self._drop_link = None
+            self._obj.close()
+
+    # --- reading -------------------------------------------------------------------------
+    def _names(self) -> Dict[int, str]:
+        with self._lock:
+            return {att.ifindex: name for name, att in self.ports.items()}
+
+    def read(self) -> List[ProbeCount]:
+        return self.maps.counts(self._names())
+
+    def sizes(self) -> List[ProbeSizeBucket]:
+        return self.maps.sizes(self._names())
+
+    def talkers(self, per_port: int = 10) -> List[ProbeTalker]:
+        return self.maps.talkers(self._names(), per_port)
+
+    def drops(self) -> List[ProbeDrop]:
+        return self.maps.drops(self._names(), self._reasons) if self.drops_available else []
+
+    def agent_counters(self) -> Dict[str, float]:
+        """The probes' own health, for Snapshot.agent."""
+        with self._lock:
+            out = {f"probes_{name}_total": float(v) for name, v in self.stats.items()}
+            out["probes_ports_attached"] = float(len(self.ports))
+            out["probes_ports_tc_ingress"] = float(sum(a.ingress == "tc" for a in self.ports.values()))
+        out["probes_kernel_drops_available"] = 1.0 if self.drops_available else 0.0
+        out.update({f"probes_kernel_{name}_total": float(v) for name, v in self.maps.errors().items()})
+        return out

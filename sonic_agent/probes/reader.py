@@ -1,0 +1,123 @@
+"""Read the probes' maps into neutral records, from a loaded object or from bpffs pins.
+
+The agent reads through its `ProbeManager`; `telegen-sonic show probes` opens the pins a
+running agent left under `probes.pin_dir`. Both decode here, at the boundary, with the
+class and direction names taken from the maps' own BTF.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional
+
+from ..bpf import Map
+from ..records import ProbeCount
+from . import kernel as k
+
+
+@dataclass(frozen=True)
+class ProbeSizeBucket:
+    """Frames of length [low, high] bytes one port sent or received (log2 buckets)."""
+
+    port: str
+    direction: str
+    low: int
+    high: Optional[int]  # None: the last, open-ended bucket
+    packets: int
+
+
+@dataclass(frozen=True)
+class ProbeTalker:
+    """A source sending towards the CPU; counts are estimates (sampled frames x sample)."""
+
+    port: str
+    src: str
+    proto: int
+    klass: str
+    packets: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ProbeDrop:
+    """Frames the kernel freed as dropped (skb:kfree_skb) on a port, by drop reason."""
+
+    port: str
+    reason: str
+    packets: int
+    bytes: int
+
+
+def _names(enum: Mapping[int, str], prefix: str) -> Dict[int, str]:
+    return {v: n[len(prefix):].lower() for v, n in enum.items() if n.startswith(prefix)}
+
+
+class ProbeMaps:
+    """The probes' maps, opened by name; `ports` maps ifindex -> port name at read time."""
+
+    def __init__(self, maps: Mapping[str, Map]):
+        self.maps = dict(maps)
+        ports = self.maps[k.MAP_PORTS]
+        self.classes = _names(ports.enum("probe_class"), "CLASS_")
+        self.directions = _names(ports.enum("probe_dir"), "PROBE_")
+        self.counts_type = k.port_counts_type(len(self.classes))
+
+    @classmethod
+    def from_pins(cls, pin_dir: str) -> "ProbeMaps":
+        return cls({name: Map.from_pin(str(Path(pin_dir) / name)) for name in k.PINNED_MAPS})
+
+    def close(self) -> None:
+        for m in self.maps.values():
+            m.close()
+
+    def _port_entries(self, ports: Mapping[int, str]):
+        for key, value in self.maps[k.MAP_PORTS].read(k.PortKey, self.counts_type):
+            if key.ifindex in ports:
+                yield ports[key.ifindex], self.directions.get(key.dir, str(key.dir)), value
+
+    def counts(self, ports: Mapping[int, str]) -> List[ProbeCount]:
+        """Every class of every (port, direction), zeros included: exact and monotonic."""
+        return [ProbeCount(port, direction, name, value.cls[c].packets, value.cls[c].bytes)
+                for port, direction, value in self._port_entries(ports)
+                for c, name in sorted(self.classes.items())]
+
+    def sizes(self, ports: Mapping[int, str]) -> List[ProbeSizeBucket]:
+        return [ProbeSizeBucket(port, direction, 1 << b if b else 0,
+                                (1 << (b + 1)) - 1 if b < k.SIZE_BUCKETS - 1 else None, value.sizes[b])
+                for port, direction, value in self._port_entries(ports) for b in range(k.SIZE_BUCKETS)]
+
+    def settings(self) -> k.ProbeSettings:
+        return self.maps[k.MAP_SETTINGS].read(k.Index, k.ProbeSettings)[0][1]
+
+    def talkers(self, ports: Mapping[int, str], per_port: int = 10) -> List[ProbeTalker]:
+        """The heaviest sampled sources per port, scaled by the sampling rate."""
+        scale = max(self.settings().talker_sample, 1)
+        by_port: Dict[str, List[ProbeTalker]] = {}
+        for key, value in self.maps[k.MAP_TALKERS].read(k.TalkerKey, k.ClassCount):
+            if key.ifindex not in ports:
+                continue
+            raw = bytes(key.addr)
+            src = (str(ipaddress.IPv4Address(raw[:4])) if key.family == 4 else
+                   str(ipaddress.IPv6Address(raw)) if key.family == 6 else "")
+            by_port.setdefault(ports[key.ifindex], []).append(ProbeTalker(
+                ports[key.ifindex], src, key.proto, self.classes.get(key.klass, str(key.klass)),
+                value.packets * scale, value.bytes * scale))
+        return [t for talkers in by_port.values()
+                for t in sorted(talkers, key=lambda t: (-t.packets, t.src))[:per_port]]
+
+    def drops(self, ports: Mapping[int, str], reasons: Mapping[int, str]) -> List[ProbeDrop]:
+        return [ProbeDrop(ports[key.ifindex], reasons.get(key.reason, str(key.reason)), v.packets, v.bytes)
+                for key, v in self.maps[k.MAP_DROPS].read(k.DropKey, k.ClassCount) if key.ifindex in ports]
+
+    def errors(self) -> Dict[str, int]:
+        """What the kernel side skipped because of a bound, by cause (see port_probe.h)."""
+        value = self.maps[k.MAP_ERRORS].read(k.Index, k.ProbeErrors)[0][1]
+        return {name: getattr(value, name) for name, _ in k.ProbeErrors._fields_}
+
+
+def drop_reasons(enum: Mapping[int, str]) -> Dict[int, str]:
+    """skb_drop_reason values -> short names (NO_SOCKET -> no_socket)."""
+    out = _names(enum, "SKB_DROP_REASON_")
+    out.update({v: n[len("SKB_"):].lower() for v, n in enum.items() if n in ("SKB_NOT_DROPPED_YET", "SKB_CONSUMED")})
+    return out

@@ -1,0 +1,64 @@
+"""`telegen-sonic show probes [--format table|json]`: the counters of the running agent's probes.
+
+Reads the maps the agent pinned under `probes.pin_dir` (config file from $TELEGEN_CONFIG,
+TELEGEN_PROBES__PIN_DIR overrides), so it needs no agent API and works while the agent runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from typing import Dict, List
+
+from ..bpf import BpfError
+from ..config import load_config
+from ..errors import UserError
+from .reader import ProbeMaps
+
+
+def _natural(name: str):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def collect(pin_dir: str) -> Dict:
+    """{ports: [{port, direction, classes: {class: {packets, bytes}}}], kernel_errors: {...}}."""
+    try:
+        maps = ProbeMaps.from_pins(pin_dir)
+    except BpfError as exc:
+        raise UserError(f"show probes: no probe maps under {pin_dir} (is the agent running with "
+                        f"probes enabled?): {exc.strerror}") from None
+    try:
+        names = dict(socket.if_nameindex())
+        rows: Dict[tuple, Dict] = {}
+        for c in maps.counts(names):
+            rows.setdefault((c.port, c.direction), {})[c.klass] = {"packets": c.packets, "bytes": c.bytes}
+        ports = [{"port": p, "direction": d, "classes": rows[(p, d)]}
+                 for p, d in sorted(rows, key=lambda pd: (_natural(pd[0]), pd[1]))]
+        return {"pin_dir": pin_dir, "ports": ports, "kernel_errors": maps.errors()}
+    finally:
+        maps.close()
+
+
+def table(doc: Dict) -> List[str]:
+    lines = [f"{'PORT':<16} {'DIR':<3} {'CLASS':<10} {'PACKETS':>14} {'BYTES':>16}"]
+    for row in doc["ports"]:
+        for klass, c in row["classes"].items():
+            if c["packets"]:
+                lines.append(f"{row['port']:<16} {row['direction']:<3} {klass:<10} {c['packets']:>14} {c['bytes']:>16}")
+    if len(lines) == 1:
+        lines.append(f"(no packets counted yet on {len(doc['ports']) // 2} probed ports)")
+    skipped = {k: v for k, v in doc["kernel_errors"].items() if v}
+    if skipped:
+        lines.append("kernel-side skips: " + ", ".join(f"{k}={v}" for k, v in skipped.items()))
+    return lines
+
+
+def main(args) -> int:
+    pin_dir = load_config(os.environ.get("TELEGEN_CONFIG")).probes.pin_dir
+    doc = collect(pin_dir)
+    if getattr(args, "format", "table") == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        print("\n".join(table(doc)))
+    return 0
