@@ -98,20 +98,25 @@ class Follower(threading.Thread):
                 self._follow()
                 return
             except REDIS_ERRORS as exc:
-                failures = 0 if self._state.connected else failures
-                failures += 1
-                delay = backoff_delay(failures, self._max_s)
-                log.warning("sonic redis unreachable; retrying", extra={
-                    "namespace": self.namespace, "instance": self.instance, "error": str(exc),
-                    "retry_in_s": round(delay, 2)})
-                self._state = ConnectionState(self.namespace, self.instance, False,
-                                              self._state.reconnects + (1 if self._state.connected else 0), str(exc))
-                self._stopping.wait(delay)
+                error = str(exc)
+            except Exception as exc:  # an unexpected reply or a bug: resync rather than stop following
+                log.exception("sonic follower failed", extra={"namespace": self.namespace, "instance": self.instance})
+                error = f"{type(exc).__name__}: {exc}"
+            was_connected = self._state.connected
+            failures = 1 if was_connected else failures + 1
+            delay = backoff_delay(failures, self._max_s)
+            self._state = ConnectionState(self.namespace, self.instance, False,
+                                          self._state.reconnects + int(was_connected), error)
+            log.warning("sonic redis connection lost" if was_connected else "sonic redis unreachable", extra={
+                "namespace": self.namespace, "instance": self.instance, "error": error,
+                "retry_in_s": round(delay, 2)})
+            self._stopping.wait(delay)
 
     def sync_once(self) -> None:
         """Read every followed table now (no thread, no subscription): for one-shot readers."""
         for db in self._dbs:
-            self._store.replace(db.name, read_followed(connect(self._config, db.name), db))
+            with connect(self._config, db.name) as client:
+                self._store.replace(db.name, read_followed(client, db))
         self.synced.set()
 
     def _follow(self) -> None:

@@ -29,12 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+import redis
+
 from ..config import SonicConfig
 from ..errors import UserError
 from ..records import DeviceInfo, PortCounter, PortState
 from .counters import QueueCounter, read_port_counters, read_queue_counters
 from .dbconfig import DatabaseConfig, load_namespaces
-from .entities import BgpNeighbor, InterfaceAddress, MirrorSession, Port, PortChannel, Vlan
+from .entities import BgpNeighbor, DeviceMetadata, InterfaceAddress, MirrorSession, Port, PortChannel, Vlan
 from .follower import REDIS_ERRORS, Change, ConnectionState, Follower, connect
 from .netdevs import NetdevIndex
 from .store import NamespaceStore
@@ -75,7 +77,7 @@ class SwitchModel:
                 on_instance = [db for db in dbs if db.instance.name == instance]
                 self._followers.append(Follower(config, instance, on_instance, store, self._dispatch,
                                                 reconnect_max_s, self._stop))
-        self._counter_clients: Dict[str, object] = {}
+        self._counter_clients: Dict[str, redis.Redis] = {}
 
     @classmethod
     def from_config(cls, cfg: SonicConfig) -> "SwitchModel":
@@ -95,6 +97,8 @@ class SwitchModel:
         for follower in self._followers:
             if follower.is_alive():
                 follower.join(timeout)
+        for client in self._counter_clients.values():
+            client.close()
 
     def wait_synced(self, timeout: Optional[float] = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -149,7 +153,7 @@ class SwitchModel:
             return [store.view()] if store else []
         return [store.view() for store in self._stores.values()]
 
-    def device(self, namespace: str = ""):
+    def device(self, namespace: str = "") -> DeviceMetadata:
         views = self._views(namespace) or self._views()
         return views[0].device
 
@@ -263,7 +267,7 @@ class SwitchModel:
                                      ifindex=ifindexes.get(vlan.name)))
         return out
 
-    def _counters_client(self, namespace: str):
+    def _counters_client(self, namespace: str) -> redis.Redis:
         client = self._counter_clients.get(namespace)
         if client is None:
             client = self._counter_clients[namespace] = connect(self._configs[namespace], "COUNTERS_DB")

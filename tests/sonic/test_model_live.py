@@ -127,3 +127,26 @@ def test_stop_interrupts_the_backoff(tmp_path, monkeypatch):
     assert wait_until(lambda: model.connection_states()[0].last_error != "", 5)
     model.stop(timeout=5)
     assert not any(f.is_alive() for f in model._followers)
+
+
+def test_an_unexpected_error_resyncs_instead_of_stopping(redis_server, monkeypatch):
+    model = started_model(redis_server, generate_switch(ports=4, portchannels=1, vlans=1))
+    real, calls = follower.classify, []
+
+    def broken_once(db, key):
+        calls.append(key)
+        if len(calls) == 1:
+            raise ValueError("unexpected")
+        return real(db, key)
+
+    monkeypatch.setattr(follower, "classify", broken_once)
+    try:
+        redis_server.client(CONFIG_DB).hset("PORT|Ethernet0", "description", "first")
+        assert wait_until(lambda: model.connection_states()[0].last_error == "ValueError: unexpected", 2)
+        # The resync after the failure picks the change up, and following goes on.
+        assert wait_until(lambda: model.port("Ethernet0").description == "first", 5)
+        redis_server.client(CONFIG_DB).hset("PORT|Ethernet4", "description", "second")
+        assert wait_until(lambda: model.port("Ethernet4").description == "second", 5)
+        assert model.connection_states()[0].connected
+    finally:
+        model.stop()
