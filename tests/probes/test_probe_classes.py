@@ -1,0 +1,75 @@
+"""Every class counted exactly, on the right port and direction, by the real probe object
+attached to a veth in a network namespace; nothing else moves."""
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from sonic_agent.config import ProbesConfig
+from sonic_agent.probes import ProbeManager
+
+from .conftest import netns, send_frames, wait_until
+from .frames import FRAMES
+
+pytestmark = pytest.mark.root
+
+
+def _expected(direction: str, port: str):
+    """(port, direction, class) -> (packets, bytes): frame i is sent i+1 times."""
+    want = collections.Counter()
+    for i, (klass, frame) in enumerate(FRAMES):
+        want[(port, direction, klass, "p")] += i + 1
+        want[(port, direction, klass, "b")] += (i + 1) * len(frame)
+    return {key[:3]: (want[key[:3] + ("p",)], want[key[:3] + ("b",)]) for key in want}
+
+
+def _observed(manager):
+    return {(c.port, c.direction, c.klass): (c.packets, c.bytes) for c in manager.read()}
+
+
+@pytest.fixture
+def manager(probed_pair, probe_object):
+    ns_a, dev_a, _, _, pin_dir = probed_pair
+    with netns(ns_a):
+        mgr = ProbeManager(ProbesConfig(pin_dir=pin_dir, top_talker_sample=1), obj_path=str(probe_object))
+        mgr.sync([dev_a])
+    yield mgr
+    with netns(ns_a):
+        mgr.close()
+
+
+def _check(manager, want, classes):
+    every = {(port, d, k) for port in {p for p, _, _ in want} for d in ("rx", "tx") for k in classes}
+    full = {key: want.get(key, (0, 0)) for key in every}
+    got = wait_until(lambda: (lambda o: o if o == full else None)(_observed(manager)))
+    assert got == full, {k: (_observed(manager).get(k), v) for k, v in full.items() if _observed(manager).get(k) != v}
+
+
+def test_ingress_counts_every_class_exactly(manager, probed_pair):
+    ns_a, dev_a, ns_b, dev_b, _ = probed_pair
+    assert manager.ports[dev_a].ingress == "xdp"
+    classes = set(manager.maps.classes.values())
+    assert {k for k, _ in FRAMES} == classes, "a class without a test frame"
+    send_frames(ns_b, dev_b, [frame for i, (_, frame) in enumerate(FRAMES) for _ in range(i + 1)])
+    _check(manager, _expected("rx", dev_a), classes)
+    sizes = {(b.low, b.high): b.packets for b in manager.sizes() if b.direction == "rx" and b.packets}
+    lengths = collections.Counter()
+    for i, (_, frame) in enumerate(FRAMES):
+        lengths[next(key for key in sizes if key[0] <= len(frame) <= (key[1] or 1 << 30))] += i + 1
+    assert sizes == dict(lengths)
+
+
+def test_egress_counts_every_class_exactly(manager, probed_pair):
+    ns_a, dev_a, _, _, _ = probed_pair
+    send_frames(ns_a, dev_a, [frame for i, (_, frame) in enumerate(FRAMES) for _ in range(i + 1)])
+    _check(manager, _expected("tx", dev_a), set(manager.maps.classes.values()))
+
+
+def test_top_talkers_by_source(manager, probed_pair):
+    ns_a, dev_a, ns_b, dev_b, _ = probed_pair
+    frames = dict(FRAMES)
+    send_frames(ns_b, dev_b, [frames["bgp"]] * 7 + [frames["ssh"]] * 3 + [frames["nd"]] * 2)
+    got = wait_until(lambda: {(t.src, t.proto, t.klass): t.packets for t in manager.talkers()} or None)
+    assert got == {("192.0.2.2", 6, "bgp"): 7, ("192.0.2.2", 6, "ssh"): 3, ("2001:db8::2", 58, "nd"): 2}
+    assert manager.agent_counters()["probes_kernel_talker_update_total"] == 0
