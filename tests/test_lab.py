@@ -16,13 +16,16 @@ from sonic_agent.sonic.encoding import decode_fields, tables_from_dump
 from .conftest import require, require_root, shared_path
 
 
-def _host_state():
+def _host_state(name):
+    """What a lab named `name` could leave behind: namespaces, host links, processes, files."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
     procs = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     ours = sorted(line.split(None, 1)[1] for line in procs.splitlines()[1:]
-                  if "telegen-sonic-lab" in line or "sonic_agent.lab" in line)
-    return sorted(netns.splitlines()), sorted(l.split()[0] for l in links.splitlines()), ours
+                  if f"telegen-sonic-lab/{name}" in line or f"--name {name}" in line)
+    return (sorted(n for n in netns.splitlines() if n.startswith(name + "-")),
+            sorted(l.split()[0] for l in links.splitlines()), ours,
+            (LabLayout(name).dir).exists())
 
 
 @pytest.fixture
@@ -30,10 +33,10 @@ def lab():
     require_root()
     require(subprocess.run(["which", "redis-server"], capture_output=True).returncode == 0, "needs redis-server")
     layout = LabLayout("t" + uuid.uuid4().hex[:5])
-    before = _host_state()
+    before = _host_state(layout.name)
     yield layout
     lab_down(layout)
-    assert _host_state() == before, "lab down left something behind"
+    assert _host_state(layout.name) == before, "lab down left something behind"
 
 
 def _switch_netdevs(layout):

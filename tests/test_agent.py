@@ -1,0 +1,79 @@
+"""The agent daemon end to end on the lab: starts, serves the model's ports, stops cleanly."""
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+import yaml
+
+from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
+from sonic_agent.lab.topology import LabLayout
+
+from .conftest import require, require_root
+
+
+@pytest.fixture
+def lab():
+    require_root()
+    require(subprocess.run(["which", "redis-server"], capture_output=True).returncode == 0, "needs redis-server")
+    layout = LabLayout("a" + uuid.uuid4().hex[:5])
+    lab_up(layout)
+    yield layout
+    lab_down(layout)
+
+
+def _scrape(layout, port):
+    cmd = ["ip", "netns", "exec", layout.switch_ns, sys.executable, "-c",
+           f"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{port}/metrics',timeout=2).read().decode())"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else ""
+
+
+def test_agent_serves_the_lab_and_stops_on_sigterm(lab, tmp_path):
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({
+        "log_format": "json",
+        "sonic": {"database_config": str(lab.db_config)},
+        "probes": {"enabled": False},
+        "export": {"prometheus": {"listen": "127.0.0.1:9311"}},
+    }))
+    agent = subprocess.Popen(["ip", "netns", "exec", lab.switch_ns, sys.executable, "-m", "sonic_agent", "run",
+                              "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, text = time.time() + 30, ""
+        while time.time() < deadline and 'port="Ethernet28"' not in text:
+            time.sleep(0.5)
+            text = _scrape(lab, 9311)
+        ports = json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]
+        for port, fields in ports.items():
+            assert f'sonic_port_oper_up{{port="{port}",alias="{fields["alias"]}"' in text, port
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=20)
+    assert agent.returncode == 0, stderr[-2000:]
+    logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    messages = [entry["msg"] for entry in logs]
+    assert "agent started" in messages and messages[-1] == "agent stopped"
+    assert "Traceback" not in stderr
+
+
+def test_main_job_shows_live_ports_and_tears_down():
+    """`lab run` (what `make lab` runs): ports with live state on screen, nothing left after."""
+    require_root()
+    from .test_lab import _host_state
+    name = "m" + uuid.uuid4().hex[:5]
+    before = _host_state(name)
+    result = subprocess.run([sys.executable, "-m", "sonic_agent", "lab", "--name", name, "run", "--duration", "20"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    screens = result.stdout.split("\n\n\n")
+    last = next(s for s in reversed(screens) if "PORT" in s)
+    for port, fields in json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"].items():
+        row = next((line for line in last.splitlines() if line.split()[:1] == [port]), "")
+        assert row.split()[1:4] == [fields["alias"], "up", "up"], row
+    assert result.stdout.rstrip().endswith(f"lab '{name}' torn down")
+    assert _host_state(name) == before
