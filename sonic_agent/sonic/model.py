@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import redis
@@ -41,10 +40,10 @@ from .follower import REDIS_ERRORS, Change, ConnectionState, Follower, connect
 from .netdevs import NetdevIndex
 from .store import NamespaceStore
 from .tables import FOLLOWED
+from .to_records import port_states, sonic_version
 from .view import NamespaceView, normalize_ip
 
 log = logging.getLogger(__name__)
-SONIC_VERSION_FILE = "/etc/sonic/sonic_version.yml"
 Subscriber = Callable[[List[Change]], None]
 
 
@@ -250,22 +249,7 @@ class SwitchModel:
 
     def port_states(self) -> List[PortState]:
         ifindexes = self._netdevs.snapshot()
-        out: List[PortState] = []
-        for v in self._views():
-            vlan_names = {port: tuple(vlan.name for vlan in vlans) for port, vlans in v.vlans_of.items()}
-            for p in v.ports.values():
-                out.append(PortState(p.name, p.alias, "port", v.namespace, p.index, p.speed_mbps, p.mtu,
-                                     p.admin_status, p.oper_status, p.netdev_oper_status, p.description,
-                                     v.lag_of.get(p.name, ""), vlan_names.get(p.name, ()), ifindexes.get(p.name)))
-            for lag in v.portchannels.values():
-                out.append(PortState(lag.name, kind="portchannel", namespace=v.namespace, mtu=lag.mtu,
-                                     admin_status=lag.admin_status, oper_status=lag.oper_status,
-                                     vlans=vlan_names.get(lag.name, ()), ifindex=ifindexes.get(lag.name)))
-            for vlan in v.vlans.values():
-                out.append(PortState(vlan.name, kind="vlan", namespace=v.namespace, mtu=vlan.mtu,
-                                     admin_status=vlan.admin_status, description=vlan.description,
-                                     ifindex=ifindexes.get(vlan.name)))
-        return out
+        return [state for view in self._views() for state in port_states(view, ifindexes)]
 
     def _counters_client(self, namespace: str) -> redis.Redis:
         client = self._counter_clients.get(namespace)
@@ -293,14 +277,3 @@ class SwitchModel:
         return self._read_counters(
             lambda client, v, sep: read_queue_counters(client, v.queue_oids, v.queue_types, sep))
 
-
-def sonic_version(path: str = SONIC_VERSION_FILE) -> str:
-    """build_version from the image's sonic_version.yml, when the agent can see it."""
-    try:
-        for line in Path(path).read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name.strip() == "build_version":
-                return value.strip().strip("'\"")
-    except OSError:
-        pass
-    return ""
