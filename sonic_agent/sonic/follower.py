@@ -22,7 +22,7 @@ from redis.retry import Retry
 from .dbconfig import Database, DatabaseConfig
 from .encoding import decode_fields, read_table
 from .store import Entry, NamespaceStore
-from .tables import FOLLOWED, classify, keyspace_patterns
+from .tables import FOLLOWED, RELOAD_MARKERS, classify, keyspace_patterns
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +125,12 @@ class Follower(threading.Thread):
         try:
             pubsub.psubscribe(*[p for db in self._dbs for p in keyspace_patterns(db)])
             self._check_notifications(clients[self._dbs[0].name])
-            for db in self._dbs:
-                self._store.replace(db.name, read_followed(clients[db.name], db))
+            resynced = self._resync(clients, self._dbs)
             self._state = ConnectionState(self.namespace, self.instance, True, self._state.reconnects,
                                           self._state.last_error)
             log.info("sonic redis connected and synced", extra={"namespace": self.namespace, "instance": self.instance})
             self.synced.set()
-            self._on_changes([Change(self.namespace, db.name, "", "", "resync") for db in self._dbs])
+            self._on_changes(resynced)
             while not self._stopping.is_set():
                 batch = self._drain(pubsub)
                 if batch:
@@ -156,17 +155,23 @@ class Follower(threading.Thread):
             message = pubsub.get_message(timeout=0)
         return batch
 
+    def _resync(self, clients: Dict[str, redis.Redis], dbs: Sequence[Database]) -> List[Change]:
+        for db in dbs:
+            self._store.replace(db.name, read_followed(clients[db.name], db))
+        return [Change(self.namespace, db.name, "", "", "resync") for db in dbs]
+
     def _apply(self, clients: Dict[str, redis.Redis], batch: List[Tuple[Database, str]]) -> None:
+        reloaded = {db.name: db for db, key in batch if key == RELOAD_MARKERS.get(db.name)}
         unique: Dict[Tuple[str, str], Tuple[Database, str, str, str]] = {}
         for db, key in batch:
-            where = classify(db, key)
+            where = classify(db, key) if db.name not in reloaded else None
             if where is not None:
                 unique[(db.name, key)] = (db, key, *where)
         by_db: Dict[str, List[Tuple[Database, str, str, str]]] = {}
         for item in unique.values():
             by_db.setdefault(item[0].name, []).append(item)
         entries: List[Entry] = []
-        changes: List[Change] = []
+        changes = self._resync(clients, list(reloaded.values()))
         for name, items in by_db.items():
             pipe = clients[name].pipeline(transaction=False)
             for _, key, _, _ in items:

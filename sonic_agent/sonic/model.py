@@ -3,7 +3,8 @@
 Public API (`SwitchModel`):
 - construct: `SwitchModel.from_config(cfg: SonicConfig)` or `SwitchModel.from_paths(database_config,
   database_global=None)`; then `start()` (one follower thread per namespace and redis instance:
-  full sync, then keyspace notifications, reconnect with capped jittered backoff and resync),
+  full sync, then keyspace notifications, reconnect with capped jittered backoff and resync;
+  `config reload` is followed through CONFIG_DB_INITIALIZED),
   `wait_synced(timeout) -> bool`, `stop()`. One-shot readers (the `show` verb) call `sync()`.
 - change events: `subscribe(callback) -> unsubscribe`; callback(List[Change]) runs on a follower
   thread after each applied batch; Change(namespace, db, table, key, op) with op set|del|resync.

@@ -25,12 +25,18 @@ FOLLOWED: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
 }
 
 
+# `config reload` flushes CONFIG_DB (FLUSHDB raises no per-key notification), loads the new
+# config and then sets this key: its change means "re-read the whole database".
+RELOAD_MARKERS: Dict[str, str] = {"CONFIG_DB": "CONFIG_DB_INITIALIZED"}
+
+
 def keyspace_patterns(db: Database) -> Tuple[str, ...]:
     """psubscribe patterns for the followed tables of `db` (its id and separator from the file)."""
     prefixed, whole = FOLLOWED.get(db.name, ((), ()))
     base = f"__keyspace@{db.id}__:"
+    marker = (RELOAD_MARKERS[db.name],) if db.name in RELOAD_MARKERS else ()
     return tuple(base + glob_escape(t + db.separator) + "*" for t in prefixed) + \
-        tuple(base + glob_escape(t) for t in whole)
+        tuple(base + glob_escape(t) for t in whole + marker)
 
 
 def classify(db: Database, key: str) -> Optional[Tuple[str, str]]:

@@ -150,3 +150,23 @@ def test_an_unexpected_error_resyncs_instead_of_stopping(redis_server, monkeypat
         assert model.connection_states()[0].connected
     finally:
         model.stop()
+
+
+def test_config_reload_resyncs_config_db(redis_server):
+    """FLUSHDB raises no per-key notification; CONFIG_DB_INITIALIZED set afterwards does."""
+    dumps = generate_switch(ports=8, portchannels=1, vlans=2)
+    model = started_model(redis_server, dumps)
+    recorder = Recorder()
+    model.subscribe(recorder)
+    cfg = redis_server.client(CONFIG_DB)
+    try:
+        cfg.set("CONFIG_DB_INITIALIZED", "0")
+        cfg.flushdb()
+        smaller = generate_switch(ports=4, portchannels=1, vlans=1)
+        load_switch(load_database_config(str(redis_server.dir / "database_config.json")),
+                    {"CONFIG_DB": smaller["CONFIG_DB"]})
+        cfg.set("CONFIG_DB_INITIALIZED", "1")
+        assert wait_until(lambda: len(model.ports()) == 4 and len(model.vlans()) == 1, 1.0)
+        assert recorder.seen(db="CONFIG_DB", op="resync")
+    finally:
+        model.stop()
