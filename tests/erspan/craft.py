@@ -1,0 +1,76 @@
+"""Mirror traffic the tests build themselves: scapy for the packets, struct for pcap files."""
+from __future__ import annotations
+
+import struct
+from typing import Iterable, Optional, Sequence
+
+from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import GRE, Dot1Q, Ether
+from scapy.packet import Raw
+
+OUTER = dict(src="10.0.0.1", dst="10.0.0.2")
+
+
+def inner_tcp(src="192.0.2.1", dst="198.51.100.7", sport=40000, dport=443, flags="S", tos=0xB8,
+              payload=b"x" * 20):
+    return IP(src=src, dst=dst, tos=tos) / TCP(sport=sport, dport=dport, flags=flags) / Raw(payload)
+
+
+def inner_frame(packet=None, vlan: Optional[int] = None):
+    packet = inner_tcp() if packet is None else packet
+    head = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    return head / Dot1Q(vlan=vlan) / packet if vlan is not None else head / packet
+
+
+def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None) -> bytes:
+    return bytes(Ether() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
+                 / ERSPAN_II(session_id=session_id, vlan=vlan, t=t) / (inner or inner_frame()))
+
+
+def erspan3(inner=None, session_id=9, direction=0, vlan=0, seq=None, ft=0, platform=None,
+            t=0) -> bytes:
+    gre = GRE(proto=0x22EB) if seq is None else GRE(proto=0x22EB, seqnum_present=1, sequence_number=seq)
+    header = ERSPAN_III(session_id=session_id, d=direction, vlan=vlan, ft=ft, t=t,
+                        o=1 if platform is not None else 0)
+    if platform is not None:
+        header = header / platform
+    return bytes(Ether() / IP(**OUTER) / gre / header / (inner or inner_frame()))
+
+
+def erspan3_platform():
+    return ERSPAN_PlatformSpecific(platf_id=3, info1=17, info2=0x12345678)
+
+
+def erspan1(inner=None) -> bytes:
+    return bytes(Ether() / IP(**OUTER) / GRE(proto=0x88BE) / (inner or inner_frame()))
+
+
+def gre(proto: int, payload, outer_ip=None, **gre_fields) -> bytes:
+    return bytes(Ether() / (outer_ip or IP(**OUTER)) / GRE(proto=proto, **gre_fields) / payload)
+
+
+def icmp_echo(src="192.0.2.9", dst="192.0.2.10"):
+    return IP(src=src, dst=dst) / ICMP(type=8, code=0) / Raw(b"p" * 56)
+
+
+def udp_packet(src="2001:db8::1", dst="2001:db8::2", sport=5353, dport=53):
+    return IPv6(src=src, dst=dst) / UDP(sport=sport, dport=dport) / Raw(b"q" * 30)
+
+
+def write_pcap(path, frames: Sequence[bytes], timestamps: Optional[Iterable[float]] = None,
+               linktype: int = 1, big_endian: bool = False, nanoseconds: bool = False,
+               wirelens: Optional[Sequence[int]] = None) -> None:
+    order = ">" if big_endian else "<"
+    magic = 0xA1B23C4D if nanoseconds else 0xA1B2C3D4
+    units = 10**9 if nanoseconds else 10**6
+    out = bytearray(struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 262144, linktype))
+    timestamps = list(timestamps) if timestamps is not None else [1700000000.0 + i for i in range(len(frames))]
+    for i, (frame, ts) in enumerate(zip(frames, timestamps)):
+        seconds = int(ts)
+        wire = wirelens[i] if wirelens else len(frame)
+        out += struct.pack(order + "IIII", seconds, round((ts - seconds) * units), len(frame), wire)
+        out += frame
+    with open(path, "wb") as fh:
+        fh.write(out)
