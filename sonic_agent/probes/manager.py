@@ -67,7 +67,10 @@ class ProbeManager:
         """Load reusing the pinned maps; without the drop program if the kernel refuses it;
         with fresh maps (counters restart, logged) if the pins no longer fit this object."""
         pin_dir = Path(self.cfg.pin_dir)
-        pin_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            pin_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"probes.pin_dir {pin_dir}: {exc.strerror} (is bpffs mounted at /sys/fs/bpf?)") from None
         opts = dict(pin_dir=str(pin_dir), pin=k.PINNED_MAPS, max_entries={k.MAP_TALKERS: self.cfg.top_talkers})
         first_error = None
         for fresh in (False, True):
