@@ -1,0 +1,70 @@
+"""pygnmi, run in its own process by the gNMI tests: one scenario, JSON lines on stdout.
+
+    python -m tests.export.gnmi_client '{"port": ..., "ca": ..., "cert": ..., "key": ...,
+                                         "username": ..., "password": ..., "scenario": ...}'
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from pygnmi.client import gNMIclient, gNMIException
+
+MARK = "@@pygnmi "  # pygnmi logs to stdout too
+IFACE = "/interfaces/interface[name=Ethernet0]"
+
+
+def emit(**fields) -> None:
+    print(MARK + json.dumps(fields, default=str), flush=True)
+
+
+def main(spec: dict) -> None:
+    tls = {"path_root": spec["ca"], "path_cert": spec["cert"], "path_key": spec["key"]} if spec.get("key") else \
+        {"path_cert": spec["ca"]} if spec.get("ca") else {"insecure": True}
+    client = gNMIclient(target=("localhost", spec["port"]), username=spec["username"], password=spec["password"],
+                        gnmi_timeout=10, **tls)
+    try:
+        client.connect()
+    except gNMIException as exc:
+        emit(error=exc.orig_exc.code().name if hasattr(exc.orig_exc, "code") else repr(exc))
+        return
+    scenario = spec["scenario"]
+    if scenario == "capabilities":
+        emit(result=client.capabilities())
+    elif scenario == "get":
+        emit(json_ietf=client.get(path=[f"{IFACE}/state/counters", "/telegen/probes/probe[class=bgp]"],
+                                  encoding="json_ietf"),
+             json=client.get(path=[f"openconfig-interfaces:interfaces/interface[name=Ethernet4]/state/oper-status"],
+                             encoding="json"))
+        try:
+            client.get(path=["/interfaces/interface[name=Ethernet999]"], encoding="json")
+        except gNMIException as exc:
+            emit(missing=exc.orig_exc.code().name)
+    elif scenario == "once":
+        sub = client.subscribe2(subscribe={"mode": "once", "encoding": "json_ietf", "subscription": [
+            {"path": f"{IFACE}/state/counters/in-octets"}, {"path": "/telegen/flows"}]})
+        emit(updates=list(sub))
+    elif scenario == "poll":
+        sub = client.subscribe2(subscribe={"mode": "poll", "encoding": "json", "subscription": [
+            {"path": f"{IFACE}/state/counters/in-octets"}]})
+        for _ in range(3):
+            emit(poll=sub.get_update(timeout=5), at=time.time())
+        sub.close()
+    elif scenario == "sample":
+        sub = client.subscribe2(subscribe={"mode": "stream", "encoding": "json_ietf", "subscription": [
+            {"path": f"{IFACE}/state/counters/in-octets", "mode": "sample", "sample_interval": 1_000_000_000}]})
+        for _ in range(3):
+            emit(update=sub.get_update(timeout=5), at=time.time())
+        sub.close()
+    elif scenario == "on_change":
+        sub = client.subscribe2(subscribe={"mode": "stream", "encoding": "json_ietf", "subscription": [
+            {"path": "/interfaces/interface/state/oper-status", "mode": "on_change"}]})
+        emit(initial=sub.get_update(timeout=5), at=time.time())
+        emit(change=sub.get_update(timeout=10), at=time.time())
+        sub.close()
+    client.close()
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

@@ -1,0 +1,194 @@
+"""The gNMI server against pygnmi, which runs in its own process (tests/export/gnmi_client.py)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import grpc
+import pytest
+from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
+
+from sonic_agent.config import GnmiConfig, TlsConfig
+from sonic_agent.errors import UserError
+from sonic_agent.export.gnmi import GnmiServer
+from sonic_agent.export.gnmi_paths import snapshot_leaves
+from tests.conftest import REPO
+from tests.export.certs import make_certs
+from tests.export.gnmi_client import MARK
+from tests.export.sample import sample_snapshot
+
+
+class Model:
+    """Stands for the live model: a snapshot that changes, and a change feed."""
+
+    def __init__(self):
+        self.snap = sample_snapshot(ports=4, flows=3)
+        self.callbacks = []
+
+    def snapshot(self):
+        return self.snap
+
+    def subscribe(self, callback):
+        self.callbacks.append(callback)
+
+    def set_oper_status(self, port, status):
+        self.snap = dataclasses.replace(self.snap, ports=[
+            dataclasses.replace(p, oper_status=status) if p.name == port else p for p in self.snap.ports])
+        for callback in self.callbacks:
+            callback(SimpleNamespace(db="APPL_DB", table="PORT_TABLE", key=port, op="hset"))
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def model():
+    return Model()
+
+
+@pytest.fixture
+def server(model, certs):
+    cfg = GnmiConfig(enabled=True, listen="127.0.0.1:0", username="admin", password="s3cret",
+                     tls=TlsConfig(cert=certs.server_cert, key=certs.server_key, client_ca=certs.ca))
+    srv = GnmiServer(cfg, model.snapshot, model.subscribe).start()
+    yield srv
+    srv.stop(0)
+
+
+def pygnmi(server, certs, scenario, password="s3cret"):
+    spec = {"port": server.port, "ca": certs.ca, "cert": certs.client_cert, "key": certs.client_key,
+            "username": "admin", "password": password, "scenario": scenario}
+    return subprocess.Popen([sys.executable, "-m", "tests.export.gnmi_client", json.dumps(spec)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def lines(proc, timeout=30):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return [json.loads(line[len(MARK):]) for line in out.splitlines() if line.startswith(MARK)]
+
+
+def next_line(proc):
+    while True:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-3000:]
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+
+
+def updates(response) -> dict:
+    return {u["path"]: u["val"] for u in response["update"]["update"]}
+
+
+def test_capabilities(server, certs):
+    caps = lines(pygnmi(server, certs, "capabilities"))[0]["result"]
+    assert set(caps["supported_encodings"]) == {"json", "json_ietf"}
+    assert caps["gnmi_version"] == "0.8.0"
+    assert {"name": "openconfig-interfaces", "organization": "OpenConfig working group", "version": "3.0.0"} \
+        in caps["supported_models"]
+
+
+def test_wrong_password_is_unauthenticated(server, certs):
+    assert lines(pygnmi(server, certs, "capabilities", password="nope"))[0] == {"error": "UNAUTHENTICATED"}
+
+
+def test_get_json_ietf_and_json(server, certs):
+    got, missing = lines(pygnmi(server, certs, "get"))
+    ietf = got["json_ietf"]["notification"]
+    assert all(n["timestamp"] > 0 for n in ietf)
+    counters = {u["path"]: u["val"] for u in ietf[0]["update"]}
+    assert counters["interfaces/interface[name=Ethernet0]/state/counters/in-octets"] == "1000"  # uint64: string
+    assert counters["interfaces/interface[name=Ethernet0]/state/counters/out-discards"] == "1011"
+    assert len(counters) == 12
+    probes = {u["path"]: u["val"] for u in ietf[1]["update"]}
+    assert probes["telegen/probes/probe[class=bgp][direction=tx][port=Ethernet12]/state/packets"] == "1000"
+    assert len(probes) == 4 * 2 * 2  # ports x directions x (packets, bytes)
+    oper = got["json"]["notification"][0]["update"]
+    assert oper == [{"path": "interfaces/interface[name=Ethernet4]/state/oper-status", "val": "UP"}]
+    assert missing == {"missing": "NOT_FOUND"}
+
+
+def test_subscribe_once(server, certs):
+    responses = lines(pygnmi(server, certs, "once"))[0]["updates"]
+    assert responses[-1] == {"sync_response": True}
+    got = {}
+    for r in responses[:-1]:
+        assert r["update"]["timestamp"] > 0
+        got.update(updates(r))
+    assert got["interfaces/interface[name=Ethernet0]/state/counters/in-octets"] == "1000"
+    flows = {p: v for p, v in got.items() if p.startswith("telegen/flows/flow")}
+    assert flows["telegen/flows/flow[dst-address=10.2.0.1][dst-port=443][protocol=17][session=everflow0]"
+                 "[src-address=10.1.0.1][src-port=1024]/state/packets"] == "100"
+    assert len({p.split("/state/")[0] for p in flows}) == 3
+
+
+def test_subscribe_poll_follows_the_model(server, certs, model):
+    proc = pygnmi(server, certs, "poll")
+    first = next_line(proc)
+    model.snap = sample_snapshot(ports=4, flows=3, counter_base=5000)
+    rest = lines(proc)
+    values = [updates(p["poll"])["interfaces/interface[name=Ethernet0]/state/counters/in-octets"]
+              for p in [first] + rest]
+    assert values[0] == 1000 and values[-1] == 5000  # JSON encoding: a number
+
+
+def test_subscribe_stream_sample(server, certs, model):
+    got = lines(pygnmi(server, certs, "sample"))
+    initial, second, third = got
+    assert initial["update"]["sync_response"] is True
+    assert updates(initial["update"])["interfaces/interface[name=Ethernet0]/state/counters/in-octets"] == "1000"
+    for sample in (second, third):
+        assert updates(sample["update"]) == {"interfaces/interface[name=Ethernet0]/state/counters/in-octets": "1000"}
+    assert 0.7 < third["at"] - second["at"] < 1.5
+
+
+def test_subscribe_on_change_within_one_second(server, certs, model):
+    proc = pygnmi(server, certs, "on_change")
+    initial = next_line(proc)
+    assert updates(initial["initial"]) == {
+        f"interfaces/interface[name=Ethernet{i}]/state/oper-status": "UP" for i in (0, 4, 8, 12)}
+    time.sleep(0.3)
+    changed_at = time.time()
+    model.set_oper_status("Ethernet4", "down")
+    change = lines(proc)[0]
+    assert updates(change["change"]) == {"interfaces/interface[name=Ethernet4]/state/oper-status": "DOWN"}
+    assert change["at"] - changed_at < 1.0
+
+
+def test_a_removed_port_is_deleted_on_change(model):
+    server = GnmiServer(GnmiConfig(listen="127.0.0.1:0"), model.snapshot, model.subscribe).start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        path = gnmi_pb2.Path(elem=[gnmi_pb2.PathElem(name="interfaces"), gnmi_pb2.PathElem(name="interface")])
+        request = gnmi_pb2.SubscribeRequest(subscribe=gnmi_pb2.SubscriptionList(
+            subscription=[gnmi_pb2.Subscription(path=path, mode=gnmi_pb2.ON_CHANGE)], encoding=gnmi_pb2.JSON))
+        stream = gnmi_pb2_grpc.gNMIStub(channel).Subscribe(iter([request]), timeout=10)
+        while not next(stream).sync_response:
+            pass
+        model.snap = sample_snapshot(ports=4, flows=3, drop_port="Ethernet8")
+        model.callbacks[-1](SimpleNamespace(db="CONFIG_DB", table="PORT", key="Ethernet8", op="del"))
+        deleted = next(stream).update.delete
+        assert deleted and all(p.elem[1].key["name"] == "Ethernet8" for p in deleted)
+        stream.cancel()
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+def test_plain_text_only_on_loopback(model):
+    with pytest.raises(UserError, match="refusing plain text"):
+        GnmiServer(GnmiConfig(listen="0.0.0.0:0"), model.snapshot)
+
+
+def test_leaves_cover_every_record_kind(model):
+    paths = {"/".join(name for name, _ in p) for p in snapshot_leaves(model.snap)}
+    for expected in ("system/state/hostname", "interfaces/interface/state/oper-status",
+                     "telegen/ports/port/rates/rx-bps", "telegen/mirror-sessions/stream/state/lost",
+                     "telegen/mirror-decoder/malformed/state/count", "telegen/agent/state/flows-tracked"):
+        assert expected in paths
