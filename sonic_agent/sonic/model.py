@@ -6,8 +6,9 @@ Public API (`SwitchModel`):
   full sync, then keyspace notifications, reconnect with capped jittered backoff and resync;
   `config reload` is followed through CONFIG_DB_INITIALIZED),
   `wait_synced(timeout) -> bool`, `stop()`. One-shot readers (the `show` verb) call `sync()`.
-- change events: `subscribe(callback) -> unsubscribe`; callback(List[Change]) runs on a follower
-  thread after each applied batch; Change(namespace, db, table, key, op) with op set|del|resync.
+- change events: `subscribe(callback) -> unsubscribe`; callback(change) runs on a follower thread
+  once per change, after its batch is applied; Change(namespace, db, table, key, op) with op
+  set|del|resync (resync: the whole db was re-read, table and key empty).
 - entities (sonic.entities), across namespaces unless one is given: `device(namespace)`,
   `ports()`, `portchannels()`, `vlans()`, `addresses()`, `bgp_neighbors()`, `mirror_sessions()`,
   `port_oids()` (COUNTERS_PORT_NAME_MAP), `namespaces`.
@@ -45,7 +46,7 @@ from .to_records import port_states, sonic_version
 from .view import NamespaceView, normalize_ip
 
 log = logging.getLogger(__name__)
-Subscriber = Callable[[List[Change]], None]
+Subscriber = Callable[[Change], None]
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ class SwitchModel:
             subscribers = list(self._subscribers)
         for callback in subscribers:
             try:
-                callback(changes)
+                for change in changes:
+                    callback(change)
             except Exception:  # a subscriber's bug must not stop the follower
                 log.exception("sonic model subscriber failed", extra={"subscriber": repr(callback)})
 

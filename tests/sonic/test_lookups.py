@@ -67,8 +67,8 @@ def test_mirror_lookups(model):
 
 def test_subscriber_failure_does_not_stop_the_model(redis_server, model):
     seen = []
-    model.subscribe(lambda changes: 1 / 0)
-    unsubscribe = model.subscribe(seen.extend)
+    model.subscribe(lambda change: 1 / 0)
+    unsubscribe = model.subscribe(seen.append)
     model.start()
     try:
         assert wait_until(lambda: any(c.op == "resync" for c in seen), 5)
