@@ -21,9 +21,10 @@ def natural_key(name: str) -> Tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
-def normalize_ip(text: str) -> Optional[str]:
+def normalize_ip(text: Optional[str]) -> Optional[str]:
+    """The canonical text of an IP address (any textual form, zone dropped), or None."""
     try:
-        return str(ipaddress.ip_address(text.split("%")[0]))
+        return str(ipaddress.ip_address(str(text).split("%")[0]))
     except ValueError:
         return None
 
