@@ -1,9 +1,10 @@
 """Run the port probes alone on named netdevs until SIGTERM/SIGINT (tests, benches, debugging).
 
-    python -m sonic_agent.probes [--pin-dir DIR] [--sample N] IFNAME...
+    python -m sonic_agent.probes [--pin-dir DIR] [--sample N] [--read-interval S] IFNAME...
 
-Prints one JSON line once attached ({"pid", "ports", "drops"}), then waits; on the signal
-it detaches everything and exits 0. A SIGKILL leaves the programs for the next start to find.
+Prints one JSON line once attached ({"pid", "ports", "drops"}), then reads every map each
+`--read-interval` seconds as the agent does (0: never); on the signal it detaches everything
+and exits 0. A SIGKILL leaves the programs for the next start to find.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("ifnames", nargs="+")
     parser.add_argument("--pin-dir", default=ProbesConfig.pin_dir)
     parser.add_argument("--sample", type=int, default=ProbesConfig.top_talker_sample)
+    parser.add_argument("--read-interval", type=float, default=0.0)
     args = parser.parse_args(argv)
     setup_logging("info", "json")
     stop = threading.Event()
@@ -34,7 +36,9 @@ def main(argv=None) -> int:
         manager.sync(args.ifnames)
         print(json.dumps({"pid": os.getpid(), "drops": manager.drops_status,
                           "ports": {n: a.ingress for n, a in manager.ports.items()}}), flush=True)
-        stop.wait()
+        while not stop.wait(args.read_interval or None):
+            for read in (manager.read, manager.sizes, manager.talkers, manager.drops, manager.agent_counters):
+                read()
     finally:
         manager.close()
     return 0
