@@ -91,15 +91,18 @@ def start_agent(ns: str, pin_dir: str, *ifnames: str) -> subprocess.Popen:
 
 def test_sigkill_restart_takes_over_and_sigterm_leaves_nothing(probed_pair):
     ns_a, dev_a, ns_b, dev_b, pin_dir = probed_pair
+    subprocess.run(["ip", "-n", ns_a, "link", "add", "gone0", "type", "veth", "peer", "name", "gone1"], check=True)
     one = {"xdp": [(dev_a, "tgs_probe_xdp")], "tc": [(dev_a, "clsact/egress", "tgs_probe_tc_eg")]}
-    first = start_agent(ns_a, pin_dir, dev_a)
+    first = start_agent(ns_a, pin_dir, dev_a, "gone0")
     send_frames(ns_b, dev_b, [BGP] * 3)
     first.kill()
     first.wait(10)
-    assert bpftool_net(ns_a) == one  # a SIGKILL leaves the programs (and the pinned maps)
+    # a SIGKILL leaves the programs (and the pinned maps)
+    assert bpftool_net(ns_a) == {"xdp": sorted(one["xdp"] + [("gone0", "tgs_probe_xdp")]),
+                                 "tc": sorted(one["tc"] + [("gone0", "clsact/egress", "tgs_probe_tc_eg")])}
     send_frames(ns_b, dev_b, [BGP] * 4)  # still counted by the orphaned programs
-    second = start_agent(ns_a, pin_dir, dev_a)
-    assert bpftool_net(ns_a) == one  # replaced in place, not stacked
+    second = start_agent(ns_a, pin_dir, dev_a)  # gone0 left the model while no agent ran
+    assert bpftool_net(ns_a) == one  # replaced in place, not stacked; gone0 cleaned up
     send_frames(ns_b, dev_b, [BGP] * 5)
     with netns(ns_a):
         from sonic_agent.probes import ProbeMaps
@@ -138,3 +141,15 @@ def test_kernel_drops_by_reason(probed_pair, probe_object):
     finally:
         with netns(ns_a):
             mgr.close()
+
+
+def test_pinned_maps_that_no_longer_fit_are_recreated(probed_pair, probe_object):
+    ns_a, dev_a, _, _, pin_dir = probed_pair
+    with netns(ns_a):
+        for size, resets in ((1024, 0), (1024, 0), (512, 1)):  # talkers resized: the pins cannot be reused
+            mgr = ProbeManager(ProbesConfig(pin_dir=pin_dir, top_talkers=size), obj_path=str(probe_object))
+            try:
+                assert mgr.stats["counter_resets"] == resets
+                assert mgr.maps.maps["talkers"].info.max_entries == size
+            finally:
+                mgr.close()
