@@ -24,7 +24,8 @@ def _host_state(name):
     ours = sorted(line.split(None, 1)[1] for line in procs.splitlines()[1:]
                   if f"telegen-sonic-lab/{name}" in line or f"--name {name}" in line)
     return (sorted(n for n in netns.splitlines() if n.startswith(name + "-")),
-            sorted(l.split()[0] for l in links.splitlines()), ours,
+            sorted(l.split()[0] for l in links.splitlines() if l.startswith(("Ethernet", "PortChannel", "Vlan"))),
+            ours,
             (LabLayout(name).dir).exists())
 
 
