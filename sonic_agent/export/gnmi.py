@@ -14,7 +14,7 @@ import logging
 import threading
 from concurrent import futures
 from pathlib import Path
-from typing import Callable, Optional, Protocol, Set
+from typing import Callable, Optional, Protocol, Sequence, Set
 
 import grpc
 from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
@@ -35,7 +35,7 @@ MODELS = [gnmi_pb2.ModelData(name="openconfig-interfaces", organization="OpenCon
 
 
 class ChangeEvent(Protocol):
-    """What the model reports when a row changes (e.g. STATE_DB PORT_TABLE|Ethernet0 hset)."""
+    """What the model reports when a row changes (e.g. STATE_DB PORT_TABLE|Ethernet0 set)."""
 
     db: str
     table: str
@@ -44,9 +44,10 @@ class ChangeEvent(Protocol):
 
 
 class ChangeFeed(Protocol):
-    """`subscribe(callback)`: the model calls `callback(event)` on every change, from any thread."""
+    """`subscribe(callback) -> unsubscribe`: the model calls `callback(events)` after each batch
+    of changes it applied, from any thread (SwitchModel.subscribe is one)."""
 
-    def __call__(self, callback: Callable[[ChangeEvent], None]) -> None: ...
+    def __call__(self, callback: Callable[[Sequence[ChangeEvent]], None]) -> Callable[[], None]: ...
 
 
 class GnmiService(gnmi_pb2_grpc.gNMIServicer):
@@ -56,7 +57,8 @@ class GnmiService(gnmi_pb2_grpc.gNMIServicer):
         self._lock = threading.Lock()
         self._streams: Set[Wakeup] = set()
 
-    def on_change(self, event: ChangeEvent) -> None:
+    def on_change(self, events: Sequence[ChangeEvent]) -> None:
+        """Any change re-diffs every ON_CHANGE stream against a fresh Snapshot."""
         with self._lock:
             streams = list(self._streams)
         for wakeup in streams:
@@ -143,8 +145,7 @@ class GnmiServer:
                             "set export.gnmi.tls.cert and tls.key (or listen on 127.0.0.1)")
         self._cfg = cfg
         self.service = GnmiService(snapshot_fn, cfg.username, cfg.password)
-        if changes is not None:
-            changes(self.service.on_change)
+        self._unsubscribe = changes(self.service.on_change) if changes is not None else None
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers, thread_name_prefix="gnmi"))
         gnmi_pb2_grpc.add_gNMIServicer_to_server(self.service, self._server)
 
@@ -165,6 +166,8 @@ class GnmiServer:
         return self
 
     def stop(self, grace: float = 1.0) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self._server.stop(grace).wait()
 
 

@@ -8,8 +8,9 @@ from sonic_agent.records import (DeviceInfo, FlowRecord, MirrorSessionStats, Por
                                  ProbeCount, Snapshot)
 from sonic_agent.export.schema import PORT_COUNTERS
 
-CLASSES = ("bgp", "lacp", "lldp", "arp", "nd", "dhcp", "dhcpv6", "udld", "ip2me", "eapol",
-           "neighbor_miss", "sample_packet", "icmp", "ssh", "snmp", "grpc", "other")
+# The probes' 21 classes (bpf/port_probe.h).
+CLASSES = ("other_l2", "lldp", "lacp", "stp", "arp", "nd", "icmp", "icmpv6", "bgp", "bfd", "dhcp", "dhcpv6",
+           "ssh", "snmp", "gnmi", "sflow", "vxlan", "tcp4", "udp4", "other_ip4", "other_ip6")
 
 
 def sample_snapshot(ports: int = 4, flows: int = 3, classes=CLASSES, counter_base: int = 1000,

@@ -19,7 +19,7 @@ from sonic_agent.export.gnmi_paths import snapshot_leaves
 from tests.conftest import REPO
 from tests.export.certs import make_certs
 from tests.export.gnmi_client import MARK
-from tests.export.sample import sample_snapshot
+from tests.export.sample import CLASSES, sample_snapshot
 
 
 class Model:
@@ -34,12 +34,13 @@ class Model:
 
     def subscribe(self, callback):
         self.callbacks.append(callback)
+        return lambda: self.callbacks.remove(callback)
 
     def set_oper_status(self, port, status):
         self.snap = dataclasses.replace(self.snap, ports=[
             dataclasses.replace(p, oper_status=status) if p.name == port else p for p in self.snap.ports])
         for callback in self.callbacks:
-            callback(SimpleNamespace(db="APPL_DB", table="PORT_TABLE", key=port, op="hset"))
+            callback([SimpleNamespace(db="APPL_DB", table="PORT_TABLE", key=port, op="set")])
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,8 @@ def test_get_json_ietf_and_json(server, certs):
     assert counters["interfaces/interface[name=Ethernet0]/state/counters/out-discards"] == "1011"
     assert len(counters) == 12
     probes = {u["path"]: u["val"] for u in ietf[1]["update"]}
-    assert probes["telegen/probes/probe[class=bgp][direction=tx][port=Ethernet12]/state/packets"] == "1000"
+    assert probes["telegen/probes/probe[class=bgp][direction=tx][port=Ethernet12]/state/packets"] == \
+        str(1000 + CLASSES.index("bgp"))
     assert len(probes) == 4 * 2 * 2  # ports x directions x (packets, bytes)
     oper = got["json"]["notification"][0]["update"]
     assert oper == [{"path": "interfaces/interface[name=Ethernet4]/state/oper-status", "val": "UP"}]
@@ -172,13 +174,14 @@ def test_a_removed_port_is_deleted_on_change(model):
         while not next(stream).sync_response:
             pass
         model.snap = sample_snapshot(ports=4, flows=3, drop_port="Ethernet8")
-        model.callbacks[-1](SimpleNamespace(db="CONFIG_DB", table="PORT", key="Ethernet8", op="del"))
+        model.callbacks[-1]([SimpleNamespace(db="CONFIG_DB", table="PORT", key="Ethernet8", op="del")])
         deleted = next(stream).update.delete
         assert deleted and all(p.elem[1].key["name"] == "Ethernet8" for p in deleted)
         stream.cancel()
     finally:
         channel.close()
         server.stop(0)
+    assert not model.callbacks  # stop() unsubscribed
 
 
 def test_plain_text_only_on_loopback(model):

@@ -12,7 +12,7 @@ from sonic_agent.export.otlp_encode import LOGS_PER_REQUEST, DeltaState, Metrics
 from sonic_agent.export.otlp_transport import expand_headers
 from tests.export.certs import make_certs
 from tests.export.otlp_peer import GrpcReceiver, HttpReceiver
-from tests.export.sample import flow, sample_snapshot
+from tests.export.sample import CLASSES, flow, sample_snapshot
 
 
 def attrs(kvs) -> dict:
@@ -37,7 +37,7 @@ def check_metrics_and_flows(receiver, header_value):
              "network.io.direction": "receive"}, 1100) in io
     _, probes = points(metrics, "telegen.probe.packets")
     assert ({"network.interface.name": "Ethernet0", "sonic.port.alias": "fortyGigE0/0",
-             "network.io.direction": "transmit", "telegen.probe.class": "lldp"}, 1002) in probes
+             "network.io.direction": "transmit", "telegen.probe.class": "lldp"}, 1000 + CLASSES.index("lldp")) in probes
     _, logs, _ = receiver.wait_for("logs")[0]
     records = logs.resource_logs[0].scope_logs[0].log_records
     assert len(records) == 3 and {r.event_name for r in records} == {"network.flow"}

@@ -13,7 +13,7 @@ from sonic_agent.config import PrometheusConfig
 from sonic_agent.export.prometheus import PrometheusExporter
 from tests.conftest import require
 from tests.export.prometheus_peer import PrometheusServer
-from tests.export.sample import sample_snapshot
+from tests.export.sample import CLASSES, sample_snapshot
 
 
 class LiveSnapshot:
@@ -59,7 +59,7 @@ def test_openmetrics_when_asked_and_parses(exporter):
     assert probe.type == "counter"
     sample = next(s for s in probe.samples if s.labels["class"] == "bgp" and s.labels["port"] == "Ethernet4")
     assert sample.labels["alias"] == "fortyGigE0/4" and sample.labels["direction"] == "rx"
-    assert sample.value == 1000
+    assert sample.value == 1000 + CLASSES.index("bgp")
     assert {s.labels["src_address"] for s in families["telegen_flow_bytes"].samples} == {"10.1.0.1", "10.1.0.2", "10.1.0.3"}
     assert families["sonic_port_oper_up"].samples[0].value == 1
 
@@ -97,7 +97,7 @@ def test_prometheus_scrapes_per_port_series_and_a_removed_port_goes_stale(export
         assert set(by_port) == {"Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12"}
         assert by_port["Ethernet4"]["alias"] == "fortyGigE0/4"
         probe = prom.query('telegen_probe_packets_total{port="Ethernet8",direction="tx",class="lldp"}')
-        assert probe and probe[0]["value"][1] == "1002"
+        assert probe and probe[0]["value"][1] == str(1000 + CLASSES.index("lldp"))
 
         exporter.live.snap = sample_snapshot(ports=4, flows=3, drop_port="Ethernet4")
         prom.wait(lambda: not prom.query('sonic_port_bytes_total{port="Ethernet4"}'), 10, "marking Ethernet4 stale")
