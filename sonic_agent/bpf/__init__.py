@@ -12,12 +12,15 @@ from pathlib import Path
 from .libbpf import NUM_CPUS, BpfError
 from .objects import BpfObject, Link, Map, Program, kernel_enum, prog_name_by_id
 
-BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"
+BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"  # a checkout, after make -C bpf
+INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the container image (docker/Dockerfile)
 
 
 def object_path(name: str) -> Path:
-    """A built object: $TELEGEN_BPF_DIR/<name>, else the checkout's bpf/build/<name>."""
-    return Path(os.environ.get("TELEGEN_BPF_DIR") or BUILD_DIR) / name
+    """A built object: $TELEGEN_BPF_DIR/<name>, else the checkout's, else the installed one."""
+    if os.environ.get("TELEGEN_BPF_DIR"):
+        return Path(os.environ["TELEGEN_BPF_DIR"]) / name
+    return next((d / name for d in (BUILD_DIR, INSTALL_DIR) if (d / name).is_file()), BUILD_DIR / name)
 
 
 __all__ = ["NUM_CPUS", "BpfError", "BpfObject", "Link", "Map", "Program", "kernel_enum", "object_path",
