@@ -4,7 +4,7 @@ A standalone library (numpy only; no SONiC, BCC or scapy). Pipeline:
 capture/frames -> decoder (vectorised per batch) -> flows + sessions (bounded tables),
 all driven by `MirrorCollector`, for files (`decode_capture`) and for live batches.
 """
-from .capture import CaptureError, CaptureReader
+from .capture import CaptureError, CaptureReader, write_pcap
 from .collector import MirrorCollector, decode_capture
 from .decoder import Decoded, DecoderConfig, decode
 from .flows import Flow, FlowTable
@@ -13,4 +13,4 @@ from .sessions import Session, SessionTable
 
 __all__ = ["CaptureError", "CaptureReader", "Decoded", "DecoderConfig", "Flow", "FlowTable",
            "Frames", "MirrorCollector", "Session", "SessionTable", "decode", "decode_capture",
-           "frames_from_buffer", "frames_from_list"]
+           "frames_from_buffer", "frames_from_list", "write_pcap"]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import mmap
 import struct
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
-from .frames import PAD, Frames
+from .frames import LINKTYPE_ETHERNET, PAD, Frames
 
 PCAP_MAGIC = {  # first four bytes -> (byte order, timestamp fraction units per second)
     b"\xd4\xc3\xb2\xa1": ("<", 1e6), b"\xa1\xb2\xc3\xd4": (">", 1e6),
@@ -149,3 +149,19 @@ def _tsresol(buf, order: str, off: int, end: int) -> float:
             return float(2 ** (value & 0x7F)) if value & 0x80 else float(10 ** value)
         off += 4 + ((length + 3) & ~3)
     return 1e6
+
+
+def write_pcap(path, frames: Iterable[bytes], timestamps: Optional[Iterable[float]] = None,
+               linktype: int = LINKTYPE_ETHERNET) -> int:
+    """Write frames as a microsecond pcap (for generated traffic and samples); returns the count."""
+    count = 0
+    stamps = iter(timestamps) if timestamps is not None else None
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, MAX_RECORD, linktype))
+        for frame in frames:
+            ts = next(stamps) if stamps is not None else float(count)
+            seconds = int(ts)
+            fh.write(struct.pack("<IIII", seconds, int(round((ts - seconds) * 1e6)), len(frame), len(frame)))
+            fh.write(frame)
+            count += 1
+    return count

@@ -45,23 +45,22 @@ class Frames:
         """Offsets no further than the end of their frame, so later reads stay in the buffer."""
         return np.minimum(off, self.caplen[idx])
 
+    def __post_init__(self):
+        # Big-endian views at every byte offset (stride 1, unaligned): one gather per field.
+        self._be = {size: np.ndarray((len(self.data) - size + 1,), dtype=f">u{size}",
+                                     buffer=self.data, strides=(1,)) for size in (2, 4, 8)}
+
     def u8(self, idx: np.ndarray, off: np.ndarray) -> np.ndarray:
         return self.data[self.start[idx] + off].astype(np.int64)
 
     def u16(self, idx: np.ndarray, off: np.ndarray) -> np.ndarray:
-        pos = self.start[idx] + off
-        return (self.data[pos].astype(np.int64) << 8) | self.data[pos + 1]
+        return self._be[2][self.start[idx] + off].astype(np.int64)
 
     def u32(self, idx: np.ndarray, off: np.ndarray) -> np.ndarray:
-        return self.bytes_at(idx, off, 4).view(">u4")[:, 0].astype(np.int64)
+        return self._be[4][self.start[idx] + off].astype(np.int64)
 
     def u64(self, idx: np.ndarray, off: np.ndarray) -> np.ndarray:
-        return self.bytes_at(idx, off, 8).view(">u8")[:, 0].astype(np.uint64)
-
-    def bytes_at(self, idx: np.ndarray, off: np.ndarray, size: int) -> np.ndarray:
-        """An (n, size) uint8 array of the bytes at `off` in each frame."""
-        pos = (self.start[idx] + off)[:, None] + np.arange(size)
-        return self.data[pos]
+        return self._be[8][self.start[idx] + off]
 
 
 def frames_from_buffer(buffer: Union[bytes, bytearray, memoryview, np.ndarray],
