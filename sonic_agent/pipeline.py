@@ -59,6 +59,7 @@ class Pipeline:
             device=self.model.device_info(),
             ports=self.model.port_states(),
             port_counters=self.model.port_counters(),
+            queue_counters=self.model.queue_counters(),
             agent=self.agent_counters(),
         )
 

@@ -54,6 +54,20 @@ class PortCounter:
     port: str
     name: str
     value: float
+    namespace: str = ""
+
+
+@dataclass(frozen=True)
+class QueueCounter:
+    """A COUNTERS_DB queue counter: name is packets, bytes, dropped_packets, dropped_bytes or
+    shared_watermark_bytes (a gauge); kind is unicast, multicast or all."""
+
+    port: str
+    queue: int
+    kind: str
+    name: str
+    value: float
+    namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,7 @@ class Snapshot:
     device: DeviceInfo = field(default_factory=DeviceInfo)
     ports: List[PortState] = field(default_factory=list)
     port_counters: List[PortCounter] = field(default_factory=list)
+    queue_counters: List[QueueCounter] = field(default_factory=list)
     probe_counts: List[ProbeCount] = field(default_factory=list)
     flows: List[FlowRecord] = field(default_factory=list)  # already top-K
     sessions: List[MirrorSessionStats] = field(default_factory=list)

@@ -6,12 +6,11 @@ never split). A field a platform does not support is absent and simply not repor
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import redis
 
-from ..records import PortCounter
+from ..records import PortCounter, QueueCounter
 from .entities import to_int
 
 # neutral name -> SAI stat (counters) or RATES field (gauges), see records.PortCounter
@@ -39,17 +38,6 @@ QUEUE_STATS: Dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class QueueCounter:
-    """A COUNTERS_DB queue counter: name is one of QUEUE_STATS; kind unicast|multicast|all."""
-
-    port: str
-    queue: int
-    kind: str
-    name: str
-    value: float
-
-
 def _number(text: Optional[str]) -> Optional[float]:
     try:
         return float(text) if text is not None else None
@@ -64,7 +52,8 @@ def _hmget_all(client: redis.Redis, keys_fields: List[Tuple[str, List[str]]]) ->
     return pipe.execute()
 
 
-def read_port_counters(client: redis.Redis, port_oids: Mapping[str, str], separator: str) -> List[PortCounter]:
+def read_port_counters(client: redis.Redis, port_oids: Mapping[str, str], separator: str,
+                       namespace: str = "") -> List[PortCounter]:
     stat_fields, rate_fields = list(PORT_STATS.values()), list(PORT_RATES.values())
     ports = list(port_oids.items())
     requests = []
@@ -77,12 +66,12 @@ def read_port_counters(client: redis.Redis, port_oids: Mapping[str, str], separa
             for name, text in zip(names, values):
                 value = _number(text)
                 if value is not None:
-                    out.append(PortCounter(port, name, value))
+                    out.append(PortCounter(port, name, value, namespace))
     return out
 
 
 def read_queue_counters(client: redis.Redis, queue_oids: Mapping[str, str], queue_types: Mapping[str, str],
-                        separator: str) -> List[QueueCounter]:
+                        separator: str, namespace: str = "") -> List[QueueCounter]:
     fields = list(QUEUE_STATS.values())
     queues = list(queue_oids.items())
     replies = _hmget_all(client, [(f"COUNTERS{separator}{oid}", fields) for _, oid in queues])
@@ -96,5 +85,5 @@ def read_queue_counters(client: redis.Redis, queue_oids: Mapping[str, str], queu
         for name, text in zip(QUEUE_STATS, values):
             value = _number(text)
             if value is not None:
-                out.append(QueueCounter(port, queue, kind, name, value))
+                out.append(QueueCounter(port, queue, kind, name, value, namespace))
     return out

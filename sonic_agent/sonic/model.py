@@ -34,8 +34,8 @@ import redis
 
 from ..config import SonicConfig
 from ..errors import UserError
-from ..records import DeviceInfo, PortCounter, PortState
-from .counters import QueueCounter, read_port_counters, read_queue_counters
+from ..records import DeviceInfo, PortCounter, PortState, QueueCounter
+from .counters import read_port_counters, read_queue_counters
 from .dbconfig import DatabaseConfig, load_namespaces
 from .entities import BgpNeighbor, DeviceMetadata, InterfaceAddress, MirrorSession, Port, PortChannel, Vlan
 from .follower import REDIS_ERRORS, Change, ConnectionState, Follower, connect
@@ -274,9 +274,10 @@ class SwitchModel:
 
     def port_counters(self) -> List[PortCounter]:
         """COUNTERS_DB port counters and rates of every port, one round trip per namespace."""
-        return self._read_counters(lambda client, v, sep: read_port_counters(client, v.port_oids, sep))
+        return self._read_counters(
+            lambda client, v, sep: read_port_counters(client, v.port_oids, sep, v.namespace))
 
     def queue_counters(self) -> List[QueueCounter]:
         return self._read_counters(
-            lambda client, v, sep: read_queue_counters(client, v.queue_oids, v.queue_types, sep))
+            lambda client, v, sep: read_queue_counters(client, v.queue_oids, v.queue_types, sep, v.namespace))
 
