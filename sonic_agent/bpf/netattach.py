@@ -91,4 +91,4 @@ def tc_detach(ifindex: int, point: int, handle: int, priority: int) -> bool:
 
 
 __all__ = ["BpfError", "xdp_query", "xdp_attach", "xdp_detach", "tc_attach", "tc_query", "tc_detach",
-           "TC_INGRESS", "TC_EGRESS", "MODE_NAMES"]
+           "TC_INGRESS", "TC_EGRESS", "MODE_NAMES", "XDP_FLAGS_SKB_MODE"]

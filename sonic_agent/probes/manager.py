@@ -190,7 +190,7 @@ class ProbeManager:
             elif prog_id:
                 raise BpfError(errno.EEXIST, f"foreign XDP program id {prog_id} ({prog_name_by_id(prog_id)})")
             else:
-                na.xdp_attach(ifindex, self._fds[k.PROG_XDP])
+                self._xdp_attach_new(name, ifindex)
         except BpfError as exc:
             self.stats["xdp_fallbacks"] += 1
             log.warning("XDP not usable on port, counting ingress with TC instead",
@@ -201,6 +201,18 @@ class ProbeManager:
         if "tc_in" in old:  # a predecessor fell back to TC here: one ingress counter only
             na.tc_detach(ifindex, na.TC_INGRESS, k.TC_HANDLE, k.TC_PRIORITY)
         return Attachment(ifindex, "xdp", na.xdp_query(ifindex)[1])
+
+    def _xdp_attach_new(self, name: str, ifindex: int) -> None:
+        """Native XDP where the driver takes it, else generic (e.g. a veth whose MTU is too
+        large for native XDP); another program arriving meanwhile is not retried over."""
+        try:
+            with quiet():  # the refusal is logged below, once, with its reason
+                na.xdp_attach(ifindex, self._fds[k.PROG_XDP])
+        except BpfError as exc:
+            if exc.errno in (errno.EEXIST, errno.EBUSY):
+                raise
+            log.info("native XDP refused, using generic XDP", extra={"port": name, "reason": str(exc)})
+            na.xdp_attach(ifindex, self._fds[k.PROG_XDP], mode=na.XDP_FLAGS_SKB_MODE)
 
     def _detach(self, name: str, forget: bool = True) -> None:
         """Take the programs off a device; `forget` (the port left the model) also drops its

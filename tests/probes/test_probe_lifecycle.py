@@ -153,3 +153,20 @@ def test_pinned_maps_that_no_longer_fit_are_recreated(probed_pair, probe_object)
                 assert mgr.maps.maps["talkers"].info.max_entries == size
             finally:
                 mgr.close()
+
+
+def test_jumbo_mtu_device_gets_generic_xdp(probed_pair, probe_object):
+    ns_a, dev_a, ns_b, dev_b, pin_dir = probed_pair
+    for ns, dev in ((ns_a, dev_a), (ns_b, dev_b)):  # SONiC ports run MTU 9100: too large for native veth XDP
+        subprocess.run(["ip", "-n", ns, "link", "set", dev, "mtu", "9100"], check=True)
+    with netns(ns_a):
+        mgr = ProbeManager(ProbesConfig(pin_dir=pin_dir), obj_path=str(probe_object))
+        try:
+            mgr.sync([dev_a])
+            assert (mgr.ports[dev_a].ingress, mgr.ports[dev_a].xdp_mode) == ("xdp", na.XDP_FLAGS_SKB_MODE)
+            assert mgr.stats["xdp_fallbacks"] == 0
+            send_frames(ns_b, dev_b, [BGP] * 6)
+            assert wait_until(lambda: rx_bgp(mgr, dev_a) == 6)
+        finally:
+            mgr.close()
+    assert bpftool_net(ns_a) == {"xdp": [], "tc": []}
