@@ -57,9 +57,10 @@ def main(spec: dict) -> None:
         for _ in range(3):
             emit(update=sub.get_update(timeout=5), at=time.time())
         sub.close()
-    elif scenario == "on_change":
+    elif scenario in ("on_change", "watch"):
+        path = spec.get("path", "/interfaces/interface/state/oper-status")
         sub = client.subscribe2(subscribe={"mode": "stream", "encoding": "json_ietf", "subscription": [
-            {"path": "/interfaces/interface/state/oper-status", "mode": "on_change"}]})
+            {"path": path, "mode": "on_change"}]})
         emit(initial=sub.get_update(timeout=5), at=time.time())
         emit(change=sub.get_update(timeout=10), at=time.time())
         sub.close()

@@ -1,0 +1,93 @@
+"""Exporters over the agent's real pipeline: a generated switch in a real redis, the SONiC
+model following it, Debian's Prometheus scraping and pygnmi subscribing.
+
+Deleting a port from CONFIG_DB makes its Prometheus series go stale; a STATE_DB change
+reaches a gNMI ON_CHANGE subscriber within 1 s.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sonic_agent.config import AgentConfig, GnmiConfig, PrometheusConfig
+from sonic_agent.pipeline import Pipeline
+from sonic_agent.sonic.dbconfig import load_database_config
+from tests.conftest import REPO
+from tests.export.gnmi_client import MARK
+from tests.export.prometheus_peer import PrometheusServer
+from tests.sonic.generated import generate_switch, load_switch
+
+CONFIG_DB, STATE_DB = 4, 6
+
+
+@pytest.fixture
+def pipeline(redis_server):
+    path = redis_server.write_database_config()
+    load_switch(load_database_config(str(path)), generate_switch(ports=8, portchannels=1, vlans=2))
+    cfg = AgentConfig()
+    cfg.sonic.database_config = str(path)
+    cfg.sonic.database_global = str(redis_server.dir / "absent.json")
+    cfg.probes.enabled = False
+    cfg.mirror.enabled = False
+    cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
+    cfg.export.gnmi = GnmiConfig(enabled=True, listen="127.0.0.1:0")
+    pipe = Pipeline(cfg)
+    pipe.start()
+    yield pipe
+    pipe.stop()
+
+
+def exporter(pipe, kind):
+    return next(e for e in pipe.exporters if type(e).__name__ == kind)
+
+
+def test_prometheus_sees_model_labels_and_a_deleted_port_goes_stale(pipeline, redis_server, tmp_path):
+    prom = PrometheusServer(tmp_path, f"127.0.0.1:{exporter(pipeline, 'PrometheusExporter').port}").start()
+    try:
+        prom.wait(lambda: [t for t in prom.targets() if t["health"] == "up"], 20, "scraping the agent")
+        series = prom.wait(lambda: prom.query('sonic_port_bytes_total{direction="rx"}'), 10, "returning series")
+        labels = {s["metric"]["port"]: s["metric"] for s in series}
+        assert labels["Ethernet12"]["alias"] == "etp4"
+        assert {s["value"][1] for s in series if s["metric"]["port"] == "Ethernet12"} == {"3000"}
+        assert prom.query('sonic_port_info{port="Ethernet12",description="peer3:eth0"}')
+
+        redis_server.client(CONFIG_DB).delete("PORT|Ethernet12")
+        prom.wait(lambda: not prom.query('sonic_port_info{port="Ethernet12"}'), 10, "marking Ethernet12 stale")
+        assert prom.query('sonic_port_info{port="Ethernet8"}')
+        assert not prom.query('sonic_port_bytes_total{port="Ethernet12"}')
+    finally:
+        prom.stop()
+
+
+def test_gnmi_on_change_follows_state_db_within_one_second(pipeline, redis_server):
+    port = exporter(pipeline, "GnmiServer").port
+    spec = {"port": port, "username": "", "password": "", "scenario": "watch",
+            "path": "/telegen/ports/port[name=Ethernet0]/state/netdev-oper-status"}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.export.gnmi_client", json.dumps(spec)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        initial = read(proc)
+        assert initial["initial"]["update"]["update"] == [
+            {"path": "telegen/ports/port[name=Ethernet0]/state/netdev-oper-status", "val": "DOWN"}]
+        time.sleep(0.3)
+        changed_at = time.time()
+        redis_server.client(STATE_DB).hset("PORT_TABLE|Ethernet0", "netdev_oper_status", "up")
+        change = read(proc)
+        assert change["change"]["update"]["update"] == [
+            {"path": "telegen/ports/port[name=Ethernet0]/state/netdev-oper-status", "val": "UP"}]
+        assert change["at"] - changed_at < 1.0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def read(proc) -> dict:
+    while True:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-3000:]
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
