@@ -190,7 +190,6 @@ class Program:
     def __init__(self, ptr, name: str):
         self.ptr, self.name = ptr, name
         self.fd = lib.bpf_program__fd(ptr)
-        self.id = obj_info(self.fd, ProgInfo).id if self.fd >= 0 else 0
 
     def attach(self) -> "Link":
         """Attach by section (tracing programs: tp_btf/..., fentry/...); detached on close."""
@@ -234,7 +233,6 @@ class BpfObject:
         except BaseException:
             self.close()
             raise
-        self.skipped = frozenset(skip)
 
     def _map_ptr(self, name: str):
         return check_ptr(lib.bpf_object__find_map_by_name(self._obj, name.encode()), f"map {name}")

@@ -52,3 +52,13 @@ def test_enum_names_from_btf(probe):
 def test_test_run_passes_frames(probe):
     retval, ns = probe.program(k.PROG_XDP).test_run(bytes(60), repeat=1000)
     assert retval == 2 and ns > 0  # XDP_PASS
+
+
+def test_lookup_update_delete(probe):
+    drops = probe.map(k.MAP_DROPS)
+    key = k.DropKey(7, 3)
+    assert drops.lookup(key) is None
+    assert drops.update(key, bytes(k.ClassCount(5, 500)) * NUM_CPUS, flags=1)  # BPF_NOEXIST
+    assert not drops.update(key, drops.zero_value(), flags=1)  # already there: kept
+    assert k.ClassCount.from_buffer_copy(drops.lookup(key)[:16]).packets == 5
+    assert drops.delete(key) and not drops.delete(key)
