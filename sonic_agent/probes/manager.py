@@ -27,6 +27,7 @@ from ..config import ProbesConfig
 from ..errors import UserError
 from ..records import ProbeCount
 from . import kernel as k
+from . import leftovers
 from .reader import ProbeDrop, ProbeMaps, ProbeSizeBucket, ProbeTalker, drop_reasons
 
 log = logging.getLogger("telegen.probes")
@@ -38,10 +39,6 @@ class Attachment:
     ifindex: int
     ingress: str  # "xdp" | "tc"
     xdp_mode: int = 0  # netattach XDP_FLAGS_*_MODE of our XDP program
-
-
-def _ours(prog_id: int) -> bool:
-    return bool(prog_id) and (prog_name_by_id(prog_id) or "").startswith(k.PROG_PREFIX)
 
 
 class ProbeManager:
@@ -60,7 +57,9 @@ class ProbeManager:
         self._write_settings()
         self._drop_link: Optional[Link] = self._attach_drops()
         self._reasons = drop_reasons(kernel_enum("skb_drop_reason")) if self._drop_link else {}
-        self._leftovers: Optional[Dict[int, Dict[str, int]]] = self._find_leftovers()
+        # Our programs left on devices by a killed predecessor: taken over or removed by the first sync.
+        self._leftovers: Optional[Dict[int, Dict[str, int]]] = leftovers.find()
+        self.stats["recovered_programs"] += sum(len(p) for p in self._leftovers.values())
 
     # --- loading -------------------------------------------------------------------------
     def _load(self, path: str) -> BpfObject:
@@ -110,28 +109,12 @@ class ProbeManager:
             s.grpc_ports[i] = port
         self.maps.maps[k.MAP_SETTINGS].update(k.Index(0), bytes(s))
 
-    def _find_leftovers(self) -> Dict[int, Dict[str, int]]:
-        """Our programs on any device of this namespace, left by an instance that was killed."""
-        found: Dict[int, Dict[str, int]] = {}
-        for ifindex, name in socket.if_nameindex():
-            try:
-                with quiet():  # most devices have no clsact qdisc: libbpf's complaint is the answer
-                    progs = {"xdp": na.xdp_query(ifindex)[0],
-                             "tc_in": na.tc_query(ifindex, na.TC_INGRESS, k.TC_HANDLE, k.TC_PRIORITY),
-                             "tc_eg": na.tc_query(ifindex, na.TC_EGRESS, k.TC_HANDLE, k.TC_PRIORITY)}
-            except BpfError:
-                continue  # device went away meanwhile
-            progs = {hook: pid for hook, pid in progs.items() if _ours(pid)}
-            if progs:
-                found[ifindex] = progs
-                log.info("found probes of a previous instance", extra={"port": name, "programs": progs})
-        self.stats["recovered_programs"] += sum(len(p) for p in found.values())
-        return found
-
     # --- attachment ----------------------------------------------------------------------
     def sync(self, ifnames: Iterable[str]) -> None:
         """Attach to every named netdev that exists, detach from every other; idempotent and
         cheap, so call it on each model change (and periodically for late netdevs)."""
+        if self._obj is None:
+            return
         wanted: Dict[str, int] = {}
         for name in ifnames:
             try:
@@ -151,7 +134,7 @@ class ProbeManager:
                         log.error("probe attach failed", extra={"port": name, "error": str(exc)})
             if self._leftovers is not None:  # first sync: the previous instance's state
                 for ifindex, progs in self._leftovers.items():
-                    self._detach_leftover(ifindex, progs)
+                    leftovers.remove(ifindex, progs)
                 self._leftovers = None
                 self._forget_except({a.ifindex for a in self.ports.values()})
 
@@ -230,20 +213,6 @@ class ProbeManager:
             self._forget_except({a.ifindex for a in self.ports.values()})
         log.info("probes detached", extra={"port": name})
 
-    def _detach_leftover(self, ifindex: int, progs: Dict[str, int]) -> None:
-        try:
-            if "xdp" in progs:
-                fd = prog_fd_by_id(progs["xdp"])
-                try:
-                    na.xdp_detach(ifindex, fd, na.xdp_query(ifindex)[1])
-                finally:
-                    os.close(fd)
-            for hook, point in (("tc_in", na.TC_INGRESS), ("tc_eg", na.TC_EGRESS)):
-                if hook in progs:
-                    na.tc_detach(ifindex, point, k.TC_HANDLE, k.TC_PRIORITY)
-        except BpfError as exc:
-            log.error("removing a previous instance's probes failed", extra={"ifindex": ifindex, "error": str(exc)})
-
     def _forget_except(self, keep) -> None:
         """Delete the counters (ports, talkers, drops) of every device not in `keep`."""
         for name, key_type in ((k.MAP_PORTS, k.PortKey), (k.MAP_TALKERS, k.TalkerKey), (k.MAP_DROPS, k.DropKey)):
@@ -260,29 +229,34 @@ class ProbeManager:
             for name in list(self.ports):
                 self._detach(name, forget=False)
             for ifindex, progs in (self._leftovers or {}).items():
-                self._detach_leftover(ifindex, progs)
+                leftovers.remove(ifindex, progs)
             self._leftovers = None
             if self._drop_link:
                 self._drop_link.destroy()
                 self._drop_link = None
-            self._obj.close()
+            if self._obj is not None:
+                self._obj.close()
+                self._obj = None
 
     # --- reading -------------------------------------------------------------------------
-    def _names(self) -> Dict[int, str]:
+    # Reads hold the lock (a few ms): the map fds must not be closed under them by close().
+    def _read(self, read, *args) -> list:
         with self._lock:
-            return {att.ifindex: name for name, att in self.ports.items()}
+            if self._obj is None:
+                return []
+            return read({att.ifindex: name for name, att in self.ports.items()}, *args)
 
     def read(self) -> List[ProbeCount]:
-        return self.maps.counts(self._names())
+        return self._read(self.maps.counts)
 
     def sizes(self) -> List[ProbeSizeBucket]:
-        return self.maps.sizes(self._names())
+        return self._read(self.maps.sizes)
 
     def talkers(self, per_port: int = 10) -> List[ProbeTalker]:
-        return self.maps.talkers(self._names(), per_port)
+        return self._read(self.maps.talkers, per_port)
 
     def drops(self) -> List[ProbeDrop]:
-        return self.maps.drops(self._names(), self._reasons) if self.drops_available else []
+        return self._read(self.maps.drops, self._reasons) if self.drops_available else []
 
     def agent_counters(self) -> Dict[str, float]:
         """The probes' own health, for Snapshot.agent."""
@@ -290,6 +264,7 @@ class ProbeManager:
             out = {f"probes_{name}_total": float(v) for name, v in self.stats.items()}
             out["probes_ports_attached"] = float(len(self.ports))
             out["probes_ports_tc_ingress"] = float(sum(a.ingress == "tc" for a in self.ports.values()))
-        out["probes_kernel_drops_available"] = 1.0 if self.drops_available else 0.0
-        out.update({f"probes_kernel_{name}_total": float(v) for name, v in self.maps.errors().items()})
+            out["probes_kernel_drops_available"] = 1.0 if self.drops_available else 0.0
+            if self._obj is not None:
+                out.update({f"probes_kernel_{name}_total": float(v) for name, v in self.maps.errors().items()})
         return out
