@@ -73,7 +73,7 @@ def parse_tunnel(fr: Frames, idx: np.ndarray, off: np.ndarray,
         [(proto == ETH_IPV4) | (proto == ETH_IPV6),
          is_iii & (frame_type == ERSPAN3_FT_IP)],
         [proto, np.where(ip_version == 6, ETH_IPV6, ETH_IPV4)], PAYLOAD_ETHERNET)
-    has_header = is_ii | is_iii
+    has_header = (is_ii | is_iii) & fr.has(idx, off, gre_len) & fr.has(idx, head, 4)
     none = np.full(len(idx), -1, dtype=np.int64)
     return Tunnel(
         reason=reason, session=session, gre_proto=np.where(has_gre, proto, -1),
@@ -81,6 +81,6 @@ def parse_tunnel(fr: Frames, idx: np.ndarray, off: np.ndarray,
         erspan_type=np.select([is_i, is_ii, is_iii], [1, 2, 3], -1),
         session_id=np.where(has_header, w0 & 0x3FF, -1),
         erspan_vlan=np.where(has_header, (w0 >> 16) & 0x0FFF, -1),
-        direction=np.where(is_iii, (w2 >> 3) & 1, none),
+        direction=np.where(is_iii & fr.has(idx, head, 12), (w2 >> 3) & 1, none),
         truncated=has_header & ((w0 & 0x400) != 0),
         payload=payload, payload_type=np.where(reason == 0, payload_type, 0))

@@ -113,3 +113,12 @@ def test_empty_and_tiny_frames():
     stats = collector.stats()
     assert stats["malformed"] == {"outer_l2_truncated": 2, "outer_ip_truncated": 1}
     assert stats["skipped"] == {"not_mirror": 1}
+
+
+def test_header_fields_are_not_read_past_the_capture():
+    # the next frame's bytes follow in the same buffer: a cut ERSPAN header must not borrow them
+    cut = erspan2(session_id=5)[:14 + 20 + 8 + 2]
+    collector = MirrorCollector()
+    collector.add_packets([cut, erspan2(session_id=6)])
+    assert sorted((s.session_id is None, s.packets) for s in collector.sessions()) == [(False, 1), (True, 1)]
+    assert collector.stats()["malformed"] == {"erspan_truncated": 1}
