@@ -77,3 +77,21 @@ def test_main_job_shows_live_ports_and_tears_down():
         assert row.split()[1:4] == [fields["alias"], "up", "up"], row
     assert result.stdout.rstrip().endswith(f"lab '{name}' torn down")
     assert _host_state(name) == before
+
+
+def test_show_ports_json_on_the_lab(lab):
+    """Issue 3, acceptance 3: every lab port with alias, speed, admin/oper status and ifindex."""
+    result = subprocess.run(["ip", "netns", "exec", lab.switch_ns, sys.executable, "-m", "sonic_agent", "show",
+                             "ports", "--db-config", str(lab.db_config), "--format", "json"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    shown = {item["name"]: item for item in json.loads(result.stdout)}
+    links = json.loads(subprocess.run(["ip", "-n", lab.switch_ns, "-j", "link"], capture_output=True,
+                                      text=True, check=True).stdout)
+    ifindex = {link["ifname"]: link["ifindex"] for link in links}
+    for port, fields in json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"].items():
+        item = shown[port]
+        assert item["alias"] == fields["alias"]
+        assert item["speed_mbps"] == int(fields["speed"])
+        assert (item["admin_status"], item["oper_status"]) == ("up", "up")
+        assert item["ifindex"] == ifindex[port]
