@@ -146,7 +146,9 @@ class GnmiServer:
         self._cfg = cfg
         self.service = GnmiService(snapshot_fn, cfg.username, cfg.password)
         self._unsubscribe = changes(self.service.on_change) if changes is not None else None
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers, thread_name_prefix="gnmi"))
+        # Each open subscription holds a worker; past max_workers calls get RESOURCE_EXHAUSTED.
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers, thread_name_prefix="gnmi"),
+                                   maximum_concurrent_rpcs=max_workers)
         gnmi_pb2_grpc.add_gNMIServicer_to_server(self.service, self._server)
 
     def start(self) -> "GnmiServer":

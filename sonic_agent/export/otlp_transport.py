@@ -87,6 +87,8 @@ class GrpcTransport:
 class HttpTransport:
     def __init__(self, cfg: OtlpConfig, headers: Dict[str, str]):
         self._base = cfg.endpoint.rstrip("/")
+        if not self._base.startswith(("http://", "https://")):
+            raise UserError(f"export.otlp.endpoint: OTLP/HTTP needs an http:// or https:// URL, got {cfg.endpoint!r}")
         self._headers = {"Content-Type": "application/x-protobuf", **headers}
         self._gzip = cfg.compression == "gzip"
         if self._gzip:

@@ -64,15 +64,10 @@ class PrometheusExporter:
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> "PrometheusExporter":
-        collector = self.collector
-
-        class Handler(_MetricsHandler):
-            def families(self):
-                return collector.collect()
-
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         server_cls = type("Server", (ThreadingHTTPServer,), {"daemon_threads": True, "address_family": family})
-        self._server = server_cls((self.host, self.port), Handler)
+        self._server = server_cls((self.host, self.port), _MetricsHandler)
+        self._server.collector = self.collector
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="prometheus", daemon=True)
         self._thread.start()
@@ -88,15 +83,12 @@ class PrometheusExporter:
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):
-    def families(self) -> Iterator[Metric]:
-        raise NotImplementedError
-
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.path.split("?")[0] not in ("/metrics", "/"):
             self.send_error(404, "only /metrics here")
             return
         openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
-        body = render(self.families(), openmetrics)
+        body = render(self.server.collector.collect(), openmetrics)
         self.send_response(200)
         self.send_header("Content-Type", OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE)
         if "gzip" in self.headers.get("Accept-Encoding", ""):

@@ -62,9 +62,10 @@ def server(model, certs):
     srv.stop(0)
 
 
-def pygnmi(server, certs, scenario, password="s3cret"):
-    spec = {"port": server.port, "ca": certs.ca, "cert": certs.client_cert, "key": certs.client_key,
-            "username": "admin", "password": password, "scenario": scenario}
+def pygnmi(server, certs, scenario, password="s3cret", client_cert=True):
+    spec = {"port": server.port, "ca": certs.ca, "username": "admin", "password": password, "scenario": scenario}
+    if client_cert:
+        spec.update(cert=certs.client_cert, key=certs.client_key)
     return subprocess.Popen([sys.executable, "-m", "tests.export.gnmi_client", json.dumps(spec)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -93,6 +94,17 @@ def test_capabilities(server, certs):
     assert caps["gnmi_version"] == "0.8.0"
     assert {"name": "openconfig-interfaces", "organization": "OpenConfig working group", "version": "3.0.0"} \
         in caps["supported_models"]
+
+
+def test_server_tls_without_client_certificates(model, certs):
+    cfg = GnmiConfig(listen="127.0.0.1:0", username="admin", password="s3cret",
+                     tls=TlsConfig(cert=certs.server_cert, key=certs.server_key))
+    server = GnmiServer(cfg, model.snapshot).start()
+    try:
+        caps = lines(pygnmi(server, certs, "capabilities", client_cert=False))[0]["result"]
+        assert "json_ietf" in caps["supported_encodings"]
+    finally:
+        server.stop(0)
 
 
 def test_wrong_password_is_unauthenticated(server, certs):

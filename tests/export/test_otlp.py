@@ -175,6 +175,11 @@ def test_flows_split_into_bounded_requests():
     assert [len(r.resource_logs[0].scope_logs[0].log_records) for r in requests] == [LOGS_PER_REQUEST] * 2 + [5]
 
 
+def test_http_endpoint_must_be_a_url():
+    with pytest.raises(UserError, match="http:// or https://"):
+        OtlpExporter(OtlpConfig(protocol="http", endpoint="127.0.0.1:4318"), sample_snapshot)
+
+
 def test_header_expansion():
     assert expand_headers({"a": "x-${A}-${B}", "c": "plain"}, {"A": "1", "B": "2"}) == {"a": "x-1-2", "c": "plain"}
     with pytest.raises(UserError, match="MISSING"):
