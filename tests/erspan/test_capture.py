@@ -9,6 +9,7 @@ from scapy.layers.l2 import Ether
 from scapy.utils import PcapNgWriter
 
 from erspan import CaptureError, CaptureReader, MirrorCollector, decode_capture
+from erspan import write_pcap as library_write_pcap
 
 from .craft import erspan2, erspan3, gre, inner_frame, inner_tcp, write_pcap
 
@@ -139,3 +140,12 @@ def test_span_capture_is_detected_when_no_mirror_stream_is_present(tmp_path):
     collector = decode_capture(path)
     assert sorted((f.sport, f.packets) for f in collector.flows()) == [(1, 1), (2, 2)]
     assert [(s.outer_src, s.gre_proto, s.packets) for s in collector.sessions()] == [(None, None, 3)]
+
+
+def test_library_pcap_writer_round_trip(tmp_path):
+    path = tmp_path / "w.pcap"
+    stamps = [1700000000.25 + i for i in range(len(FRAMES))]
+    assert library_write_pcap(path, iter(FRAMES), iter(stamps)) == len(FRAMES)
+    (batch,) = CaptureReader(path)
+    assert [bytes(batch.data[s:s + c]) for s, c in zip(batch.start, batch.caplen)] == FRAMES
+    assert batch.timestamp.tolist() == stamps
