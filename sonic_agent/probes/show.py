@@ -1,12 +1,11 @@
 """`telegen-sonic show probes [--format table|json]`: the counters of the running agent's probes.
 
-Reads the maps the agent pinned under `probes.pin_dir` (config file from $TELEGEN_CONFIG,
-TELEGEN_PROBES__PIN_DIR overrides), so it needs no agent API and works while the agent runs.
+Reads the maps the agent pinned under `probes.pin_dir` (the default, or
+TELEGEN_PROBES__PIN_DIR), so it needs no agent API and works while the agent runs.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 from typing import Dict, List
@@ -55,7 +54,7 @@ def table(doc: Dict) -> List[str]:
 
 
 def main(args) -> int:
-    pin_dir = load_config(os.environ.get("TELEGEN_CONFIG")).probes.pin_dir
+    pin_dir = load_config(getattr(args, "config", None)).probes.pin_dir
     doc = collect(pin_dir)
     if getattr(args, "format", "table") == "json":
         print(json.dumps(doc, indent=2))
