@@ -1,11 +1,11 @@
 """`show probes` reads the pinned maps of a running probe process, as table and JSON."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
+from sonic_agent import cli
 from sonic_agent.errors import UserError
 from sonic_agent.probes import show
 
@@ -25,9 +25,9 @@ def test_show_probes_reads_a_running_agent(probed_pair, monkeypatch, capsys):
         monkeypatch.setenv("TELEGEN_PROBES__PIN_DIR", pin_dir)
         with netns(ns_a):  # interface names resolve in the agent's namespace
             assert wait_until(lambda: show.collect(pin_dir)["ports"][0]["classes"]["bgp"]["packets"] == 3)
-            show.main(argparse.Namespace(format="json", db_config=None))
+            assert cli.main(["show", "probes", "--format", "json"]) == 0
             doc = json.loads(capsys.readouterr().out)
-            show.main(argparse.Namespace(format="table", db_config=None))
+            assert cli.main(["show", "probes"]) == 0
             lines = capsys.readouterr().out.splitlines()
     finally:
         agent.terminate()
