@@ -9,6 +9,7 @@ of memory and never blocks the agent. `stats()` gives the counters, named for Sn
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -99,29 +100,25 @@ class OtlpExporter:
 
     def _deliver(self, batch: Batch) -> None:
         kind, request, count = batch
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             try:
                 self._transport.send(kind, request)
             except ExportFailed as exc:
-                if not exc.retryable or self._shutdown.is_set():
+                delay = backoff(attempt, self._cfg.max_backoff_s)
+                if exc.retryable:
+                    (log.warning if attempt == 0 else log.debug)(
+                        "otlp: %s export failed (%s), retrying in %.1fs", kind, exc, delay)
+                    with self._ready:
+                        self._stats["otlp_retries_total"] += 1
+                if not exc.retryable or self._shutdown.wait(delay):
                     log.warning("otlp: dropping %d %s: %s", count, kind, exc)
                     with self._ready:
                         self._count_drop(batch)
                     return
-                delay = backoff(attempt, self._cfg.max_backoff_s)
-                log.info("otlp: %s export failed (%s), retrying in %.1fs", kind, exc, delay)
+            else:
                 with self._ready:
-                    self._stats["otlp_retries_total"] += 1
-                attempt += 1
-                if self._shutdown.wait(delay):
-                    with self._ready:
-                        self._count_drop(batch)
-                    return
-                continue
-            with self._ready:
-                self._stats["otlp_exported_points_total" if kind == "metrics" else "otlp_exported_logs_total"] += count
-            return
+                    self._stats["otlp_exported_points_total" if kind == "metrics" else "otlp_exported_logs_total"] += count
+                return
 
     def _count_drop(self, batch: Batch) -> None:
         """Caller holds self._ready."""
