@@ -196,6 +196,31 @@ def test_a_removed_port_is_deleted_on_change(model):
     assert not model.callbacks  # stop() unsubscribed
 
 
+def test_target_defined_sends_state_on_change_and_samples_counters(model):
+    server = GnmiServer(GnmiConfig(listen="127.0.0.1:0"), model.snapshot, model.subscribe).start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        path = gnmi_pb2.Path(elem=[gnmi_pb2.PathElem(name="interfaces"),
+                                   gnmi_pb2.PathElem(name="interface", key={"name": "Ethernet4"})])
+        request = gnmi_pb2.SubscribeRequest(subscribe=gnmi_pb2.SubscriptionList(
+            subscription=[gnmi_pb2.Subscription(path=path, mode=gnmi_pb2.TARGET_DEFINED)], encoding=gnmi_pb2.JSON))
+        stream = gnmi_pb2_grpc.gNMIStub(channel).Subscribe(iter([request]), timeout=10)
+        initial = []
+        for response in stream:
+            if response.sync_response:
+                break
+            initial += [p.elem[-1].name for p in (u.path for u in response.update.update)]
+        assert {"oper-status", "in-octets", "out-discards"} <= set(initial)
+        model.snap = sample_snapshot(ports=4, flows=3, counter_base=7000)  # counters move: sampled later
+        model.set_oper_status("Ethernet4", "down")
+        change = next(stream).update
+        assert [(u.path.elem[-1].name, json.loads(u.val.json_val)) for u in change.update] == [("oper-status", "DOWN")]
+        stream.cancel()
+    finally:
+        channel.close()
+        server.stop(0)
+
+
 def test_plain_text_only_on_loopback(model):
     with pytest.raises(UserError, match="refusing plain text"):
         GnmiServer(GnmiConfig(listen="0.0.0.0:0"), model.snapshot)
