@@ -23,6 +23,7 @@ TARGET_DEFINED_SAMPLE_S = 10.0
 ON_CHANGE_RECHECK_S = 5.0
 UPDATES_PER_NOTIFICATION = 1000
 SYNC = gnmi_pb2.SubscribeResponse(sync_response=True)
+_UNSENT = object()
 
 
 @dataclass
@@ -125,16 +126,18 @@ def run_subscription(request: gnmi_pb2.SubscriptionList, patterns: List[tuple], 
         ended, polled, changed = wakeup.wait(timeout)
         if ended:
             return
-        snap = snapshot_fn()
-        leaves = snapshot_leaves(snap)
         if poll:
             if polled:
+                snap = snapshot_fn()
+                leaves = snapshot_leaves(snap)
                 selected: Leaves = {}
                 for stream in streams:
                     selected.update(stream.select(leaves))
                 yield from notifications(selected, [], request.encoding, timestamp_ns(snap))
                 yield SYNC
             continue
+        snap = snapshot_fn()
+        leaves = snapshot_leaves(snap)
         now = time.monotonic()
         updates: Leaves = {}
         deleted: List[PathKey] = []
@@ -146,7 +149,7 @@ def run_subscription(request: gnmi_pb2.SubscriptionList, patterns: List[tuple], 
             if stream.sampled and not stream.suppress_redundant:
                 updates.update(current)
             else:
-                updates.update({p: v for p, v in current.items() if stream.sent.get(p, updates) != v})
+                updates.update({p: v for p, v in current.items() if stream.sent.get(p, _UNSENT) != v})
                 deleted += [p for p in stream.sent if p not in current]
             stream.sent = current
         yield from notifications(updates, deleted, request.encoding, timestamp_ns(snap))
