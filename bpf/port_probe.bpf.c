@@ -69,9 +69,11 @@ struct vlan_tag {
 	__be16 proto;
 };
 
-/* What the classifier learnt about a frame beyond its class, for the top-talker key. */
+/* What the classifier learnt about a frame beyond its class: the top-talker key, and where
+ * the TCP/UDP header starts (to count the headers every segment of a GSO packet repeats). */
 struct frame_info {
 	const __u8 *saddr;
+	const __u8 *l4;
 	__u8 family;
 	__u8 proto;
 };
@@ -145,7 +147,8 @@ static __always_inline enum probe_class ipv4_class(const void *l3, const void *e
 		return CLASS_OTHER_IP4;
 	if (ip->frag_off & bpf_htons(0x1FFF)) /* a later fragment carries no ports */
 		return ip->protocol == IPPROTO_TCP ? CLASS_TCP4 : CLASS_UDP4;
-	return l4_class(l3 + ip->ihl * 4, end, ip->protocol, false, cfg);
+	pkt->l4 = l3 + ip->ihl * 4;
+	return l4_class(pkt->l4, end, ip->protocol, false, cfg);
 }
 
 static __always_inline enum probe_class ipv6_class(const void *l3, const void *end,
@@ -182,6 +185,7 @@ static __always_inline enum probe_class ipv6_class(const void *l3, const void *e
 	}
 	if (next != IPPROTO_TCP && next != IPPROTO_UDP)
 		return CLASS_OTHER_IP6;
+	pkt->l4 = pos;
 	return l4_class(pos, end, next, true, cfg);
 }
 
@@ -256,8 +260,22 @@ static __always_inline void record_talker(__u32 ifindex, enum probe_class c,
 	}
 }
 
+/* Bytes on the wire of a GSO packet of `segs` segments: every segment repeats the headers. */
+static __always_inline __u32 gso_wire_len(const void *data, const void *end, const struct frame_info *pkt,
+					  __u32 len, __u32 segs)
+{
+	const __u8 *l4 = pkt->l4;
+	__u32 hdr;
+
+	if (!l4 || (const void *)(l4 + 13) > end)
+		return len;
+	hdr = (l4 - (const __u8 *)data) + (pkt->proto == IPPROTO_TCP ? (l4[12] >> 4) * 4 : 8);
+	return len + (segs - 1) * hdr;
+}
+
+/* Count one frame (segs 1) or one GSO/GRO packet of `segs` segments (TC only). */
 static __always_inline void count(__u32 ifindex, enum probe_dir dir, const void *data,
-				  const void *end, __u32 len)
+				  const void *end, __u32 len, __u32 segs)
 {
 	struct port_key key = { .ifindex = ifindex, .dir = dir };
 	struct frame_info pkt = {};
@@ -275,9 +293,15 @@ static __always_inline void count(__u32 ifindex, enum probe_dir dir, const void 
 	c = classify(data, end, cfg, &pkt);
 	if (c >= PROBE_CLASSES) /* bounds for the verifier */
 		return;
-	st->cls[c].packets += 1;
+	if (segs > 1) {
+		len = gso_wire_len(data, end, &pkt, len, segs);
+		st->sizes[log2_bucket(len / segs)] += segs;
+	} else {
+		segs = 1;
+		st->sizes[log2_bucket(len)] += 1;
+	}
+	st->cls[c].packets += segs;
 	st->cls[c].bytes += len;
-	st->sizes[log2_bucket(len)] += 1;
 	/* Top talkers: one frame in talker_sample per CPU and port, so the exact counting path
 	 * above stays a single per-CPU lookup and the shared LRU map is touched rarely. */
 	if (dir == PROBE_RX && cfg->talker_sample && ++st->seq >= cfg->talker_sample) {
@@ -291,21 +315,23 @@ int tgs_probe_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 
-	count(ctx->ingress_ifindex, PROBE_RX, data, end, end - data);
+	count(ctx->ingress_ifindex, PROBE_RX, data, end, end - data, 1);
 	return XDP_PASS;
 }
 
 SEC("tc")
 int tgs_probe_tc_eg(struct __sk_buff *skb)
 {
-	count(skb->ifindex, PROBE_TX, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len);
+	count(skb->ifindex, PROBE_TX, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
+	      skb->gso_segs);
 	return TC_ACT_UNSPEC_;
 }
 
 SEC("tc")
 int tgs_probe_tc_in(struct __sk_buff *skb)
 {
-	count(skb->ifindex, PROBE_RX, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len);
+	count(skb->ifindex, PROBE_RX, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
+	      skb->gso_segs);
 	return TC_ACT_UNSPEC_;
 }
 

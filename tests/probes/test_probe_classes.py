@@ -3,6 +3,10 @@ attached to a veth in a network namespace; nothing else moves."""
 from __future__ import annotations
 
 import collections
+import socket
+import struct
+import subprocess
+import threading
 
 import pytest
 
@@ -73,3 +77,41 @@ def test_top_talkers_by_source(manager, probed_pair):
     got = wait_until(lambda: {(t.src, t.proto, t.klass): t.packets for t in manager.talkers()} or None)
     assert got == {("192.0.2.2", 6, "bgp"): 7, ("192.0.2.2", 6, "ssh"): 3, ("2001:db8::2", 58, "nd"): 2}
     assert manager.agent_counters()["probes_kernel_talker_update_total"] == 0
+
+
+def test_egress_gso_packets_count_wire_segments(manager, probed_pair):
+    """A bulk TCP send leaves as GSO packets of many segments: counted per segment, headers
+    included in every one, as TCP itself counts them (tcpi_segs_out)."""
+    ns_a, dev_a, ns_b, dev_b, _ = probed_pair
+    for ns, dev, addr in ((ns_a, dev_a, "10.78.0.1/24"), (ns_b, dev_b, "10.78.0.2/24")):
+        subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
+    with netns(ns_b):
+        server = socket.create_server(("10.78.0.2", 5001))
+    received = []
+    reader = threading.Thread(target=lambda: received.append(_drain(server)))
+    reader.start()
+    with netns(ns_a):
+        client = socket.create_connection(("10.78.0.2", 5001), timeout=10)
+    with client:
+        client.sendall(b"x" * 2_000_000)
+        client.shutdown(socket.SHUT_WR)
+        assert client.recv(1) == b""  # the server's FIN: the exchange is over
+        reader.join(10)
+        info = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        segs_out = struct.unpack_from("I", info, 136)[0]  # struct tcp_info.tcpi_segs_out
+
+        def tx_tcp():
+            return next((c.packets, c.bytes) for c in manager.read() if (c.direction, c.klass) == ("tx", "tcp4"))
+        assert wait_until(lambda: tx_tcp()[0] == segs_out), (tx_tcp(), segs_out)
+    assert received == [2_000_000] and segs_out > 2_000_000 // 1500  # MTU 1500: many segments
+    packets, octets = tx_tcp()
+    assert 2_000_000 + packets * (14 + 20 + 20) <= octets <= 2_000_000 + packets * (14 + 20 + 60)
+
+
+def _drain(server: socket.socket) -> int:
+    conn, _ = server.accept()
+    with conn, server:
+        total = 0
+        while chunk := conn.recv(1 << 16):
+            total += len(chunk)
+        return total
