@@ -198,6 +198,7 @@ static __always_inline enum probe_class classify(const void *data, const void *e
 
 	if ((void *)(eth + 1) > end)
 		return CLASS_OTHER_L2;
+	pkt->saddr = eth->h_source; /* the talker of a non-IP frame: its source MAC */
 	proto = bpf_ntohs(eth->h_proto);
 #pragma unroll
 	for (int i = 0; i < 2; i++) { /* 802.1Q, and 802.1ad QinQ outside it */
@@ -251,6 +252,8 @@ static __always_inline void record_talker(__u32 ifindex, enum probe_class c,
 		__builtin_memcpy(key.addr, pkt->saddr, 4);
 	else if (pkt->family == 6 && pkt->saddr && (const void *)(pkt->saddr + 16) <= end)
 		__builtin_memcpy(key.addr, pkt->saddr, 16);
+	else if (pkt->saddr && (const void *)(pkt->saddr + 6) <= end)
+		__builtin_memcpy(key.addr, pkt->saddr, 6);
 	v = bpf_map_lookup_elem(&talkers, &key);
 	if (v) {
 		__sync_fetch_and_add(&v->packets, 1);

@@ -64,7 +64,7 @@ struct port_counts {
 
 /* talkers: LRU hash of sampled frames towards the CPU (ingress only). */
 struct talker_key {
-	__u8 addr[16]; /* IPv4 in the first 4 bytes; zero for non-IP */
+	__u8 addr[16]; /* IPv6; IPv4 or (family 0) the source MAC in the first bytes */
 	__u32 ifindex;
 	enum probe_class klass;
 	__u8 family; /* 4, 6 or 0 */

@@ -29,7 +29,8 @@ class ProbeSizeBucket:
 
 @dataclass(frozen=True)
 class ProbeTalker:
-    """A source sending towards the CPU; counts are estimates (sampled frames x sample)."""
+    """A source sending towards the CPU (IP address, or MAC for non-IP frames); counts are
+    estimates (sampled frames x sample)."""
 
     port: str
     src: str
@@ -99,7 +100,7 @@ class ProbeMaps:
                 continue
             raw = bytes(key.addr)
             src = (str(ipaddress.IPv4Address(raw[:4])) if key.family == 4 else
-                   str(ipaddress.IPv6Address(raw)) if key.family == 6 else "")
+                   str(ipaddress.IPv6Address(raw)) if key.family == 6 else raw[:6].hex(":"))
             by_port.setdefault(ports[key.ifindex], []).append(ProbeTalker(
                 ports[key.ifindex], src, key.proto, self.classes.get(key.klass, str(key.klass)),
                 value.packets * scale, value.bytes * scale))

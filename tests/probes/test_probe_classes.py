@@ -14,7 +14,7 @@ from sonic_agent.config import ProbesConfig
 from sonic_agent.probes import ProbeManager
 
 from .conftest import netns, send_frames, wait_until
-from .frames import FRAMES
+from .frames import FRAMES, PEER_MAC
 
 pytestmark = pytest.mark.root
 
@@ -73,9 +73,12 @@ def test_egress_counts_every_class_exactly(manager, probed_pair):
 def test_top_talkers_by_source(manager, probed_pair):
     ns_a, dev_a, ns_b, dev_b, _ = probed_pair
     frames = dict(FRAMES)
-    send_frames(ns_b, dev_b, [frames["bgp"]] * 7 + [frames["ssh"]] * 3 + [frames["nd"]] * 2)
-    got = wait_until(lambda: {(t.src, t.proto, t.klass): t.packets for t in manager.talkers()} or None)
-    assert got == {("192.0.2.2", 6, "bgp"): 7, ("192.0.2.2", 6, "ssh"): 3, ("2001:db8::2", 58, "nd"): 2}
+    send_frames(ns_b, dev_b, [frames["bgp"]] * 7 + [frames["ssh"]] * 3 + [frames["nd"]] * 2 + [frames["lldp"]] * 4)
+    want = {("192.0.2.2", 6, "bgp"): 7, ("192.0.2.2", 6, "ssh"): 3, ("2001:db8::2", 58, "nd"): 2,
+            (PEER_MAC, 0, "lldp"): 4}
+    got = wait_until(lambda: (lambda t: t if t == want else None)(
+        {(t.src, t.proto, t.klass): t.packets for t in manager.talkers()}))
+    assert got == want, manager.talkers()
     assert manager.agent_counters()["probes_kernel_talker_update_total"] == 0
 
 
