@@ -16,6 +16,7 @@ import sys
 import threading
 
 from ..config import ProbesConfig
+from ..errors import UserError
 from ..logs import setup_logging
 from .manager import ProbeManager
 
@@ -31,7 +32,11 @@ def main(argv=None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    manager = ProbeManager(ProbesConfig(pin_dir=args.pin_dir, top_talker_sample=args.sample))
+    try:
+        manager = ProbeManager(ProbesConfig(pin_dir=args.pin_dir, top_talker_sample=args.sample))
+    except UserError as exc:
+        print(f"probes: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         manager.sync(args.ifnames)
         print(json.dumps({"pid": os.getpid(), "drops": manager.drops_status,

@@ -69,7 +69,9 @@ class ProbeManager:
         try:
             pin_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"probes.pin_dir {pin_dir}: {exc.strerror} (is bpffs mounted at /sys/fs/bpf?)") from None
+            raise UserError(f"probes.pin_dir {pin_dir}: {exc.strerror}: needs bpffs mounted at /sys/fs/bpf "
+                            "(`ip netns exec` remounts /sys without it; enter only the network namespace, "
+                            "e.g. nsenter --net=/run/netns/NAME)") from None
         opts = dict(pin_dir=str(pin_dir), pin=k.PINNED_MAPS, max_entries={k.MAP_TALKERS: self.cfg.top_talkers})
         first_error = None
         for fresh in (False, True):
