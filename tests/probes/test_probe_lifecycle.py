@@ -14,7 +14,7 @@ import pytest
 from sonic_agent.bpf import BpfObject, object_path
 from sonic_agent.bpf import netattach as na
 from sonic_agent.config import ProbesConfig
-from sonic_agent.probes import ProbeManager
+from sonic_agent.probes import ProbeManager, ProbeMaps
 from tests.conftest import REPO, require
 
 from .conftest import netns, send_frames, wait_until
@@ -104,20 +104,31 @@ def test_sigkill_restart_takes_over_and_sigterm_leaves_nothing(probed_pair):
     second = start_agent(ns_a, pin_dir, dev_a)  # gone0 left the model while no agent ran
     assert bpftool_net(ns_a) == one  # replaced in place, not stacked; gone0 cleaned up
     send_frames(ns_b, dev_b, [BGP] * 5)
-    with netns(ns_a):
-        from sonic_agent.probes import ProbeMaps
-        maps = ProbeMaps.from_pins(pin_dir)
-        ports = {socket.if_nametoindex(dev_a): dev_a}
-        try:
-            assert wait_until(lambda: [(c.packets, c.bytes) for c in maps.counts(ports)
-                                       if c.direction == "rx" and c.klass == "bgp"] == [(12, 12 * len(BGP))])
-        finally:
-            maps.close()
+    assert pinned_rx_bgp(ns_a, dev_a, pin_dir, 12)  # 3 + 4 + 5: nothing lost, nothing twice
     second.send_signal(signal.SIGTERM)
     assert second.wait(10) == 0
     assert bpftool_net(ns_a) == {"xdp": [], "tc": []}
     assert sorted(os.listdir(pin_dir)) == sorted(["port_counts", "talkers", "drop_counts", "probe_errors",
                                                   "settings"])  # counters kept for the next start
+    third = start_agent(ns_a, pin_dir, dev_a)
+    try:
+        send_frames(ns_b, dev_b, [BGP] * 2)
+        assert pinned_rx_bgp(ns_a, dev_a, pin_dir, 14)
+    finally:
+        third.terminate()
+        third.wait(10)
+
+
+def pinned_rx_bgp(ns: str, dev: str, pin_dir: str, expected: int) -> bool:
+    """Whether the pinned maps reach `expected` rx BGP frames on `dev` (as `show probes` reads them)."""
+    with netns(ns):
+        maps = ProbeMaps.from_pins(pin_dir)
+        ports = {socket.if_nametoindex(dev): dev}
+    try:
+        return wait_until(lambda: [(c.packets, c.bytes) for c in maps.counts(ports)
+                                   if c.direction == "rx" and c.klass == "bgp"] == [(expected, expected * len(BGP))])
+    finally:
+        maps.close()
 
 
 def test_kernel_drops_by_reason(probed_pair, probe_object):
