@@ -59,19 +59,21 @@ class CaptureReader:
             return
         order, units = PCAP_MAGIC[bytes(buf[:4])]
         linktype = struct.unpack_from(order + "I", buf, 20)[0] & 0x0FFFFFFF
-        endian = "little" if order == "<" else "big"
-        from_bytes, off = int.from_bytes, 24
+        caplen_at, off = struct.Struct(order + "I").unpack_from, 24
         while off < size:
             offsets: List[int] = []
             append = offsets.append
-            while off + 16 <= size and len(offsets) < self.batch_size:
-                caplen = from_bytes(buf[off + 8:off + 12], endian)
-                if caplen > MAX_RECORD or off + 16 + caplen > size:
+            for _ in range(self.batch_size):
+                if off + 16 > size:
+                    break
+                caplen = caplen_at(buf, off + 8)[0]
+                following = off + 16 + caplen
+                if following > size or caplen > MAX_RECORD:
                     self._note("capture_truncated" if caplen <= MAX_RECORD else "capture_corrupt")
                     off = size
                     break
                 append(off)
-                off += 16 + caplen
+                off = following
             if off + 16 > size and off < size:
                 self._note("capture_truncated")
                 off = size
