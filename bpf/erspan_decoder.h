@@ -1,0 +1,120 @@
+/* The XDP mirror decoder's kernel/user contract: map keys, values and reasons, declared once.
+ *
+ * Userspace (sonic_agent/mirror/xdp.py) mirrors these layouts with ctypes and reads the reason
+ * names from the BTF the kernel keeps for the maps (enum mirror_reason): MIRROR_OUTER_FRAGMENT
+ * becomes "outer_fragment", the name the erspan library gives the same outcome.
+ */
+#ifndef ERSPAN_DECODER_H
+#define ERSPAN_DECODER_H
+
+#define MIRROR_NO_ID 0xFFFF /* a vlan or session id that does not apply */
+#define MIRROR_NO_DIRECTION 0xFF
+#define MIRROR_SEQ_SEEN (1ULL << 32) /* mirror_session.seq holds a sequence number */
+#define MIRROR_VENDOR_HEADER_MAX 255 /* bytes after a GRE 0x8949 header */
+
+/* What became of a frame. OK, ERSPAN_FRAME_TYPE and INNER_NOT_IP frames are decoded (counted
+ * in their session, dropped when mirror_config.drop); every other reason passes the frame to
+ * the stack, where the userspace decoder (the erspan library) can take it. Order is free:
+ * userspace goes by name. */
+enum mirror_reason {
+	MIRROR_OK, /* a flow */
+	MIRROR_ERSPAN_FRAME_TYPE, /* ERSPAN III frame type other than Ethernet or IP */
+	MIRROR_INNER_NOT_IP, /* the mirrored frame is not IP (ARP, LLDP, ...) */
+	MIRROR_NOT_MIRROR, /* not IP over GRE (or more than 4 outer VLAN tags) */
+	MIRROR_GRE_NOT_MIRROR, /* a GRE protocol that carries no mirror stream */
+	MIRROR_OUTER_FRAGMENT, /* every outer IPv4/IPv6 fragment, first ones included */
+	MIRROR_OUTER_L2_TRUNCATED,
+	/* the outer and inner IP reasons: same order (enum ip_result in the program) */
+	MIRROR_OUTER_IP_TRUNCATED,
+	MIRROR_OUTER_IP_VERSION,
+	MIRROR_OUTER_IPV4_HEADER_LENGTH,
+	MIRROR_OUTER_IPV4_TOTAL_LENGTH,
+	MIRROR_OUTER_IPV6_EXT_TRUNCATED,
+	MIRROR_OUTER_IPV6_EXT_CHAIN, /* more than 8 extension headers */
+	MIRROR_INNER_IP_TRUNCATED,
+	MIRROR_INNER_IP_VERSION,
+	MIRROR_INNER_IPV4_HEADER_LENGTH,
+	MIRROR_INNER_IPV4_TOTAL_LENGTH,
+	MIRROR_INNER_IPV6_EXT_TRUNCATED,
+	MIRROR_INNER_IPV6_EXT_CHAIN,
+	MIRROR_GRE_TRUNCATED,
+	MIRROR_GRE_ROUTING,
+	MIRROR_GRE_VERSION,
+	MIRROR_ERSPAN_TRUNCATED,
+	MIRROR_ERSPAN_VERSION,
+	MIRROR_VENDOR_HEADER_TRUNCATED,
+	MIRROR_INNER_L2_TRUNCATED,
+	MIRROR_FLOW_UPDATE_FAILED, /* the flow map refused an insert: userspace counts the frame */
+	MIRROR_REASONS
+};
+
+struct mirror_addrs {
+	__u8 src[16]; /* IPv4: the last 4 bytes, the first 12 zero */
+	__u8 dst[16];
+};
+
+/* mirror_flows: LRU hash, one entry per flow, shared by all CPUs (atomic adds). */
+struct mirror_flow_key {
+	struct mirror_addrs addrs;
+	__u16 sport; /* ICMP/ICMPv6 type; valid when has_ports */
+	__u16 dport; /* ICMP/ICMPv6 code */
+	__u16 vlan; /* inner 802.1Q outermost tag, else the ERSPAN VLAN field if non-zero */
+	__u16 session_id; /* ERSPAN II/III session id */
+	__u8 erspan_type; /* 1, 2, 3; 0 for other GRE mirror streams */
+	__u8 direction; /* ERSPAN III d bit: 0 ingress, 1 egress */
+	__u8 version; /* inner IP: 4 or 6 */
+	__u8 proto;
+	__u8 has_ports;
+	__u8 pad[3];
+};
+
+struct mirror_flow {
+	__u64 packets;
+	__u64 bytes; /* inner IP-layer bytes from the IP header */
+	__u64 tcp_flags; /* OR of every packet's */
+	__u64 first_seen_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 last_seen_ns;
+	/* the mirror stream of the latest packet (not part of the key) */
+	struct mirror_addrs outer;
+	__u16 gre_proto;
+	__u8 outer_version;
+	__u8 dscp; /* of the latest packet */
+	__u8 pad[4];
+};
+
+/* mirror_sessions: LRU hash, one entry per mirror stream, shared by all CPUs. */
+struct mirror_session_key {
+	struct mirror_addrs outer;
+	__u16 gre_proto;
+	__u16 session_id;
+	__u8 outer_version;
+	__u8 pad[3];
+};
+
+struct mirror_session {
+	__u64 packets; /* frames of the stream the kernel saw, decoded or passed */
+	__u64 passed; /* of those, passed to userspace (inner headers the kernel path refused) */
+	__u64 truncated; /* decoded frames: T bit, or the inner packet longer than the frame */
+	__u64 lost; /* GRE sequence numbers skipped past the high-water mark */
+	__u64 seq; /* MIRROR_SEQ_SEEN | highest sequence number; 0 before the first */
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+};
+
+/* mirror_stats: per-CPU, one entry. Evictions are derived by userspace: an LRU map evicts
+ * silently, so evictions = inserts - entries present. */
+struct mirror_stats {
+	__u64 reasons[MIRROR_REASONS]; /* frames by outcome */
+	__u64 flow_inserts;
+	__u64 session_inserts;
+	__u64 session_update_failed; /* decoded frames no session entry could count */
+	__u64 seq_contention; /* sequence numbers not applied: compare-and-swap kept losing */
+};
+
+/* mirror_config: one entry written by userspace before attaching; changes apply at once. */
+struct mirror_config {
+	__u32 vendor_header_len; /* GRE 0x8949: bytes before the mirrored frame (22 on Spectrum) */
+	__u32 drop; /* 1: drop decoded mirror copies (XDP_DROP); 0: pass them on too */
+};
+
+#endif
