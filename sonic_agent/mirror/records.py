@@ -37,11 +37,11 @@ class SessionMatch:
 SessionLookup = Callable[[MirrorStream], Optional[SessionMatch]]
 
 
-def _no_match(stream: MirrorStream) -> Optional[SessionMatch]:
+def no_match(stream: MirrorStream) -> Optional[SessionMatch]:
     return None
 
 
-def flow_records(flows: Iterable[Flow], lookup: SessionLookup = _no_match) -> List[FlowRecord]:
+def flow_records(flows: Iterable[Flow], lookup: SessionLookup = no_match) -> List[FlowRecord]:
     records = []
     for f in flows:
         match = lookup(MirrorStream(f.outer_src, f.outer_dst, f.gre_proto, f.session_id))
@@ -55,7 +55,7 @@ def flow_records(flows: Iterable[Flow], lookup: SessionLookup = _no_match) -> Li
     return records
 
 
-def session_stats(sessions: Iterable[Session], lookup: SessionLookup = _no_match) -> List[MirrorSessionStats]:
+def session_stats(sessions: Iterable[Session], lookup: SessionLookup = no_match) -> List[MirrorSessionStats]:
     records = []
     for s in sessions:
         match = lookup(MirrorStream(s.outer_src, s.outer_dst, s.gre_proto, s.session_id))
