@@ -1,19 +1,26 @@
 """Debian's Prometheus as a real scraper: a temp config, one target, the HTTP API to query.
 
-Reusable by the lab's end-to-end test: `PrometheusServer(tmp_path, "127.0.0.1:9110").start()`.
+`PrometheusServer(tmp_path, "127.0.0.1:9110").start()`; with `netns="<lab>-sw"` Prometheus runs
+inside that network namespace (`ip netns exec`), so it scrapes an agent bound to the
+namespace's loopback, and the test's queries go out from a thread that entered the namespace.
 """
 from __future__ import annotations
 
+import ctypes
+import os
 import shutil
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import requests
 
 from tests.conftest import require
+
+CLONE_NEWNET = 0x40000000
 
 
 def free_port() -> int:
@@ -22,36 +29,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def enter_netns(name: str) -> None:
+    """Move the calling thread (only it: setns is per thread) into network namespace `name`."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+    finally:
+        os.close(fd)
+
+
 class PrometheusServer:
-    def __init__(self, workdir: Path, target: str):
+    def __init__(self, workdir: Path, target: str, netns: Optional[str] = None):
         require(shutil.which("prometheus") is not None, "needs Debian's prometheus (apt-get install prometheus)")
         self.dir = workdir
         self.target = target
-        self.url = f"http://127.0.0.1:{free_port()}"
+        self.netns = netns
+        # A fresh namespace has nothing listening; in the host's, ask the kernel for a free port.
+        self.url = f"http://127.0.0.1:{free_port() if netns is None else 9090}"
         self.proc = None
+        # Every HTTP call goes through one thread, which lives in `netns` when one is given.
+        self._http = ThreadPoolExecutor(1, initializer=enter_netns, initargs=(netns,)) if netns else None
 
     def start(self) -> "PrometheusServer":
         config = self.dir / "prometheus.yml"
         config.write_text(
             "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
             f"scrape_configs:\n  - job_name: telegen\n    static_configs: [{{targets: ['{self.target}']}}]\n")
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.dir / 'tsdb'}",
-             f"--web.listen-address={self.url[len('http://'):]}", "--log.level=warn"],
+            prefix + ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.dir / 'tsdb'}",
+                      f"--web.listen-address={self.url[len('http://'):]}", "--log.level=warn"],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "prometheus.log", "wb"))
-        self.wait(lambda: requests.get(self.url + "/-/ready", timeout=1).status_code == 200, 30, "ready")
+        self.wait(lambda: self._get("/-/ready").status_code == 200, 30, "ready")
         return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+        if self._http is not None:
+            self._http.shutdown()
+
+    def _get(self, path: str, **params) -> requests.Response:
+        call = lambda: requests.get(self.url + path, params=params, timeout=2)  # noqa: E731
+        return self._http.submit(call).result() if self._http else call()
 
     def targets(self) -> List[dict]:
-        return requests.get(self.url + "/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+        return self._get("/api/v1/targets").json()["data"]["activeTargets"]
 
     def query(self, expr: str) -> List[dict]:
-        body = requests.get(self.url + "/api/v1/query", params={"query": expr}, timeout=2).json()
+        body = self._get("/api/v1/query", query=expr).json()
         assert body["status"] == "success", body
         return body["data"]["result"]
 
