@@ -42,6 +42,7 @@ class Decoded:
     sequence: np.ndarray
     session_id: np.ndarray
     truncated: np.ndarray  # bool: T bit, short capture, or inner IP longer than captured
+    port_index: np.ndarray  # source port index from the ERSPAN header (tunnel.port_index)
     erspan_type: np.ndarray
     direction: np.ndarray
     vlan: np.ndarray
@@ -92,7 +93,7 @@ def decode(fr: Frames, config: DecoderConfig = DecoderConfig()) -> Decoded:
     out.session[idx] = tun.session
     out.outer_version[idx] = ip.version[gre]
     out.outer_src[idx], out.outer_dst[idx] = ip.src[gre], ip.dst[gre]
-    for name in ("gre_proto", "sequence", "session_id", "erspan_type", "direction"):
+    for name in ("gre_proto", "sequence", "session_id", "erspan_type", "direction", "port_index"):
         getattr(out, name)[idx] = getattr(tun, name)
     out.vlan[idx] = np.where(tun.erspan_vlan > 0, tun.erspan_vlan, -1)
     out.truncated[idx] = tun.truncated | (fr.caplen[idx] < fr.wirelen[idx])

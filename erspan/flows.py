@@ -44,6 +44,7 @@ class Flow:
     outer_src: Optional[str] = None
     outer_dst: Optional[str] = None
     gre_proto: Optional[int] = None
+    port_index: Optional[int] = None  # from the ERSPAN header, see erspan.tunnel.port_index
 
 
 def pack_flow_keys(d: Decoded, rows: np.ndarray) -> np.ndarray:
@@ -90,9 +91,9 @@ class FlowTable:
         last_rows = groups.last_rows
         dscp = d.dscp[rows][last_rows]
         latest = rows[last_rows]
-        streams = [(v, *src, *dst, gre) for v, src, dst, gre in zip(
+        streams = [(v, *src, *dst, gre, port) for v, src, dst, gre, port in zip(
             d.outer_version[latest].tolist(), d.outer_src[latest].tolist(),
-            d.outer_dst[latest].tolist(), d.gre_proto[latest].tolist())]
+            d.outer_dst[latest].tolist(), d.gre_proto[latest].tolist(), d.port_index[latest].tolist())]
         updates = list(zip(map(tuple, groups.keys.tolist()), packets.tolist(), octets.tolist(),
                            flags.tolist(), dscp.tolist(), first.tolist(), last.tolist(),
                            streams))
@@ -133,7 +134,7 @@ class FlowTable:
         src_hi, src_lo, dst_hi, dst_lo, meta, ports = key
         version, proto = (meta >> 32) & 0xF, (meta >> 24) & 0xFF
         direction = _optional((meta >> 36) & 0xF)
-        outer_version, outer_src_hi, outer_src_lo, outer_dst_hi, outer_dst_lo, gre_proto = entry[6]
+        outer_version, outer_src_hi, outer_src_lo, outer_dst_hi, outer_dst_lo, gre_proto, port = entry[6]
         return Flow(
             erspan_type=_optional(meta >> 40), session_id=_optional((meta >> 13) & 0x7FF),
             direction=None if direction is None else DIRECTIONS[direction],
@@ -144,4 +145,4 @@ class FlowTable:
             last_seen=entry[5],
             outer_src=address(outer_version, outer_src_hi, outer_src_lo) if outer_version else None,
             outer_dst=address(outer_version, outer_dst_hi, outer_dst_lo) if outer_version else None,
-            gre_proto=gre_proto if gre_proto >= 0 else None)
+            gre_proto=gre_proto if gre_proto >= 0 else None, port_index=port if port >= 0 else None)

@@ -36,6 +36,7 @@ class Tunnel:
     erspan_vlan: np.ndarray
     direction: np.ndarray  # ERSPAN III d bit: 0 ingress, 1 egress
     truncated: np.ndarray  # bool: the ERSPAN T bit
+    port_index: np.ndarray  # Type II index; Type III platform sub-header's port/source index
     payload: np.ndarray  # offset of the mirrored frame or packet
     payload_type: np.ndarray  # PAYLOAD_ETHERNET, ETH_IPV4, ETH_IPV6, or 0 (nothing to decode)
 
@@ -75,6 +76,7 @@ def parse_tunnel(fr: Frames, idx: np.ndarray, off: np.ndarray,
         [proto, np.where(ip_version == 6, ETH_IPV6, ETH_IPV4)], PAYLOAD_ETHERNET)
     has_header = (is_ii | is_iii) & fr.has(idx, off, gre_len) & fr.has(idx, head, 4)
     none = np.full(len(idx), -1, dtype=np.int64)
+    complete = has_header & fr.has(idx, head, mirror_len)
     return Tunnel(
         reason=reason, session=session, gre_proto=np.where(has_gre, proto, -1),
         sequence=np.where(s & fr.has(idx, off, gre_len), fr.u32(idx, off + gre_len - 4), -1),
@@ -83,4 +85,21 @@ def parse_tunnel(fr: Frames, idx: np.ndarray, off: np.ndarray,
         erspan_vlan=np.where(has_header, (w0 >> 16) & 0x0FFF, -1),
         direction=np.where(is_iii & fr.has(idx, head, 12), (w2 >> 3) & 1, none),
         truncated=has_header & ((w0 & 0x400) != 0),
+        port_index=np.where(complete, port_index(fr, idx, head, is_ii, has_iii_sub), none),
         payload=payload, payload_type=np.where(reason == 0, payload_type, 0))
+
+
+def port_index(fr: Frames, idx: np.ndarray, head: np.ndarray, is_ii: np.ndarray,
+               has_iii_sub: np.ndarray) -> np.ndarray:
+    """Where the mirrored frame entered or left the source switch, as the header carries it.
+
+    Type II: the 20-bit index. Type III platform sub-header, by platform id (its top 6 bits):
+    3 -> port in bits 13:0; 1 -> the second word; 5 and 6 -> port in bits 15:0; 0 and 7 ->
+    source index in bits 19:0. -1 otherwise.
+    """
+    w1, sub, sub2 = fr.u32(idx, head + 4), fr.u32(idx, head + 12), fr.u32(idx, head + 16)
+    platform = sub >> 26
+    from_sub = np.select([platform == 3, platform == 1, (platform == 5) | (platform == 6),
+                          (platform == 0) | (platform == 7)],
+                         [sub & 0x3FFF, sub2, sub & 0xFFFF, sub & 0xFFFFF], -1)
+    return np.select([is_ii, has_iii_sub], [w1 & 0xFFFFF, from_sub], -1)

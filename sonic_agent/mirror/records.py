@@ -1,7 +1,8 @@
 """Flow and session tables of the `erspan` library as the agent's neutral records.
 
 Correlation to MIRROR_SESSION is a hook: a `lookup` callable given a `MirrorStream` (outer
-src/dst, GRE protocol, ERSPAN session id; all None for SPAN frames) returns a
+src/dst, GRE protocol, ERSPAN session id, all None for SPAN frames; and the source port index
+an ERSPAN II/III header carries, for mapping to a port name) returns a
 `SessionMatch` or None. Whoever owns the SONiC model supplies it; without one, records carry
 no session name. Raw counts are kept; `sample_rate` lets exporters scale them.
 """
@@ -22,6 +23,7 @@ class MirrorStream:
     outer_dst: Optional[str]
     gre_proto: Optional[int]
     session_id: Optional[int]
+    port_index: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def no_match(stream: MirrorStream) -> Optional[SessionMatch]:
 def flow_records(flows: Iterable[Flow], lookup: SessionLookup = no_match) -> List[FlowRecord]:
     records = []
     for f in flows:
-        match = lookup(MirrorStream(f.outer_src, f.outer_dst, f.gre_proto, f.session_id))
+        match = lookup(MirrorStream(f.outer_src, f.outer_dst, f.gre_proto, f.session_id, f.port_index))
         records.append(FlowRecord(
             erspan_type=f.erspan_type, session_id=f.session_id, direction=f.direction, vlan=f.vlan,
             src=f.src, dst=f.dst, proto=f.proto, sport=f.sport, dport=f.dport, packets=f.packets,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from scapy.contrib.erspan import ERSPAN_II
+from scapy.contrib.erspan import ERSPAN_II, ERSPAN_PlatformSpecific
 from scapy.layers.inet import IP, TCP, UDP, IPOption_RR, fragment
 from scapy.layers.inet6 import (ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
                                 IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
@@ -156,3 +156,17 @@ def test_outer_first_fragment_decoded_later_fragments_counted():
     assert (flow.packets, flow.bytes, flow.sport) == (1, len(inner_tcp(payload=b"y" * 400)), 40000)
     assert collector.stats()["skipped"] == {"outer_fragment": len(pieces) - 1}
     assert collector.sessions()[0].truncated == 0
+
+
+@pytest.mark.parametrize("platform,info1,info2,index", [
+    (3, 0x0123, 0x55, 0x0123), (1, 0x7, 0x00ABCDEF, 0x00ABCDEF), (5, 0x20042, 0, 0x0042),
+    (7, 0xFEDCB, 0, 0xFEDCB), (0, 0x00011, 9, 0x00011), (12, 0x1, 0x2, None)])
+def test_erspan_iii_platform_port_index(platform, info1, info2, index):
+    flow, _ = only_flow([erspan3(platform=ERSPAN_PlatformSpecific(platf_id=platform, info1=info1, info2=info2))])
+    assert flow.port_index == index
+
+
+def test_erspan_ii_index_and_none_elsewhere():
+    frame = gre(0x88BE, ERSPAN_II(session_id=3, index=0xABCDE) / inner_frame(), seqnum_present=1)
+    assert only_flow([frame])[0].port_index == 0xABCDE
+    assert only_flow([erspan3()])[0].port_index is None and only_flow([erspan1()])[0].port_index is None

@@ -1,6 +1,8 @@
 """The erspan tables as the agent's neutral records, with the MIRROR_SESSION lookup hook."""
 from __future__ import annotations
 
+from scapy.contrib.erspan import ERSPAN_PlatformSpecific
+
 from erspan import MirrorCollector
 from sonic_agent.mirror.records import MirrorStream, SessionMatch, flow_records, session_stats
 from sonic_agent.records import FlowRecord, MirrorSessionStats
@@ -45,3 +47,11 @@ def test_records_without_a_lookup_and_for_span():
     (session,) = session_stats(collector.sessions())
     assert (flow.session, flow.erspan_type, flow.src) == ("", None, "192.0.2.1")
     assert (session.outer_src, session.gre_proto, session.packets) == ("", None, 1)
+
+
+def test_lookup_sees_the_port_index():
+    seen = []
+    collector = MirrorCollector()
+    collector.add_packets([erspan3(platform=ERSPAN_PlatformSpecific(platf_id=3, info1=48))])
+    flow_records(collector.flows(), lambda stream: seen.append(stream))
+    assert seen == [MirrorStream("10.0.0.1", "10.0.0.2", 0x22EB, 9, 48)]
