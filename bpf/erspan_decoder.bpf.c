@@ -63,6 +63,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MIRROR_REASONS);
+	__type(key, __u32); /* enum mirror_reason (an array key must be an int) */
+	__type(value, __u64);
+} mirror_reasons SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct mirror_stats);
@@ -107,7 +114,9 @@ static __always_inline __u32 rd32(const __u8 *p)
 		__u32 o_ = (off);                                                         \
 		__u8 *p_ = NULL;                                                          \
 		if (o_ <= MAX_OFFSET) {                                                   \
-			__u8 *q_ = data_ + o_;                                            \
+			__u8 *q_;                                                         \
+			asm volatile("" : "+r"(o_)); /* keep the mask: the verifier needs it */ \
+			q_ = data_ + (o_ & MAX_OFFSET);                                   \
 			if ((void *)(q_ + (len)) <= end_)                                 \
 				p_ = q_;                                                  \
 		}                                                                         \
@@ -244,6 +253,7 @@ struct frame {
 	__u32 seq;
 	__u16 erspan_vlan;
 	bool has_seq;
+	bool in_session;
 	bool truncated;
 	__u8 tcp_flags;
 };
@@ -279,7 +289,7 @@ static __always_inline void read_ports(struct xdp_md *ctx, struct frame *f)
 }
 
 /* The mirrored packet at `off`: an Ethernet frame, or IP when `ethertype` names it. */
-static __always_inline int decode_inner(struct xdp_md *ctx, struct frame *f, __u32 off,
+static __always_inline enum mirror_reason decode_inner(struct xdp_md *ctx, struct frame *f, __u32 off,
 					__u16 ethertype)
 {
 	__u32 len = ctx->data_end - ctx->data;
@@ -315,16 +325,17 @@ static __always_inline void erspan_word0(struct frame *f, __u32 w0)
 	f->truncated = (w0 & 0x400) != 0;
 }
 
-/* GRE at `gre` and the mirror header after it, then the mirrored packet. Sets *in_session
- * once the stream (session key) is known. */
-static __always_inline int decode_tunnel(struct xdp_md *ctx, struct frame *f, __u32 gre,
-					 const struct mirror_config *cfg, bool *in_session)
+/* GRE at `gre` and the mirror header after it, then the mirrored packet. Sets
+ * f->in_session once the stream (session key) is known. A global function: verified once,
+ * and its return type puts enum mirror_reason in the object's BTF for userspace. */
+__noinline enum mirror_reason decode_tunnel(struct xdp_md *ctx, struct frame *f, __u32 gre,
+					    __u32 vendor_len)
 {
 	__u16 flags, proto, ethertype = 0;
-	__u32 head, w0, w2, vendor_len, frame_type;
+	__u32 head, w0, w2, frame_type;
 	__u8 *p = AT(ctx, gre, 4);
 
-	if (!p)
+	if (!f || !p)
 		return MIRROR_GRE_TRUNCATED;
 	flags = rd16(p);
 	proto = rd16(p + 2);
@@ -387,12 +398,12 @@ static __always_inline int decode_tunnel(struct xdp_md *ctx, struct frame *f, __
 			p = AT(ctx, head, 1);
 			ethertype = p && (p[0] >> 4) == 6 ? ETH_P_IPV6 : ETH_P_IP;
 		} else if (frame_type != ERSPAN3_FT_ETHERNET) {
-			*in_session = true;
+			f->in_session = true;
 			return MIRROR_ERSPAN_FRAME_TYPE;
 		}
 		break;
 	case GRE_VENDOR:
-		vendor_len = cfg->vendor_header_len & MIRROR_VENDOR_HEADER_MAX;
+		vendor_len &= MIRROR_VENDOR_HEADER_MAX;
 		if (!AT(ctx, gre, head - gre + vendor_len))
 			return MIRROR_VENDOR_HEADER_TRUNCATED;
 		head += vendor_len;
@@ -402,7 +413,7 @@ static __always_inline int decode_tunnel(struct xdp_md *ctx, struct frame *f, __
 		ethertype = proto;
 		break;
 	}
-	*in_session = true;
+	f->in_session = true;
 	return decode_inner(ctx, f, head, ethertype);
 }
 
@@ -496,9 +507,10 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 	struct mirror_config *cfg = bpf_map_lookup_elem(&mirror_config, &zero);
 	struct mirror_stats *stats = bpf_map_lookup_elem(&mirror_stats, &zero);
 	struct frame f = {};
-	bool in_session = false, passed;
-	int reason, r;
-	__u64 now;
+	enum mirror_reason reason;
+	bool passed;
+	__u64 now, *count;
+	int r;
 
 	if (!cfg || !stats)
 		return XDP_PASS;
@@ -516,12 +528,12 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 			reason = MIRROR_OUTER_FRAGMENT;
 		else {
 			f.session.outer_version = f.l2.ethertype == ETH_P_IPV6 ? 6 : 4;
-			reason = decode_tunnel(ctx, &f, f.ip.l4, cfg, &in_session);
+			reason = decode_tunnel(ctx, &f, f.ip.l4, cfg->vendor_header_len);
 		}
 	}
 	passed = reason != MIRROR_OK && reason != MIRROR_ERSPAN_FRAME_TYPE &&
 		 reason != MIRROR_INNER_NOT_IP;
-	if (in_session) {
+	if (f.in_session) {
 		now = bpf_ktime_get_ns();
 		if (reason == MIRROR_OK && !count_flow(&f, now, stats)) {
 			reason = MIRROR_FLOW_UPDATE_FAILED;
@@ -529,8 +541,10 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 		}
 		count_session(&f, passed, now, stats);
 	}
-	if ((__u32)reason < MIRROR_REASONS)
-		stats->reasons[reason]++;
+	count = bpf_map_lookup_elem(&mirror_reasons, &reason);
+	if (count)
+		*count += 1;
+	stats->passed += passed;
 	return passed || !cfg->drop ? XDP_PASS : XDP_DROP;
 }
 

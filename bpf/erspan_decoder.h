@@ -101,10 +101,12 @@ struct mirror_session {
 	__u64 last_seen_ns;
 };
 
+/* mirror_reasons: per-CPU array of frame counts indexed by enum mirror_reason. */
+
 /* mirror_stats: per-CPU, one entry. Evictions are derived by userspace: an LRU map evicts
  * silently, so evictions = inserts - entries present. */
 struct mirror_stats {
-	__u64 reasons[MIRROR_REASONS]; /* frames by outcome */
+	__u64 passed; /* frames passed to the stack (not decoded here) */
 	__u64 flow_inserts;
 	__u64 session_inserts;
 	__u64 session_update_failed; /* decoded frames no session entry could count */
