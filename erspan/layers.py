@@ -16,6 +16,7 @@ from .reasons import CODE
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 VLAN_TPIDS = np.array([0x8100, 0x88A8, 0x9100, 0x9200])
+CISCO_TTAG = 0x8988  # ACI fabric PTP timestamp tag left in mirrored frames (Zeek issue 1928)
 MAX_VLAN_TAGS = 4
 IPV6_EXT = np.array([0, 43, 44, 51, 60, 135, 139, 140])  # headers before the payload protocol
 IPV6_FRAGMENT, IPV6_AH = 44, 51
@@ -25,24 +26,25 @@ PORT_PROTOS = np.array([TCP, UDP, SCTP, UDPLITE])
 
 
 def walk_vlan_tags(fr: Frames, idx: np.ndarray, et_off: np.ndarray, layer: str):
-    """Skip 802.1Q/QinQ tags from the ethertype at `et_off`.
+    """Skip 802.1Q/QinQ tags (and Cisco's 8-byte PTP TTag) from the ethertype at `et_off`.
 
-    Returns (reason, ethertype, l3 offset, vlan id of the outermost tag or -1).
+    Returns (reason, ethertype, l3 offset, vlan id of the outermost VLAN tag or -1).
     """
     et_off = et_off.copy()
     reason = np.where(fr.has(idx, et_off, 2), 0, CODE[f"{layer}_l2_truncated"])
     ethertype = fr.u16(idx, et_off)
     vlan = np.full(len(idx), -1, dtype=np.int64)
     for _ in range(MAX_VLAN_TAGS):
-        rows = np.flatnonzero(np.isin(ethertype, VLAN_TPIDS) & (reason == 0))
+        is_vlan = np.isin(ethertype, VLAN_TPIDS)
+        rows = np.flatnonzero((is_vlan | (ethertype == CISCO_TTAG)) & (reason == 0))
         if not len(rows):
             break
-        f, o = idx[rows], et_off[rows]
-        cut = ~fr.has(f, o, 6)
-        reason[rows[cut]] = CODE[f"{layer}_l2_truncated"]
-        vlan[rows] = np.where(vlan[rows] < 0, fr.u16(f, o + 2) & 0x0FFF, vlan[rows])
-        ethertype[rows] = fr.u16(f, o + 4)
-        et_off[rows] = fr.clamp(f, o + 4)
+        f, o, tag_vlan = idx[rows], et_off[rows], is_vlan[rows]
+        size = np.where(tag_vlan, 4, 8)  # TTag: 6-byte timestamp, then the next ethertype
+        reason[rows[~fr.has(f, o, size + 2)]] = CODE[f"{layer}_l2_truncated"]
+        vlan[rows] = np.where((vlan[rows] < 0) & tag_vlan, fr.u16(f, o + 2) & 0x0FFF, vlan[rows])
+        ethertype[rows] = fr.u16(f, o + size)
+        et_off[rows] = fr.clamp(f, o + size)
     return reason, ethertype, fr.clamp(idx, et_off + 2), vlan
 
 

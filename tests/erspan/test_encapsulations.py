@@ -170,3 +170,13 @@ def test_erspan_ii_index_and_none_elsewhere():
     frame = gre(0x88BE, ERSPAN_II(session_id=3, index=0xABCDE) / inner_frame(), seqnum_present=1)
     assert only_flow([frame])[0].port_index == 0xABCDE
     assert only_flow([erspan3()])[0].port_index is None and only_flow([erspan1()])[0].port_index is None
+
+
+def test_cisco_ptp_ttag_inside_the_mirrored_frame():
+    ttag = Ether(type=0x8988) / Raw(b"\x00\x01\x02\x03\x04\x05" + b"\x81\x00") / Dot1Q(vlan=44) / inner_tcp()
+    flow, _ = only_flow([erspan2(inner=ttag)])
+    assert (flow.vlan, flow.src, flow.sport, flow.bytes) == (44, "192.0.2.1", 40000, TCP_LEN)
+    cut = erspan2(inner=Ether(type=0x8988) / Raw(b"\x00" * 5))
+    collector = MirrorCollector()
+    collector.add_packets([cut])
+    assert collector.stats()["malformed"] == {"inner_l2_truncated": 1}
