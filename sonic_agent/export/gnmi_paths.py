@@ -32,7 +32,6 @@ from typing import Dict, Iterable, Tuple
 from pygnmi.spec.v080 import gnmi_pb2
 
 from ..records import Snapshot
-from .schema import known_port_counters
 
 Elem = Tuple[str, Tuple[Tuple[str, str], ...]]  # (name, sorted (key, value) pairs)
 PathKey = Tuple[Elem, ...]
@@ -75,7 +74,7 @@ def snapshot_leaves(snap: Snapshot) -> Leaves:
         put((_e("telegen"), _e("ports"), _e("port", name=p.name), _e("state")),
             {"alias": p.alias, "kind": p.kind, "namespace": p.namespace, "lag": p.lag, "speed-mbps": p.speed_mbps,
              "netdev-oper-status": p.netdev_oper_status.upper()})
-    for c, _ in known_port_counters(snap):
+    for c in snap.port_counters:
         if c.name in OC_COUNTERS:
             put((_e("interfaces"), _e("interface", name=c.port), _e("state"), _e("counters")),
                 {OC_COUNTERS[c.name]: int(c.value)})

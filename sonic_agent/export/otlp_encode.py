@@ -42,7 +42,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from .. import __version__
 from ..records import FlowRecord, Snapshot
-from .schema import PORT_COUNTERS, is_up, known_port_counters, ports_by_name, transport_name
+from .schema import PORT_COUNTERS, is_up, ports_by_name, transport_name
 
 LOGS_PER_REQUEST = 2000
 CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -162,7 +162,7 @@ def _series(snap: Snapshot) -> Iterator[Tuple[str, str, str, Attrs, float]]:
             yield "hw.network.up", "1", "updown", port_attrs(p.name), int(up)
         if p.speed_mbps is not None:
             yield "hw.network.bandwidth.limit", "By/s", "updown", port_attrs(p.name), p.speed_mbps * 125_000
-    for c, _ in known_port_counters(snap):
+    for c in snap.port_counters:
         meaning = PORT_COUNTERS.get(c.name)
         if meaning is None:
             yield f"sonic.port.{c.name}", "1", "counter", port_attrs(c.port), c.value

@@ -19,9 +19,7 @@ Metrics reference (every port series carries `port`, `alias`, `namespace`):
 | `telegen_prometheus_series_cut_total` | counter | series left out by `max_series` |
 
 Families come out in that order and the cap cuts from the end, so port state survives a
-flood of flows. Counters of ports the model no longer has (COUNTERS_DB outlives a CONFIG_DB
-delete) are left out. COUNTERS_DB names outside the table above come out as
-`sonic_port_<name>_total`.
+flood of flows. COUNTERS_DB names outside the table above come out as `sonic_port_<name>_total`.
 """
 from __future__ import annotations
 
@@ -31,7 +29,7 @@ from typing import Dict, Iterator, List
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..records import Snapshot
-from .schema import PORT_COUNTERS, is_up, known_port_counters, ports_by_name, transport_name
+from .schema import PORT_COUNTERS, is_up, ports_by_name, transport_name
 
 PORT_LABELS = ["port", "alias", "namespace"]
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
@@ -111,9 +109,11 @@ _COUNTER_FAMILIES = {
 
 
 def _port_counters(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
+    ports = ports_by_name(snap)
     families: Dict[str, Metric] = {}
-    for c, p in known_port_counters(snap):
-        labels = [c.port, p.alias, p.namespace]
+    for c in snap.port_counters:
+        p = ports.get(c.port)
+        labels = [c.port, p.alias if p else "", c.namespace]
         meaning = PORT_COUNTERS.get(c.name)
         key = meaning.measure if meaning else c.name
         fam = families.get(key)

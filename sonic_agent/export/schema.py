@@ -1,9 +1,9 @@
 """What the neutral records mean, shared by the Prometheus, OTLP and gNMI encoders."""
 from __future__ import annotations
 
-from typing import Dict, Iterator, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional
 
-from ..records import PortCounter, PortState, Snapshot
+from ..records import PortState, Snapshot
 
 
 class CounterMeaning(NamedTuple):
@@ -47,16 +47,6 @@ def transport_name(proto: int) -> str:
 
 def ports_by_name(snapshot: Snapshot) -> Dict[str, PortState]:
     return {p.name: p for p in snapshot.ports}
-
-
-def known_port_counters(snapshot: Snapshot) -> Iterator[Tuple[PortCounter, PortState]]:
-    """Each COUNTERS_DB counter with its port, for ports the model knows: COUNTERS_DB keeps a
-    port's entries after CONFIG_DB deletes it, and a deleted port must leave every export."""
-    ports = ports_by_name(snapshot)
-    for counter in snapshot.port_counters:
-        port = ports.get(counter.port)
-        if port is not None:
-            yield counter, port
 
 
 def is_up(status: str) -> Optional[bool]:

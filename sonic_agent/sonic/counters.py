@@ -2,11 +2,13 @@
 
 One pipelined round trip per namespace: HMGET of the wanted fields of `COUNTERS:<oid>` and
 `RATES:<oid>` for every port in COUNTERS_PORT_NAME_MAP (oids contain ':', so keys are built,
-never split). A field a platform does not support is absent and simply not reported.
+never split). A field a platform does not support is absent and simply not reported. Only the
+ports asked for (those CONFIG_DB has) are read: COUNTERS_DB keeps a deleted port's maps and
+counters, and a deleted port must leave every export.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Container, Dict, List, Mapping, Optional, Tuple
 
 import redis
 
@@ -52,10 +54,10 @@ def _hmget_all(client: redis.Redis, keys_fields: List[Tuple[str, List[str]]]) ->
     return pipe.execute()
 
 
-def read_port_counters(client: redis.Redis, port_oids: Mapping[str, str], separator: str,
+def read_port_counters(client: redis.Redis, port_oids: Mapping[str, str], known: Container[str], separator: str,
                        namespace: str = "") -> List[PortCounter]:
     stat_fields, rate_fields = list(PORT_STATS.values()), list(PORT_RATES.values())
-    ports = list(port_oids.items())
+    ports = [(port, oid) for port, oid in port_oids.items() if port in known]
     requests = []
     for _, oid in ports:
         requests += [(f"COUNTERS{separator}{oid}", stat_fields), (f"RATES{separator}{oid}", rate_fields)]
@@ -71,16 +73,18 @@ def read_port_counters(client: redis.Redis, port_oids: Mapping[str, str], separa
 
 
 def read_queue_counters(client: redis.Redis, queue_oids: Mapping[str, str], queue_types: Mapping[str, str],
-                        separator: str, namespace: str = "") -> List[QueueCounter]:
+                        known: Container[str], separator: str, namespace: str = "") -> List[QueueCounter]:
+    """Queues are `<port>:<index>` in COUNTERS_QUEUE_NAME_MAP; kind from COUNTERS_QUEUE_TYPE_MAP."""
     fields = list(QUEUE_STATS.values())
-    queues = list(queue_oids.items())
-    replies = _hmget_all(client, [(f"COUNTERS{separator}{oid}", fields) for _, oid in queues])
-    out: List[QueueCounter] = []
-    for (queue_name, oid), values in zip(queues, replies):
+    queues = []
+    for queue_name, oid in queue_oids.items():
         port, _, index = queue_name.rpartition(":")
         queue = to_int(index)
-        if not port or queue is None:
-            continue
+        if port in known and queue is not None:
+            queues.append((port, queue, oid))
+    replies = _hmget_all(client, [(f"COUNTERS{separator}{oid}", fields) for _, _, oid in queues])
+    out: List[QueueCounter] = []
+    for (port, queue, oid), values in zip(queues, replies):
         kind = queue_types.get(oid, "SAI_QUEUE_TYPE_ALL").rpartition("_")[2].lower()
         for name, text in zip(QUEUE_STATS, values):
             value = _number(text)

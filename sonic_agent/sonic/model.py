@@ -16,7 +16,8 @@ Public API (`SwitchModel`):
   `portchannel_of(port)`, `vlans_of(port)`, `addresses_of(interface)`, `resolve_ip(ip) -> IpOwner`,
   `mirror_session_for_stream(outer_src, outer_dst, gre_proto)`, `span_session_for(dst_port)`.
 - neutral records (sonic_agent.records): `device_info()`, `port_states()` (ports, PortChannels,
-  VLANs), `port_counters()` and `queue_counters()` (read from COUNTERS_DB at call time).
+  VLANs), `port_counters()` and `queue_counters()` (read from COUNTERS_DB at call time, for
+  the ports CONFIG_DB has: a deleted port's COUNTERS_DB entries are not reported).
 - health: `connection_states()` (per namespace and instance: connected, reconnects, last error),
   `updates_applied()`.
 Reads never block on redis, except the counters, which read COUNTERS_DB when called.
@@ -273,11 +274,13 @@ class SwitchModel:
         return out
 
     def port_counters(self) -> List[PortCounter]:
-        """COUNTERS_DB port counters and rates of every port, one round trip per namespace."""
+        """COUNTERS_DB port counters and rates of every port CONFIG_DB has (COUNTERS_DB outlives
+        a deleted port), one round trip per namespace."""
         return self._read_counters(
-            lambda client, v, sep: read_port_counters(client, v.port_oids, sep, v.namespace))
+            lambda client, v, sep: read_port_counters(client, v.port_oids, v.ports, sep, v.namespace))
 
     def queue_counters(self) -> List[QueueCounter]:
-        return self._read_counters(
-            lambda client, v, sep: read_queue_counters(client, v.queue_oids, v.queue_types, sep, v.namespace))
+        """COUNTERS_DB queue counters of the same ports."""
+        return self._read_counters(lambda client, v, sep: read_queue_counters(
+            client, v.queue_oids, v.queue_types, v.ports, sep, v.namespace))
 

@@ -1,8 +1,9 @@
 """Exporters over the agent's real pipeline: a generated switch in a real redis, the SONiC
 model following it, Debian's Prometheus scraping and pygnmi subscribing.
 
-Deleting a port from CONFIG_DB makes its Prometheus series go stale; a STATE_DB change
-reaches a gNMI ON_CHANGE subscriber within 1 s.
+Deleting a port from CONFIG_DB makes its Prometheus series go stale and takes it out of
+every encoder although COUNTERS_DB keeps its counters; a STATE_DB change reaches a gNMI
+ON_CHANGE subscriber within 1 s.
 """
 from __future__ import annotations
 
@@ -14,14 +15,19 @@ import time
 import pytest
 
 from sonic_agent.config import AgentConfig, GnmiConfig, PrometheusConfig
+from sonic_agent.export.gnmi_paths import snapshot_leaves
+from sonic_agent.export.otlp_encode import MetricsEncoder
+from sonic_agent.export.prometheus_exposition import render
+from sonic_agent.export.prometheus_families import SeriesBudget, snapshot_families
 from sonic_agent.pipeline import Pipeline
 from sonic_agent.sonic.dbconfig import load_database_config
 from tests.conftest import REPO
 from tests.export.gnmi_client import MARK
 from tests.export.prometheus_peer import PrometheusServer
+from tests.sonic.expect import wait_until
 from tests.sonic.generated import generate_switch, load_switch
 
-CONFIG_DB, STATE_DB = 4, 6
+COUNTERS_DB, CONFIG_DB, STATE_DB = 2, 4, 6
 
 
 @pytest.fixture
@@ -61,6 +67,20 @@ def test_prometheus_sees_model_labels_and_a_deleted_port_goes_stale(pipeline, re
         assert not prom.query('sonic_port_bytes_total{port="Ethernet12"}')
     finally:
         prom.stop()
+
+
+def test_a_deleted_port_leaves_every_encoder_though_counters_db_keeps_it(pipeline, redis_server):
+    def encoded(snap):
+        prometheus = render(snapshot_families(snap, SeriesBudget(100_000)), openmetrics=True).decode()
+        otlp = MetricsEncoder("cumulative", 0).encode(snap)[0].SerializeToString().decode("utf-8", "replace")
+        return prometheus, otlp, repr(list(snapshot_leaves(snap)))
+
+    assert all('Ethernet12' in text for text in encoded(pipeline.snapshot()))
+    redis_server.client(CONFIG_DB).delete("PORT|Ethernet12")
+    assert wait_until(lambda: pipeline.model.port("Ethernet12") is None, 1.0)
+    assert redis_server.client(COUNTERS_DB).hget("COUNTERS_PORT_NAME_MAP", "Ethernet12")
+    for text in encoded(pipeline.snapshot()):
+        assert "Ethernet8" in text and "Ethernet12" not in text
 
 
 def test_gnmi_on_change_follows_state_db_within_one_second(pipeline, redis_server):

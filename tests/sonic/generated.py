@@ -1,7 +1,8 @@
 """A SONiC switch the tests and bench/sonic_model.py generate themselves (no ../shared needed).
 
 `generate_switch(ports, portchannels, vlans)` returns {db name: nested dump}: CONFIG_DB laid out
-as /etc/sonic/config_db.json, APPL_DB and STATE_DB PORT_TABLE, COUNTERS_DB maps and counters.
+as /etc/sonic/config_db.json, APPL_DB and STATE_DB PORT_TABLE, COUNTERS_DB maps and counters
+(per port, queues 0 and 1 unicast and 2 multicast).
 PortChannels take the first 2*portchannels ports; each VLAN has one untagged port (from the
 rest) and one tagged PortChannel.
 """
@@ -53,6 +54,7 @@ def generate_switch(ports: int = 16, portchannels: int = 2, vlans: int = 4) -> D
         },
     }
     oids = {name: f"oid:0x10000000000{i:04x}" for i, name in enumerate(names)}
+    queue_oids = {f"{name}:{q}": f"oid:0x15000000{i:04x}{q:04x}" for i, name in enumerate(names) for q in range(3)}
     return {
         "CONFIG_DB": config,
         "APPL_DB": {"PORT_TABLE": {name: {"oper_status": "up" if i % 2 else "down", "flap_count": str(i),
@@ -65,7 +67,14 @@ def generate_switch(ports: int = 16, portchannels: int = 2, vlans: int = 4) -> D
                         **{f"COUNTERS:{oid}": {"SAI_PORT_STAT_IF_IN_OCTETS": str(1000 * i),
                                                "SAI_PORT_STAT_IF_OUT_UCAST_PKTS": str(i)}
                            for i, oid in enumerate(oids.values())},
-                        **{f"RATES:{oid}": {"RX_BPS": f"{i}.5e3"} for i, oid in enumerate(oids.values())}},
+                        **{f"RATES:{oid}": {"RX_BPS": f"{i}.5e3"} for i, oid in enumerate(oids.values())},
+                        "COUNTERS_QUEUE_NAME_MAP": queue_oids,
+                        "COUNTERS_QUEUE_TYPE_MAP": {oid: "SAI_QUEUE_TYPE_MULTICAST" if name.endswith(":2") else
+                                                    "SAI_QUEUE_TYPE_UNICAST" for name, oid in queue_oids.items()},
+                        **{f"COUNTERS:{oid}": {"SAI_QUEUE_STAT_PACKETS": str(10 * i), "SAI_QUEUE_STAT_BYTES":
+                                               str(640 * i), "SAI_QUEUE_STAT_DROPPED_PACKETS": "1",
+                                               "SAI_QUEUE_STAT_SHARED_WATERMARK_BYTES": "4096"}
+                           for i, oid in enumerate(queue_oids.values())}},
     }
 
 
