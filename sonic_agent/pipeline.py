@@ -14,11 +14,13 @@ drive the probes (attach/detach as ports come and go) and gNMI ON_CHANGE.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from .config import AgentConfig
 from .records import Snapshot
+from .sonic.mirror_match import session_lookup
 from .sonic.model import SwitchModel
 
 log = logging.getLogger("telegen.pipeline")
@@ -28,6 +30,18 @@ class Pipeline:
     def __init__(self, cfg: AgentConfig):
         self.cfg = cfg
         self.model = SwitchModel.from_config(cfg.sonic)
+        self.probes = None
+        if cfg.probes.enabled:
+            from .probes.manager import ProbeManager
+            self.probes = ProbeManager(cfg.probes)
+        self.mirror = None
+        if cfg.mirror.enabled:
+            from .mirror.source import AfPacketMirrorSource
+            self.mirror = AfPacketMirrorSource(cfg.mirror)
+        self.session_lookup = session_lookup(self.model, span_port=cfg.mirror.interface)
+        self._ports_changed = threading.Event()
+        self._stopping = threading.Event()
+        self._probe_thread: Optional[threading.Thread] = None
         self.exporters: List = []
         export = cfg.export
         if export.prometheus.enabled:
@@ -44,13 +58,45 @@ class Pipeline:
         self.model.start()
         if not self.model.wait_synced(timeout=10):
             log.warning("SONiC model not synced yet; serving what is known and retrying")
+        if self.probes is not None:
+            self.model.subscribe(lambda changes: self._ports_changed.set())
+            self._probe_thread = threading.Thread(target=self._follow_ports, name="probe-sync", daemon=True)
+            self._probe_thread.start()
+        if self.mirror is not None:
+            self.mirror.start()
         for exporter in self.exporters:
             exporter.start()
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._ports_changed.set()
         for exporter in reversed(self.exporters):
             exporter.stop()
+        if self.mirror is not None:
+            self.mirror.stop()
+        if self._probe_thread is not None:
+            self._probe_thread.join(5)
+        if self.probes is not None:
+            self.probes.close()
         self.model.stop()
+
+    def probe_targets(self) -> List[str]:
+        """The netdevs to probe: every port, PortChannel and VLAN the model knows, plus mgmt."""
+        names = [port.name for port in self.model.port_states()]
+        if self.cfg.probes.management_interface:
+            names.append(self.cfg.probes.management_interface)
+        return names
+
+    def _follow_ports(self) -> None:
+        """Attach/detach probes on model changes at once, and every read interval for netdevs
+        that appear after the model has named them."""
+        while not self._stopping.is_set():
+            self._ports_changed.clear()
+            try:
+                self.probes.sync(self.probe_targets())
+            except Exception:  # a failed attach is logged and retried at the next tick
+                log.exception("probe sync failed")
+            self._ports_changed.wait(self.cfg.probes.read_interval_s)
 
     def snapshot(self) -> Snapshot:
         """Everything exporters need, read now: model state, SONiC counters, agent health."""
@@ -60,16 +106,24 @@ class Pipeline:
             ports=self.model.port_states(),
             port_counters=self.model.port_counters(),
             queue_counters=self.model.queue_counters(),
+            probe_counts=self.probes.read() if self.probes is not None else [],
+            flows=self.mirror.flow_records(self.session_lookup) if self.mirror is not None else [],
+            sessions=self.mirror.session_records(self.session_lookup) if self.mirror is not None else [],
+            malformed=self.mirror.malformed() if self.mirror is not None else {},
             agent=self.agent_counters(),
         )
 
     def agent_counters(self) -> Dict[str, float]:
         states = self.model.connection_states()
-        return {
+        out = {
             "redis_instances": float(len(states)),
             "redis_connected": float(sum(s.connected for s in states)),
             "redis_reconnects_total": float(sum(s.reconnects for s in states)),
         }
+        for source in (self.probes, self.mirror):
+            if source is not None:
+                out.update(source.agent_counters())
+        return out
 
     def endpoints(self) -> Dict[str, str]:
         export = self.cfg.export

@@ -33,6 +33,7 @@ def agent_config(layout: LabLayout) -> dict:
         "log_format": "json",
         "sonic": {"database_config": str(layout.db_config)},
         "probes": {"pin_dir": f"/sys/fs/bpf/telegen-sonic-{layout.name}"},
+        "mirror": {"enabled": True, "interface": "eth0", "mode": "afpacket"},
         "export": {"prometheus": {"listen": PROMETHEUS_LISTEN},
                    "gnmi": {"enabled": False, "listen": GNMI_LISTEN}},
     }

@@ -59,8 +59,10 @@ def start_redis(layout: LabLayout) -> None:
 
 
 def spawn(layout: LabLayout, process: str, argv: List[str], netns: Optional[str] = None) -> int:
-    """Start a detached lab process (optionally inside a namespace), record its pid."""
-    cmd = (["ip", "netns", "exec", netns] if netns else []) + argv
+    """Start a detached lab process (optionally inside a namespace), record its pid.
+
+    nsenter, not `ip netns exec`: the latter remounts /sys, hiding bpffs from the agent."""
+    cmd = (["nsenter", f"--net=/run/netns/{netns}"] if netns else []) + argv
     log = open(layout.dir / f"{process}.log", "ab")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     layout.pidfile(process).write_text(str(proc.pid))

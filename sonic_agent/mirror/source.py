@@ -60,7 +60,7 @@ class AfPacketMirrorSource:
     def malformed(self) -> Dict[str, int]:
         return self.collector.stats()["malformed"]
 
-    def counters(self) -> Dict[str, float]:
+    def agent_counters(self) -> Dict[str, float]:
         stats = self.collector.stats()
         ring = self._ring.stats() if self._ring else {"packets": 0, "drops": 0}
         return {"mirror_frames_total": float(stats["frames"]),

@@ -19,15 +19,15 @@ def test_source_captures_decodes_and_reports(veth):
     try:
         assert send(a, frames, len(frames)).wait(30) == 0
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and source.counters()["mirror_flow_packets_total"] < 300:
+        while time.monotonic() < deadline and source.agent_counters()["mirror_flow_packets_total"] < 300:
             time.sleep(0.05)
         records = source.flow_records(lambda stream: SessionMatch("everflow") if stream.session_id == 9 else None)
         sessions = source.session_records()
-        counters = source.counters()
+        counters = source.agent_counters()
     finally:
         source.stop()
     assert len(records) == 2 and all(r.packets == 100 and r.session == "everflow" for r in records)
     assert [(s.session_id, s.packets, s.lost) for s in sessions] == [(9, 300, 0)]
     assert counters["mirror_capture_running"] == 1.0 and counters["mirror_capture_drops_total"] == 0
-    assert source.counters()["mirror_capture_running"] == 0.0
+    assert source.agent_counters()["mirror_capture_running"] == 0.0
     assert source.malformed() == {}
