@@ -1,0 +1,171 @@
+"""The XDP decoder against the erspan library, frame by frame (BPF_PROG_TEST_RUN): the same
+flows, sessions, sequence loss, and the same reason for every frame it leaves to userspace."""
+from __future__ import annotations
+
+import pytest
+from scapy.contrib.erspan import ERSPAN_II
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_RR, fragment
+from scapy.layers.inet6 import (ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
+                                IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
+from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
+from scapy.layers.sctp import SCTP
+from scapy.packet import Raw
+
+from tests.erspan.craft import (GRE, OUTER, erspan1, erspan2, erspan3, erspan3_platform, gre,
+                                icmp_echo, inner_frame, inner_tcp, udp_packet)
+from tests.erspan.test_reasons import CASES as REASON_CASES
+
+from .compare import XDP_DROP, XDP_PASS, flow_table, library, run_frames, session_table
+
+V6 = dict(src="2001:db8::10", dst="2001:db8::20")
+
+
+def tcp(flags="S", tos=0, sport=40000, **ip):
+    return IP(src="192.0.2.1", dst="198.51.100.7", tos=tos, **ip) / TCP(sport=sport, dport=443, flags=flags) / Raw(b"x" * 20)
+
+
+def outer_v6_with_ext(inner):
+    return bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop()
+                 / IPv6ExtHdrDestOpt() / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1)
+                 / ERSPAN_II(session_id=77) / inner)
+
+
+BIG_UDP = IP(src="192.0.2.5", dst="192.0.2.6") / UDP(sport=5000, dport=6000) / Raw(b"z" * 1200)
+
+# name -> frames; each set goes through both paths and must give the same tables
+FLOW_CASES = {
+    "erspan_i": [erspan1()],
+    "erspan_ii_vlan_field_t_bit": [erspan2(session_id=513, vlan=700), erspan2(session_id=513, vlan=700, t=1, seq=2)],
+    "erspan_iii_direction_inner_tag": [erspan3(inner_frame(vlan=42), session_id=1023, direction=1, vlan=7)],
+    "erspan_iii_platform_subheader": [erspan3(platform=erspan3_platform(), seq=4)],
+    "erspan_iii_ip_frames": [erspan3(inner=icmp_echo(), ft=2), erspan3(inner=udp_packet(), ft=2)],
+    "gre_8949_vendor_header": [gre(0x8949, Raw(b"\xee" * 22) / inner_frame())],
+    "gre_6558_vlan": [gre(0x6558, inner_frame(vlan=12))],
+    "gre_ip_payloads": [gre(0x0800, inner_tcp()), gre(0x86DD, udp_packet())],
+    "gre_checksum_key_sequence": [gre(0x88BE, ERSPAN_II(session_id=3) / inner_frame(), chksum_present=1,
+                                      key_present=1, key=7, seqnum_present=1, sequence_number=9)],
+    "inner_qinq_and_priority_tag": [erspan2(inner=Ether() / Dot1AD(vlan=10) / Dot1Q(vlan=20) / inner_tcp()),
+                                    erspan2(vlan=5, inner=inner_frame(vlan=0), seq=2)],
+    "inner_ipv6_extension_headers": [erspan2(inner=Ether() / IPv6(**V6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting()
+                                             / IPv6ExtHdrDestOpt() / TCP(sport=1, dport=2, flags="SA"))],
+    "inner_ipv6_fragments": [erspan2(inner=Ether() / IPv6(**V6) / IPv6ExtHdrFragment(m=1, id=5) / UDP(sport=7, dport=8)
+                                     / Raw(b"a" * 40)),
+                             erspan2(inner=Ether() / IPv6(**V6) / IPv6ExtHdrFragment(offset=6, id=5, nh=17)
+                                     / Raw(b"a" * 40), seq=2)],
+    "inner_ipv4_fragments": [erspan2(inner=Ether() / part, seq=i) for i, part in enumerate(fragment(BIG_UDP, 400), 1)],
+    "inner_ipv4_options": [erspan2(inner=Ether() / tcp(options=[IPOption_RR()]))],
+    "sctp_icmp_icmpv6_other": [erspan2(inner=Ether() / IP(src="10.9.0.1", dst="10.9.0.2") / SCTP(sport=3868, dport=3868)),
+                               erspan2(inner=Ether() / icmp_echo(), seq=2),
+                               erspan2(inner=Ether() / IPv6(**V6) / ICMPv6EchoRequest(), seq=3),
+                               erspan2(inner=Ether() / IP(src="10.9.0.1", dst="10.9.0.2", proto=50) / Raw(b"e" * 40), seq=4),
+                               erspan2(inner=Ether() / IP(src="10.9.0.1", dst="10.9.0.2", proto=136) / Raw(b"\x01\x02\x03\x04" * 4), seq=5)],
+    "tcp_flags_or_latest_dscp": [erspan2(inner=Ether() / tcp("S", tos=0x20), seq=1),
+                                 erspan2(inner=Ether() / tcp("A", tos=0x20), seq=2),
+                                 erspan2(inner=Ether() / tcp("FA", tos=0xB8), seq=3)],
+    "truncated_mirrors": [erspan2(inner=inner_frame(tcp()))[:-30],  # payload cut: ports kept
+                          erspan2(inner=inner_frame(tcp()), seq=2)[:14 + 20 + 16 + 14 + 20 + 2]],  # TCP cut
+    "outer_ipv6_with_extension_headers": [outer_v6_with_ext(inner_frame())],
+    "outer_vlan_tags": [bytes(Ether() / Dot1AD(vlan=3) / Dot1Q(vlan=4) / IP(proto=47, **OUTER)
+                              / GRE(proto=0x88BE, seqnum_present=1) / ERSPAN_II(session_id=8) / inner_frame())],
+    "decoded_without_flow": [erspan3(ft=7), erspan2(inner=Ether() / ARP()), erspan2(seq=2)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLOW_CASES))
+def test_flows_and_sessions_match_the_library(decoder, case):
+    frames = FLOW_CASES[case]
+    verdicts = run_frames(decoder, frames)
+    expected = library(frames)
+    assert flow_table(decoder.flows()) == flow_table(expected.flows()), case
+    assert session_table(decoder.sessions()) == session_table(expected.sessions()), case
+    stats = decoder.stats()
+    assert stats["flow_packets"] == expected.stats()["flow_packets"] > 0 or case == "decoded_without_flow"
+    assert verdicts == [XDP_DROP] * len(frames) and stats["passed"] == 0, stats
+
+
+def test_all_cases_in_one_table(decoder):
+    frames = [f for case in sorted(FLOW_CASES) for f in FLOW_CASES[case]]
+    run_frames(decoder, frames)
+    assert flow_table(decoder.flows()) == flow_table(library(frames).flows())
+
+
+@pytest.mark.parametrize("vendor_len", [22, 16, 0])
+def test_vendor_header_length_is_configurable(make_decoder, vendor_len):
+    frames = [gre(0x8949, Raw(b"\xee" * vendor_len) / inner_frame())]
+    decoder = make_decoder(vendor_header_len=vendor_len)
+    run_frames(decoder, frames)
+    flows = decoder.flows()
+    assert flow_table(flows) == flow_table(library(frames, vendor_header_len=vendor_len).flows())
+    assert [(f.src, f.gre_proto) for f in flows] == [("192.0.2.1", 0x8949)]
+
+
+WRAP = 1 << 32
+
+
+@pytest.mark.parametrize("seqs", [
+    [1, 2, 3, 4], [1, 2, 5, 6], [WRAP - 3, WRAP - 2, 1, 2], [WRAP - 1, 0, 1], [0, 0, 0, 0],
+    [10, 11, 11, 9, 12], [10, 5, 20, 15, 21], [7], [100, 100 + (1 << 31), 101],
+])
+def test_sequence_loss_matches_the_library(decoder, seqs):
+    frames = [erspan2(seq=s, session_id=3) for s in seqs]
+    run_frames(decoder, frames)
+    (session,) = decoder.sessions()
+    (expected,) = library(frames).sessions()
+    assert (session.packets, session.lost) == (expected.packets, expected.lost), seqs
+
+
+# XDP sees Ethernet only, and BPF_PROG_TEST_RUN refuses frames under 14 bytes: the outer L2
+# header is cut inside a VLAN tag instead.
+KERNEL_REASON_CASES = {**{r: frame for r, (frame, _) in REASON_CASES.items() if r != "unsupported_linktype"},
+                       "outer_l2_truncated": bytes(Ether(type=0x8100)) + b"\x00\x05"}
+
+
+@pytest.mark.parametrize("reason", sorted(KERNEL_REASON_CASES))
+def test_every_reason_the_library_names(decoder, reason):
+    """The kernel gives the library's reason; it passes what it does not decode, drops the rest."""
+    frame = KERNEL_REASON_CASES[reason]
+    assert {**library([frame]).stats()["malformed"], **library([frame]).stats()["skipped"]} == {reason: 1}
+    (verdict,) = run_frames(decoder, [frame])
+    assert decoder.reasons() == {reason: 1}
+    consumed = reason in ("erspan_frame_type", "inner_not_ip")
+    assert verdict == (XDP_DROP if consumed else XDP_PASS)
+    assert decoder.stats()["passed"] == (0 if consumed else 1)
+    assert decoder.flows() == []
+
+
+def test_passed_frames_still_count_in_their_session(decoder):
+    bad_inner = gre(0x6558, Raw(b"\x02" * 9), seqnum_present=1, sequence_number=3)
+    good = gre(0x6558, inner_frame(), seqnum_present=1, sequence_number=1)
+    run_frames(decoder, [good, bad_inner])
+    (session,) = decoder.sessions()
+    assert (session.packets, session.passed, session.lost) == (2, 1, 1)
+
+
+def test_outer_fragments_are_passed_even_the_first(decoder):
+    whole = IP(proto=47, **OUTER) / GRE(proto=0x6558) / inner_frame(tcp(flags="S")) / Raw(b"p" * 600)
+    frames = [bytes(Ether() / part) for part in fragment(whole, 256)]
+    assert run_frames(decoder, frames) == [XDP_PASS] * len(frames)
+    assert decoder.reasons() == {"outer_fragment": len(frames)} and decoder.sessions() == []
+
+
+def test_drop_is_configurable(make_decoder):
+    decoder = make_decoder(drop=False)
+    assert run_frames(decoder, [erspan2(), erspan3(ft=7)]) == [XDP_PASS, XDP_PASS]
+    assert decoder.stats()["passed"] == 0 and decoder.stats()["flow_packets"] == 1
+
+
+def test_flow_table_is_bounded_and_evictions_counted(make_decoder):
+    decoder = make_decoder(max_flows=64)
+    frames = [erspan2(inner=inner_frame(tcp(sport=1000 + i)), seq=i) for i in range(300)]
+    run_frames(decoder, frames)
+    stats = decoder.stats()
+    assert 0 < stats["flows"] <= 64
+    assert stats["flows"] + stats["flow_evictions"] == 300
+    assert stats["flow_packets"] == 300 and sum(f.packets for f in decoder.flows()) == stats["flows"]
+
+
+def test_non_mirror_traffic_passes_untouched(decoder):
+    frames = [bytes(Ether() / IP() / UDP(dport=53)), bytes(Ether() / ARP()),
+              bytes(Ether() / IPv6(**V6) / ICMPv6EchoRequest()), bytes(Ether() / IP() / ICMP())]
+    assert run_frames(decoder, frames) == [XDP_PASS] * 4
+    assert decoder.reasons() == {"not_mirror": 4}
