@@ -1,0 +1,81 @@
+"""The decoder on a veth in a network namespace: what it drops, what reaches the stack, and
+whose XDP program it refuses to replace."""
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+from sonic_agent.bpf import BpfError, BpfObject, object_path
+from sonic_agent.bpf.netattach import xdp_attach, xdp_detach, xdp_query
+from tests.erspan.craft import erspan2, erspan3
+from tests.probes.conftest import netns, quiet_links, send_frames, wait_until
+
+from .live import Capture, attached
+
+GRE_SEQ_OFFSET = 14 + 20 + 4
+
+
+@pytest.fixture
+def pair(netns_pair):
+    ns_a, dev_a, ns_b, dev_b = netns_pair
+    quiet_links((ns_a, dev_a), (ns_b, dev_b))
+    return netns_pair
+
+
+def numbered(frame: bytes, seq: int) -> bytes:
+    out = bytearray(frame)
+    struct.pack_into("!I", out, GRE_SEQ_OFFSET, seq)
+    return bytes(out)
+
+
+PLAIN = bytes(Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=2))
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_mirror_copies_dropped_or_passed_other_traffic_passes(pair, make_decoder, drop):
+    ns_a, dev_a, ns_b, dev_b = pair
+    mirror = [numbered(erspan2(), seq) for seq in range(1, 51)] + [erspan3()] * 50
+    capture = Capture(ns_b, dev_b)
+    with attached(make_decoder(drop=drop), ns_b, dev_b) as decoder:
+        send_frames(ns_a, dev_a, mirror + [PLAIN] * 5)
+        assert wait_until(lambda: sum(decoder.reasons().values()) == 105)
+        seen, drops = capture.drain()
+        assert decoder.reasons() == {"ok": 100, "not_mirror": 5}
+        assert {s.session_id: (s.packets, s.lost) for s in decoder.sessions()} == {5: (50, 0), 9: (50, 0)}
+    assert drops == 0
+    assert seen.count(PLAIN) == 5
+    assert sum(1 for f in seen if f != PLAIN) == (0 if drop else 100)
+    capture.close()
+
+
+def test_foreign_xdp_program_is_never_replaced(pair, make_decoder):
+    _, _, ns_b, dev_b = pair
+    with BpfObject(str(object_path("empty_xdp.bpf.o"))) as foreign, netns(ns_b):
+        ifindex = socket.if_nametoindex(dev_b)
+        fd = foreign.program("empty_xdp").fd
+        xdp_attach(ifindex, fd)
+        try:
+            foreign_id = xdp_query(ifindex)[0]
+            with pytest.raises(BpfError) as caught:
+                make_decoder().attach(dev_b)
+            assert caught.value.errno in (errno.EEXIST, errno.EBUSY)
+            assert "empty_xdp" in str(caught.value)
+            assert xdp_query(ifindex)[0] == foreign_id
+        finally:
+            xdp_detach(ifindex, fd, xdp_query(ifindex)[1])
+
+
+def test_close_detaches(pair, make_decoder):
+    _, _, ns_b, dev_b = pair
+    decoder = make_decoder()
+    with netns(ns_b):
+        decoder.attach(dev_b)
+        ifindex = socket.if_nametoindex(dev_b)
+        assert xdp_query(ifindex)[0] != 0
+        decoder.close()
+        assert xdp_query(ifindex) == (0, 0)
