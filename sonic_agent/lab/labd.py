@@ -6,7 +6,9 @@ Runs inside the switch namespace and, every half second:
   last_up/down_time) and STATE_DB `PORT_TABLE|<port>` (netdev_oper_status), on change;
 - every second writes COUNTERS_DB: `COUNTERS_PORT_NAME_MAP`, `COUNTERS:<oid>` SAI port
   counters from the kernel's link statistics, and `RATES:<oid>` bps/pps;
-- keeps STATE_DB `MIRROR_SESSION_TABLE|<name>` status (active when its ports exist).
+- keeps STATE_DB `MIRROR_SESSION_TABLE|<name>` status (active when its ports exist);
+- keeps APPL_DB `LAG_TABLE:<lag>` (up while a member is up) and `LAG_MEMBER_TABLE`, as
+  teamsyncd does.
 The ASIC's counters are the one thing mocked here: the kernel's veth statistics stand in.
 """
 from __future__ import annotations
@@ -50,6 +52,7 @@ class StateDaemon:
         self.oids: Dict[str, str] = {}
         self.previous: Dict[str, tuple] = {}  # port -> (time, rx_bytes, tx_bytes, rx_pkts, tx_pkts)
         self.netdevs: set = set()  # every netdev of the switch namespace, read with the links
+        self.lag_state: Dict[str, tuple] = {}  # lag -> (members, members up) last written
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -71,6 +74,7 @@ class StateDaemon:
             if time.monotonic() >= next_counters:
                 self.write_counters(links)
                 self.write_mirror_status()
+                self.write_lag_state(links)
                 next_counters = time.monotonic() + 1.0
         pubsub.close()
 
@@ -187,6 +191,26 @@ class StateDaemon:
         for key in self.state_db.scan_iter(match="MIRROR_SESSION_TABLE|*", count=1000):
             if key.split("|", 1)[1] not in sessions:
                 pipe.delete(key)
+        pipe.execute()
+
+
+    def write_lag_state(self, links: Dict[str, dict]) -> None:
+        lags: Dict[str, list] = {}
+        for key in self.config_db.scan_iter(match="PORTCHANNEL_MEMBER|*", count=1000):
+            _, lag, member = key.split("|", 2)
+            lags.setdefault(lag, []).append(member)
+        for key in self.config_db.scan_iter(match="PORTCHANNEL|*", count=1000):
+            lags.setdefault(key.split("|", 1)[1], [])
+        pipe = self.appl_db.pipeline(transaction=False)
+        for lag, members in lags.items():
+            up = [m for m in members if links.get(m, {}).get("oper") == "up"]
+            if self.lag_state.get(lag) == (tuple(members), tuple(up)):
+                continue  # written only on change, like every other state here
+            self.lag_state[lag] = (tuple(members), tuple(up))
+            pipe.hset(f"LAG_TABLE:{lag}", mapping={"oper_status": "up" if up else "down", "admin_status": "up"})
+            for member in members:
+                pipe.hset(f"LAG_MEMBER_TABLE:{lag}:{member}",
+                          mapping={"status": "enabled" if member in up else "disabled"})
         pipe.execute()
 
 
