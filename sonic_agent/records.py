@@ -40,6 +40,8 @@ class PortState:
     lag: str = ""  # the PortChannel this port is a member of
     vlans: Tuple[str, ...] = ()
     ifindex: Optional[int] = None
+    lag_member_status: str = ""  # APPL_DB LAG_MEMBER_TABLE status in `lag`: enabled | disabled
+    vlan_modes: Tuple[str, ...] = ()  # VLAN_MEMBER tagging_mode, one per entry of `vlans`
 
 
 @dataclass(frozen=True)

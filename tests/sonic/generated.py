@@ -3,8 +3,8 @@
 `generate_switch(ports, portchannels, vlans)` returns {db name: nested dump}: CONFIG_DB laid out
 as /etc/sonic/config_db.json, APPL_DB and STATE_DB PORT_TABLE, COUNTERS_DB maps and counters
 (per port, queues 0 and 1 unicast and 2 multicast).
-PortChannels take the first 2*portchannels ports; each VLAN has one untagged port (from the
-rest) and one tagged PortChannel.
+PortChannels take the first 2*portchannels ports (APPL_DB: the LAG up, its first member enabled,
+the second disabled); each VLAN has one untagged port (from the rest) and one tagged PortChannel.
 """
 from __future__ import annotations
 
@@ -59,7 +59,10 @@ def generate_switch(ports: int = 16, portchannels: int = 2, vlans: int = 4) -> D
         "CONFIG_DB": config,
         "APPL_DB": {"PORT_TABLE": {name: {"oper_status": "up" if i % 2 else "down", "flap_count": str(i),
                                           "admin_status": port[name]["admin_status"]}
-                                   for i, name in enumerate(names)}},
+                                   for i, name in enumerate(names)},
+                    "LAG_TABLE": {name: {"oper_status": "up", "admin_status": "up"} for name in lag},
+                    "LAG_MEMBER_TABLE": {f"{name}:{m}": {"status": "disabled" if k else "enabled"}
+                                         for name, members in lag.items() for k, m in enumerate(members)}},
         "STATE_DB": {"PORT_TABLE": {name: {"state": "ok", "netdev_oper_status": "up" if i % 2 else "down"}
                                     for i, name in enumerate(names)},
                      "MIRROR_SESSION_TABLE": {"everflow": {"status": "active"}, "span": {"status": "inactive"}}},

@@ -93,6 +93,12 @@ def test_generated_switch(redis_server):
     assert states["Ethernet0"].lag == "PortChannel0001" and states["Ethernet4"].lag == "PortChannel0001"
     assert states["Ethernet4"].oper_status == "up" and states["Ethernet0"].oper_status == "down"
     assert "Vlan100" in states["PortChannel0001"].vlans
+    assert states["PortChannel0001"].oper_status == "up"  # APPL_DB LAG_TABLE
+    assert (states["Ethernet0"].lag_member_status, states["Ethernet4"].lag_member_status) == ("enabled", "disabled")
+    assert states["Ethernet32"].lag == states["Ethernet32"].lag_member_status == ""
+    assert dict(zip(states["PortChannel0001"].vlans, states["PortChannel0001"].vlan_modes)) == {
+        "Vlan100": "tagged", "Vlan104": "tagged"}
+    assert (states["Ethernet32"].vlans, states["Ethernet32"].vlan_modes) == (("Vlan100",), ("untagged",))
     info = model.device_info()
     assert (info.hostname, info.hwsku, info.asn) == ("gen-switch", "Gen-64x100G", "65100")
     counters = {(c.port, c.name): c.value for c in model.port_counters()}
