@@ -1,36 +1,34 @@
-"""Resident memory of a process running the port probes on 64 ports, after a minute of traffic.
+"""Resident memory of the whole agent on a 64-port lab with probes attached, after a minute.
 
-For now the probe-only version: 64 veth pairs between a "switch" and a "neighbor" network
-namespace, `python -m sonic_agent.probes` attached to the 64 switch ends (XDP + TC egress,
-maps read every second as the agent does), control-plane frames sent to every port for the
-whole run. Reports the probe process's VmRSS, whether any LLVM/clang library is mapped in it,
-and a plain interpreter with the same imports (numpy) as the baseline, same run.
-Target: rss_mb <= 100 (the whole agent). Last line: `rss_mb=... baseline_mb=... ...`.
+Builds a lab switch with 64 ports (plus a PortChannel, a VLAN and an ERSPAN session), runs
+`telegen-sonic run` in its namespace with probes on every port, the AF_PACKET mirror source
+on eth0, Prometheus and gNMI; sends the lab's control-plane mix and mirror traffic for the
+whole run and scrapes /metrics every second, as Prometheus would. Reports the agent's VmRSS,
+whether any LLVM/clang/BCC library is mapped in it, and the baseline: an interpreter that
+imports the same agent modules and does nothing, same run.
+Target: rss_mb <= 100. Last line: `rss_mb=... baseline_mb=... ratio=... llvm_mapped=...`.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scapy.all import ARP, IP, TCP, Ether, Raw, raw  # noqa: E402
+from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up  # noqa: E402
+from sonic_agent.lab.topology import LabLayout  # noqa: E402
 
-from tests.probes.conftest import netns  # noqa: E402
-
-
-def sh(*cmd: str) -> None:
-    subprocess.run(cmd, check=True)
+AGENT_IMPORTS = ("import sonic_agent.pipeline, sonic_agent.probes.manager, sonic_agent.mirror.source, "
+                 "sonic_agent.export.prometheus, sonic_agent.export.gnmi, sys; sys.stdin.read()")
 
 
 def rss_mb(pid: int) -> float:
@@ -45,25 +43,19 @@ def llvm_mapped(pid: int) -> bool:
     return any(lib in maps for lib in ("libLLVM", "libclang", "libbcc"))
 
 
-def traffic(ns: str, devs, stop: threading.Event) -> int:
-    """LLDP, ARP and BGP to every port, 10 frames per port per second, until `stop`."""
-    frames = [raw(Ether(src="02:00:00:00:00:0b", dst="01:80:c2:00:00:0e", type=0x88CC) / Raw(bytes(60))),
-              raw(Ether(src="02:00:00:00:00:0b", dst="ff:ff:ff:ff:ff:ff") / ARP(psrc="192.0.2.2", pdst="192.0.2.1")),
-              raw(Ether(src="02:00:00:00:00:0b", dst="02:00:00:00:00:0a") / IP(src="192.0.2.2", dst="192.0.2.1")
-                  / TCP(sport=40000, dport=179))]
-    with netns(ns):
-        socks = [socket.socket(socket.AF_PACKET, socket.SOCK_RAW) for _ in devs]
-    for sock, dev in zip(socks, devs):
-        sock.bind((dev, 0))
-    sent = 0
-    while not stop.wait(0.3):
-        for sock in socks:
-            for frame in frames:
-                sock.send(frame)
-                sent += 1
-    for sock in socks:
-        sock.close()
-    return sent
+def config_db(ports: int) -> dict:
+    dump = json.loads(DEFAULT_CONFIG_DB.read_text())
+    dump["PORT"] = {f"Ethernet{4 * i}": {"alias": f"etp{i + 1}", "lanes": ",".join(str(4 * i + k) for k in range(4)),
+                                         "speed": "100000", "mtu": "9100", "index": str(i + 1), "admin_status": "up"}
+                    for i in range(ports)}
+    return dump
+
+
+def scrape(ns: str) -> int:
+    code = "import urllib.request;print(len(urllib.request.urlopen('http://127.0.0.1:9110/metrics',timeout=5).read()))"
+    out = subprocess.run(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", code],
+                         capture_output=True, text=True)
+    return int(out.stdout or 0)
 
 
 def main() -> int:
@@ -71,60 +63,52 @@ def main() -> int:
     parser.add_argument("--ports", type=int, default=64)
     parser.add_argument("--duration", type=float, default=60.0)
     args = parser.parse_args()
-
-    tag = uuid.uuid4().hex[:6]
-    ns_sw, ns_nb = f"tgrss-sw-{tag}", f"tgrss-nb-{tag}"
-    pin_dir = f"/sys/fs/bpf/telegen-bench-{tag}"
-    sw_devs = [f"Ethernet{4 * i}" for i in range(args.ports)]
-    nb_devs = [f"nb{4 * i}" for i in range(args.ports)]
-    for ns in (ns_sw, ns_nb):
-        sh("ip", "netns", "add", ns)
-    proc = baseline = None
+    layout = LabLayout("r" + uuid.uuid4().hex[:5])
+    workdir = Path(tempfile.mkdtemp(prefix="agent-rss-"))
+    (workdir / "config_db.json").write_text(json.dumps(config_db(args.ports)))
+    (workdir / "agent.yaml").write_text(yaml.safe_dump({
+        "sonic": {"database_config": str(layout.db_config)},
+        "probes": {"pin_dir": f"/sys/fs/bpf/telegen-bench-{layout.name}"},
+        "mirror": {"enabled": True, "interface": "eth0", "mode": "afpacket"},
+        "export": {"gnmi": {"enabled": True}},
+    }))
+    procs = []
     try:
-        with tempfile.NamedTemporaryFile("w", suffix=".ip") as batch:
-            for sw, nb in zip(sw_devs, nb_devs):
-                batch.write(f"link add {sw} netns {ns_sw} type veth peer name {nb} netns {ns_nb}\n")
-            batch.flush()
-            sh("ip", "-batch", batch.name)
-        for ns, devs in ((ns_sw, sw_devs), (ns_nb, nb_devs)):
-            with tempfile.NamedTemporaryFile("w", suffix=".ip") as batch:
-                batch.write("".join(f"link set {d} up\n" for d in devs))
-                batch.flush()
-                sh("ip", "-n", ns, "-batch", batch.name)
-        start = time.monotonic()
-        proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns_sw}", sys.executable, "-m", "sonic_agent.probes",
-                                 "--pin-dir", pin_dir, "--read-interval", "1", *sw_devs],
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        ready = json.loads(proc.stdout.readline() or "{}")
-        attach_s = time.monotonic() - start
-        modes = sorted(set(ready.get("ports", {}).values()))
-        if len(ready.get("ports", {})) != args.ports:
-            print(f"probes attached to {len(ready.get('ports', {}))} of {args.ports} ports", file=sys.stderr)
-            return 1
-        baseline = subprocess.Popen([sys.executable, "-c", "import numpy, sys; sys.stdin.read()"],
-                                    stdin=subprocess.PIPE)
-        stop = threading.Event()
-        result = {}
-        sender = threading.Thread(target=lambda: result.update(sent=traffic(ns_nb, nb_devs, stop)))
-        sender.start()
-        time.sleep(args.duration)
-        stop.set()
-        sender.join()
-        rss, base, llvm = rss_mb(proc.pid), rss_mb(baseline.pid), llvm_mapped(proc.pid)
-        print(f"ports={args.ports} ingress={','.join(modes)} attach_s={attach_s:.2f} frames_sent={result['sent']} "
-              f"drops={ready.get('drops', '')!r}")
-        print(f"rss_mb={rss:.1f} baseline_mb={base:.1f} ratio={rss / base:.2f} llvm_mapped={'yes' if llvm else 'no'} "
-              f"ports={args.ports} duration_s={args.duration:.0f}")
+        lab_up(layout, str(workdir / "config_db.json"))
+        agent = subprocess.Popen(["nsenter", f"--net=/run/netns/{layout.switch_ns}", sys.executable, "-m",
+                                  "sonic_agent", "run", "--config", str(workdir / "agent.yaml")],
+                                 stdout=subprocess.DEVNULL, stderr=open(workdir / "agent.log", "w"))
+        baseline = subprocess.Popen([sys.executable, "-c", AGENT_IMPORTS], stdin=subprocess.PIPE)
+        procs += [agent, baseline]
+        for kind in ("control", "mirror"):
+            procs.append(subprocess.Popen([sys.executable, "-m", "sonic_agent", "lab", "--name", layout.name,
+                                           "traffic", "--kind", kind, "--count", "0", "--interval", "0.5"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        start, sizes = time.monotonic(), []
+        while time.monotonic() - start < args.duration:
+            time.sleep(1)
+            sizes.append(scrape(layout.switch_ns))
+            if agent.poll() is not None:
+                print(f"agent exited with {agent.returncode}; see {workdir}/agent.log", file=sys.stderr)
+                return 1
+        attached = subprocess.run(["bpftool", "net", "-j"], capture_output=True, text=True)
+        rss, base, llvm = rss_mb(agent.pid), rss_mb(baseline.pid), llvm_mapped(agent.pid)
+        print(f"ports={args.ports} scrapes={sum(1 for s in sizes if s)} last_scrape_bytes={sizes[-1]} "
+              f"bpftool_rc={attached.returncode}")
+        print(f"rss_mb={rss:.1f} baseline_mb={base:.1f} ratio={rss / base:.2f} "
+              f"llvm_mapped={'yes' if llvm else 'no'} ports={args.ports} duration_s={args.duration:.0f}")
         return 0
     finally:
-        for p in (proc, baseline):
-            if p and p.poll() is None:
-                p.terminate()
-                p.wait(30)
-        for ns in (ns_sw, ns_nb):
-            subprocess.run(["ip", "netns", "del", ns], check=False)
-        shutil.rmtree(pin_dir, ignore_errors=True)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        lab_down(layout)
+        subprocess.run(["rm", "-rf", f"/sys/fs/bpf/telegen-bench-{layout.name}"], check=False)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -31,7 +31,8 @@ class AfPacketMirrorSource:
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
-        self._ring = PacketRing(self.cfg.interface)
+        self._ring = PacketRing(self.cfg.interface, block_size=self.cfg.ring_block_kb * 1024,
+                                block_count=self.cfg.ring_blocks)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="mirror-capture", daemon=True)
         self._thread.start()
