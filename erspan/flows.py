@@ -10,7 +10,7 @@ import heapq
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -125,9 +125,6 @@ class FlowTable:
         column = {"bytes": 1, "packets": 0}[by]
         best = heapq.nlargest(k, self._flows.items(), key=lambda item: item[1][column])
         return [self._flow(key, entry) for key, entry in best]
-
-    def counters(self) -> Dict[str, int]:
-        return {"flows": len(self._flows), "evictions": self.evictions}
 
     @staticmethod
     def _flow(key: Tuple[int, ...], entry: list) -> Flow:

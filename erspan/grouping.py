@@ -20,10 +20,6 @@ class Groups:
     keys: np.ndarray  # (groups, words) uint64
 
     @property
-    def first_rows(self) -> np.ndarray:
-        return self.order[self.starts]
-
-    @property
     def last_rows(self) -> np.ndarray:
         return self.order[self.ends - 1]
 

@@ -11,8 +11,6 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-OK = 0
-
 _IP = ("ip_truncated", "ip_version", "ipv4_header_length", "ipv4_total_length",
        "ipv6_ext_truncated", "ipv6_ext_chain")
 MALFORMED: Tuple[str, ...] = (

@@ -108,9 +108,6 @@ class SessionTable:
     def sessions(self) -> List[Session]:
         return [self._session(key, entry) for key, entry in self._sessions.items()]
 
-    def counters(self) -> Dict[str, int]:
-        return {"sessions": len(self._sessions), "evictions": self.evictions}
-
     @staticmethod
     def _session(key: Tuple[int, ...], entry: list) -> Session:
         src_hi, src_lo, dst_hi, dst_lo, meta = key

@@ -11,7 +11,7 @@ from erspan import MirrorCollector
 from erspan.afpacket import PacketRing
 
 from .craft import erspan2, erspan3, inner_frame, inner_tcp
-from .veth import send, veth  # noqa: F401 (veth is a fixture)
+from .veth import send
 
 
 def collect(ring: PacketRing, collector: MirrorCollector, until, deadline_s: float) -> None:

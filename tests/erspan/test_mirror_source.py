@@ -8,7 +8,7 @@ from sonic_agent.mirror.records import SessionMatch
 from sonic_agent.mirror.source import AfPacketMirrorSource
 
 from .craft import erspan2, inner_frame, inner_tcp
-from .veth import send, veth  # noqa: F401 (veth is a fixture)
+from .veth import send
 
 
 def test_source_captures_decodes_and_reports(veth):

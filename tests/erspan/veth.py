@@ -1,13 +1,8 @@
-"""A veth pair in the root namespace, and a sender process writing frames to one end."""
+"""A sender process writing frames to one end of a veth pair (see conftest.veth)."""
 from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-
-import pytest
-
-from tests.conftest import require_root
 
 SENDER = """
 import socket, sys
@@ -18,21 +13,6 @@ count = int(sys.argv[2])
 for i in range(count):
     sock.send(frames[i % len(frames)])
 """
-
-
-@pytest.fixture
-def veth():
-    require_root()
-    tag = uuid.uuid4().hex[:6]
-    a, b = f"tgm{tag}a", f"tgm{tag}b"
-    subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
-    try:
-        for dev in (a, b):
-            subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"], check=True)
-            subprocess.run(["ip", "link", "set", dev, "up"], check=True)
-        yield a, b
-    finally:
-        subprocess.run(["ip", "link", "del", a], check=False)
 
 
 def send(interface: str, frames, count: int) -> subprocess.Popen:
