@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ def veth():
     subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
     try:
         for dev in (a, b):
-            subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"], check=True)
+            Path(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6").write_text("1")
             subprocess.run(["ip", "link", "set", dev, "up"], check=True)
         yield a, b
     finally:
