@@ -1,8 +1,8 @@
 """Resident memory of the whole agent on a 64-port lab with probes attached, after a minute.
 
 Builds a lab switch with 64 ports (plus a PortChannel, a VLAN and an ERSPAN session), runs
-`telegen-sonic run` in its namespace with probes on every port, the AF_PACKET mirror source
-on eth0, Prometheus and gNMI; sends the lab's control-plane mix and mirror traffic for the
+`telegen-sonic run` in its namespace with its default config (probes on every port,
+Prometheus) or, with --full, also the AF_PACKET mirror source on eth0 and gNMI; sends the lab's control-plane mix and mirror traffic for the
 whole run and scrapes /metrics every second, as Prometheus would. Reports the agent's VmRSS,
 whether any LLVM/clang/BCC library is mapped in it, and the baseline: an interpreter that
 imports the same agent modules and does nothing, same run.
@@ -62,6 +62,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ports", type=int, default=64)
     parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--full", action="store_true", help="also the mirror source and gNMI (off by default)")
     args = parser.parse_args()
     layout = LabLayout("r" + uuid.uuid4().hex[:5])
     workdir = Path(tempfile.mkdtemp(prefix="agent-rss-"))
@@ -69,8 +70,8 @@ def main() -> int:
     (workdir / "agent.yaml").write_text(yaml.safe_dump({
         "sonic": {"database_config": str(layout.db_config)},
         "probes": {"pin_dir": f"/sys/fs/bpf/telegen-bench-{layout.name}"},
-        "mirror": {"enabled": True, "interface": "eth0", "mode": "afpacket"},
-        "export": {"gnmi": {"enabled": True}},
+        "mirror": {"enabled": args.full, "interface": "eth0", "mode": "afpacket"},
+        "export": {"gnmi": {"enabled": args.full}},
     }))
     procs = []
     try:
@@ -95,8 +96,8 @@ def main() -> int:
         rss, base, llvm = rss_mb(agent.pid), rss_mb(baseline.pid), llvm_mapped(agent.pid)
         print(f"ports={args.ports} scrapes={sum(1 for s in sizes if s)} last_scrape_bytes={sizes[-1]} "
               f"bpftool_rc={attached.returncode}")
-        print(f"rss_mb={rss:.1f} baseline_mb={base:.1f} ratio={rss / base:.2f} "
-              f"llvm_mapped={'yes' if llvm else 'no'} ports={args.ports} duration_s={args.duration:.0f}")
+        print(f"rss_mb={rss:.1f} baseline_mb={base:.1f} ratio={rss / base:.2f} llvm_mapped={'yes' if llvm else 'no'} "
+              f"ports={args.ports} duration_s={args.duration:.0f} config={'full' if args.full else 'default'}")
         return 0
     finally:
         for proc in procs:
