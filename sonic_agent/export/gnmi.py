@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 GNMI_VERSION = "0.8.0"
 ENCODINGS = (gnmi_pb2.JSON, gnmi_pb2.JSON_IETF)
 MODELS = [gnmi_pb2.ModelData(name="openconfig-interfaces", organization="OpenConfig working group", version="3.0.0"),
+          gnmi_pb2.ModelData(name="openconfig-if-aggregate", organization="OpenConfig working group"),
+          gnmi_pb2.ModelData(name="openconfig-qos", organization="OpenConfig working group"),
           gnmi_pb2.ModelData(name="telegen-sonic", organization="telegen-sonic", version=__version__)]
 
 

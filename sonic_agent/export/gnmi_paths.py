@@ -11,6 +11,14 @@ Paths served (keys in brackets; every leaf is read-only state):
     /telegen/ports/port[name=<port>]/state/{alias,kind,namespace,lag,speed-mbps,netdev-oper-status}
     /telegen/ports/port[name=<port>]/rates/{rx-bps,tx-bps,rx-pps,tx-pps}      (bytes/s, packets/s)
     /telegen/ports/port[name=<port>]/counters/<COUNTERS_DB name>             (any other counter)
+    /telegen/ports/port[name=<port>]/state/lag-member-status                 (enabled | disabled)
+    /telegen/ports/port[name=<port>]/vlans/vlan[name=<VlanN>]/state/tagging-mode
+    /telegen/ports/port[name=<port>]/queues/queue[index=<n>]/state/{type,shared-watermark-bytes}
+        (type: unicast | multicast | all; any other queue counter under its name)
+    /interfaces/interface[name=<port>]/ethernet/state/aggregate-id            (its PortChannel)
+    /interfaces/interface[name=<PortChannel>]/aggregation/state/member       (leaf-list)
+    /qos/interfaces/interface[interface-id=<port>]/output/queues/queue[name=<n>]/state/
+        {transmit-pkts,transmit-octets,dropped-pkts,dropped-octets}
     /telegen/probes/probe[port=<port>][direction=rx|tx][class=<class>]/state/{packets,bytes}
     /telegen/flows/flow[src-address][dst-address][protocol][src-port][dst-port][session]/state/
         {packets,bytes,direction,tcp-flags,dscp,vlan,sample-rate,first-seen,last-seen}
@@ -32,6 +40,7 @@ from typing import Dict, Iterable, Tuple
 from pygnmi.spec.v080 import gnmi_pb2
 
 from ..records import Snapshot
+from .schema import lag_members, vlan_members
 
 Elem = Tuple[str, Tuple[Tuple[str, str], ...]]  # (name, sorted (key, value) pairs)
 PathKey = Tuple[Elem, ...]
@@ -47,7 +56,9 @@ RATES = {"rx_bps": "rx-bps", "tx_bps": "tx-bps", "rx_pps": "rx-pps", "tx_pps": "
 # Leaves whose YANG type fits 32 bits: numbers even under JSON_IETF (other integers are uint64).
 SMALL_INTS = {"mtu", "ifindex", "protocol", "dscp", "vlan", "tcp-flags", "gre-proto", "speed-mbps", "sample-rate"}
 # Under TARGET_DEFINED these are sampled; every other leaf is sent on change.
-SAMPLED_PARENTS = {"counters", "rates", "probe", "flow", "stream", "malformed", "agent"}
+SAMPLED_PARENTS = {"counters", "rates", "queue", "probe", "flow", "stream", "malformed", "agent"}
+OC_QUEUE = {"packets": "transmit-pkts", "bytes": "transmit-octets", "dropped_packets": "dropped-pkts",
+            "dropped_bytes": "dropped-octets"}
 
 
 def _e(elem: str, /, **keys) -> Elem:
@@ -71,9 +82,18 @@ def snapshot_leaves(snap: Snapshot) -> Leaves:
         iface = (_e("interfaces"), _e("interface", name=p.name), _e("state"))
         put(iface, {"name": p.name, "description": p.description, "mtu": p.mtu, "ifindex": p.ifindex,
                     "admin-status": p.admin_status.upper(), "oper-status": p.oper_status.upper()})
-        put((_e("telegen"), _e("ports"), _e("port", name=p.name), _e("state")),
+        port = (_e("telegen"), _e("ports"), _e("port", name=p.name))
+        put(port + (_e("state"),),
             {"alias": p.alias, "kind": p.kind, "namespace": p.namespace, "lag": p.lag, "speed-mbps": p.speed_mbps,
-             "netdev-oper-status": p.netdev_oper_status.upper()})
+             "netdev-oper-status": p.netdev_oper_status.upper(), "lag-member-status": p.lag_member_status})
+        put(iface[:2] + (_e("ethernet"), _e("state")), {"aggregate-id": p.lag})
+    for lag, members in lag_members(snap):
+        put((_e("interfaces"), _e("interface", name=lag.name), _e("aggregation"), _e("state")),
+            {"member": [m.name for m in members]})
+    for vlan, members in vlan_members(snap):
+        for m, mode in members:
+            put((_e("telegen"), _e("ports"), _e("port", name=m.name), _e("vlans"), _e("vlan", name=vlan.name),
+                 _e("state")), {"tagging-mode": mode})
     for c in snap.port_counters:
         if c.name in OC_COUNTERS:
             put((_e("interfaces"), _e("interface", name=c.port), _e("state"), _e("counters")),
@@ -82,6 +102,15 @@ def snapshot_leaves(snap: Snapshot) -> Leaves:
             group, leaf = ("rates", RATES[c.name]) if c.name in RATES else ("counters", c.name)
             put((_e("telegen"), _e("ports"), _e("port", name=c.port), _e(group)),
                 {leaf: c.value if group == "rates" else int(c.value)})
+    for q in snap.queue_counters:
+        queue = (_e("telegen"), _e("ports"), _e("port", name=q.port), _e("queues"), _e("queue", index=q.queue),
+                 _e("state"))
+        put(queue, {"type": q.kind})
+        if q.name in OC_QUEUE:
+            put((_e("qos"), _e("interfaces"), _e("interface", interface_id=q.port), _e("output"), _e("queues"),
+                 _e("queue", name=q.queue), _e("state")), {OC_QUEUE[q.name]: int(q.value)})
+        else:
+            put(queue, {q.name.replace("_", "-"): int(q.value)})
     for c in snap.probe_counts:
         put((_e("telegen"), _e("probes"), _e("probe", port=c.port, direction=c.direction, **{"class": c.klass}),
              _e("state")), {"packets": c.packets, "bytes": c.bytes})

@@ -1,8 +1,8 @@
 """Pure encoders: a Snapshot -> OTLP ExportMetricsServiceRequest, flows -> ExportLogsServiceRequest.
 
-Metrics (OTel semantic conventions where one exists; `network.interface.name`,
-`network.io.direction` = receive | transmit on every port metric, plus `sonic.port.alias`
-and `sonic.namespace` when set):
+Metrics (OTel semantic conventions where one exists; `network.interface.name` on every port
+metric, `network.io.direction` = receive | transmit on every port counter and queue (queues
+are egress: transmit), plus `sonic.port.alias` and `sonic.namespace` when set):
 
 | metric | kind, unit | from |
 | --- | --- | --- |
@@ -13,6 +13,11 @@ and `sonic.namespace` when set):
 | `sonic.port.io.rate`, `sonic.port.packets.rate` | gauge, By/s, {packet}/s | COUNTERS_DB RATES |
 | `hw.network.up` | updowncounter 0/1 | APPL_DB oper_status |
 | `hw.network.bandwidth.limit` | updowncounter, By/s | CONFIG_DB speed |
+| `sonic.lag.members`, `sonic.vlan.members` | updowncounter, {port} | PortState.lag, .vlans (on the LAG, VLAN) |
+| `sonic.lag.member.enabled` | updowncounter 0/1, `sonic.lag.name` | APPL_DB LAG_MEMBER_TABLE status |
+| `sonic.vlan.member` | updowncounter 1, `sonic.vlan.name`, `sonic.vlan.tagging_mode` | CONFIG_DB VLAN_MEMBER |
+| `sonic.queue.packets`, `sonic.queue.io`, `sonic.queue.dropped`, `sonic.queue.dropped.io` | counter, {packet}, By, `sonic.queue.index`, `sonic.queue.type` | COUNTERS_DB queues |
+| `sonic.queue.shared_watermark` | gauge, By | COUNTERS_DB queue shared watermark |
 | `telegen.probe.packets`, `telegen.probe.io` | counter, {packet}, By, `telegen.probe.class` | port probes |
 | `telegen.mirror.packets`, `.lost`, `.truncated` | counter, {packet}, `telegen.mirror.*` | mirror decoder |
 | `telegen.mirror.malformed` | counter, {packet}, `error.type` | mirror decoder |
@@ -32,7 +37,7 @@ receive limit is 4 MiB).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -42,7 +47,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from .. import __version__
 from ..records import FlowRecord, Snapshot
-from .schema import PORT_COUNTERS, is_up, ports_by_name, transport_name
+from .schema import (PORT_COUNTERS, QUEUE_GAUGES, is_enabled, is_up, lag_members, ports_by_name, transport_name,
+                     vlan_members)
 
 LOGS_PER_REQUEST = 2000
 CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -53,6 +59,11 @@ _PORT_METRICS = {  # CounterMeaning.measure -> (name, unit, monotonic sum or gau
     "bytes": ("hw.network.io", "By", True), "packets": ("hw.network.packets", "{packet}", True),
     "errors": ("hw.errors", "{error}", True), "discards": ("sonic.port.discards", "{packet}", True),
     "rate_bytes": ("sonic.port.io.rate", "By/s", False), "rate_packets": ("sonic.port.packets.rate", "{packet}/s", False),
+}
+_QUEUE_METRICS = {  # QueueCounter.name -> (name, unit)
+    "packets": ("sonic.queue.packets", "{packet}"), "bytes": ("sonic.queue.io", "By"),
+    "dropped_packets": ("sonic.queue.dropped", "{packet}"), "dropped_bytes": ("sonic.queue.dropped.io", "By"),
+    "shared_watermark_bytes": ("sonic.queue.shared_watermark", "By"),
 }
 Attrs = Tuple[Tuple[str, object], ...]
 
@@ -174,6 +185,12 @@ def _series(snap: Snapshot) -> Iterator[Tuple[str, str, str, Attrs, float]]:
         if meaning.measure == "errors":
             attrs += (("hw.type", "network"),)
         yield name, unit, "counter" if monotonic else "gauge", attrs, c.value
+    yield from _memberships(snap, port_attrs)
+    for q in snap.queue_counters:
+        name, unit = _QUEUE_METRICS.get(q.name, (f"sonic.queue.{q.name}", "1"))
+        attrs = port_attrs(q.port) + (("network.io.direction", "transmit"), ("sonic.queue.index", q.queue),
+                                      ("sonic.queue.type", q.kind))
+        yield name, unit, "gauge" if q.name in QUEUE_GAUGES else "counter", attrs, q.value
     for c in snap.probe_counts:
         attrs = port_attrs(c.port) + (("network.io.direction", DIRECTIONS.get(c.direction, c.direction)),
                                       ("telegen.probe.class", c.klass))
@@ -195,6 +212,21 @@ def _series(snap: Snapshot) -> Iterator[Tuple[str, str, str, Attrs, float]]:
             yield f"telegen.agent.{key[:-len('_total')]}", "1", "counter", (), value
         else:
             yield f"telegen.agent.{key}", "1", "gauge", (), value
+
+
+def _memberships(snap: Snapshot, port_attrs: Callable[[str], Attrs]) -> Iterator[Tuple[str, str, str, Attrs, float]]:
+    for lag, members in lag_members(snap):
+        yield "sonic.lag.members", "{port}", "updown", port_attrs(lag.name), len(members)
+        for m in members:
+            enabled = is_enabled(m.lag_member_status)
+            if enabled is not None:
+                yield ("sonic.lag.member.enabled", "1", "updown", port_attrs(m.name) + (("sonic.lag.name", lag.name),),
+                       int(enabled))
+    for vlan, members in vlan_members(snap):
+        yield "sonic.vlan.members", "{port}", "updown", port_attrs(vlan.name), len(members)
+        for m, mode in members:
+            attrs = port_attrs(m.name) + (("sonic.vlan.name", vlan.name), ("sonic.vlan.tagging_mode", mode))
+            yield "sonic.vlan.member", "1", "updown", attrs, 1
 
 
 def encode_flows(snapshot: Snapshot, flows: List[FlowRecord]) -> Iterator[ExportLogsServiceRequest]:

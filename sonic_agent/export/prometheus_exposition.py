@@ -8,7 +8,7 @@ scrape (a port's labels recur in every family), which keeps a scrape to a few ms
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
 from prometheus_client.core import Metric
 
@@ -22,7 +22,7 @@ def wants_openmetrics(accept: str) -> bool:
 
 
 def render(families: Iterable[Metric], openmetrics: bool) -> bytes:
-    escaped: Dict[str, str] = {}
+    pairs: Dict[Tuple[str, str], str] = {}  # (label, value) -> 'label="escaped value"'
     lines: List[str] = []
     for family in families:
         header = family.name if openmetrics or family.type != "counter" else family.name + "_total"
@@ -30,13 +30,13 @@ def render(families: Iterable[Metric], openmetrics: bool) -> bytes:
                      f"# TYPE {header} {family.type}\n")
         for sample in family.samples:
             if sample.labels:
-                pairs = []
-                for key, value in sample.labels.items():
-                    text = escaped.get(value)
+                texts = []
+                for item in sample.labels.items():
+                    text = pairs.get(item)
                     if text is None:
-                        text = escaped[value] = _escape_value(value)
-                    pairs.append(f'{key}="{text}"')
-                lines.append(f"{sample.name}{{{','.join(pairs)}}} {_number(sample.value)}\n")
+                        text = pairs[item] = f'{item[0]}="{_escape_value(item[1])}"'
+                    texts.append(text)
+                lines.append(f"{sample.name}{{{','.join(texts)}}} {_number(sample.value)}\n")
             else:
                 lines.append(f"{sample.name} {_number(sample.value)}\n")
     if openmetrics:
@@ -56,6 +56,8 @@ def _escape_help(text: str, openmetrics: bool) -> str:
 def _number(value) -> str:
     if isinstance(value, int):
         return str(value)
+    if value.is_integer() and abs(value) < 2 ** 53:
+        return str(int(value))
     if math.isfinite(value):
         return str(int(value)) if value.is_integer() and abs(value) < 2 ** 53 else repr(value)
     return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")

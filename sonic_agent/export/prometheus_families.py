@@ -11,6 +11,12 @@ Metrics reference (every port series carries `port`, `alias`, `namespace`):
 | `sonic_port_bytes_total`, `sonic_port_errors_total`, `sonic_port_discards_total` | counter | + direction (rx, tx) |
 | `sonic_port_packets_total` | counter | + direction, cast (unicast, multicast, broadcast) |
 | `sonic_port_rate_bytes_per_second`, `sonic_port_rate_packets_per_second` | gauge | + direction |
+| `sonic_lag_members` | gauge | port = the PortChannel: its member ports |
+| `sonic_lag_member_enabled` | gauge 0/1 | port = the member, + lag (APPL_DB LAG_MEMBER_TABLE status) |
+| `sonic_vlan_members` | gauge | port = the VLAN: its members |
+| `sonic_vlan_member_info` | gauge 1 | port = the member, + vlan, tagging_mode |
+| `sonic_queue_packets_total`, `sonic_queue_bytes_total`, `sonic_queue_dropped_packets_total`, `sonic_queue_dropped_bytes_total` | counter | + queue, type (unicast, multicast, all) |
+| `sonic_queue_shared_watermark_bytes` | gauge | + queue, type |
 | `telegen_probe_packets_total`, `telegen_probe_bytes_total` | counter | + direction, class |
 | `telegen_flow_packets_total`, `telegen_flow_bytes_total` | counter | src_address, dst_address, protocol, src_port, dst_port, session, direction (top-K flows only) |
 | `telegen_mirror_packets_total`, `telegen_mirror_lost_packets_total`, `telegen_mirror_truncated_packets_total` | counter | session, status, outer_src, outer_dst, gre_proto, session_id |
@@ -18,8 +24,10 @@ Metrics reference (every port series carries `port`, `alias`, `namespace`):
 | `telegen_agent_<name>` (`_total` kept for counters) | gauge or counter | from Snapshot.agent |
 | `telegen_prometheus_series_cut_total` | counter | series left out by `max_series` |
 
-Families come out in that order and the cap cuts from the end, so port state survives a
-flood of flows. COUNTERS_DB names outside the table above come out as `sonic_port_<name>_total`.
+PortChannels and VLANs are ports too (kind portchannel, vlan in `sonic_port_info`), so their
+admin and oper status are `sonic_port_admin_up` and `sonic_port_oper_up`. Families come out
+in that order and the cap cuts from the end, so port state survives a flood of flows.
+COUNTERS_DB names outside the table above come out as `sonic_port_<name>_total`.
 """
 from __future__ import annotations
 
@@ -29,7 +37,8 @@ from typing import Dict, Iterator, List
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..records import Snapshot
-from .schema import PORT_COUNTERS, is_up, ports_by_name, transport_name
+from .schema import (PORT_COUNTERS, QUEUE_GAUGES, is_enabled, is_up, lag_members, ports_by_name, transport_name,
+                     vlan_members)
 
 PORT_LABELS = ["port", "alias", "namespace"]
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
@@ -53,7 +62,7 @@ class SeriesBudget:
 def snapshot_families(snapshot: Snapshot, budget: SeriesBudget) -> List[Metric]:
     """Every family for one Snapshot; samples past the budget are counted, not emitted."""
     out: List[Metric] = []
-    for encode in (_device, _port_state, _port_counters, _probes, _sessions, _flows, _agent):
+    for encode in (_device, _port_state, _port_counters, _memberships, _queues, _probes, _sessions, _flows, _agent):
         out.extend(encode(snapshot, budget))
     return [f for f in out if f.samples]
 
@@ -135,6 +144,51 @@ def _counter_family(key: str, is_rate: bool) -> Metric:
     labels = PORT_LABELS + ["direction"] + (["cast"] if key == "packets" else [])
     cls = GaugeMetricFamily if is_rate else CounterMetricFamily
     return cls(name, text, labels=labels)
+
+
+def _memberships(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
+    lags = GaugeMetricFamily("sonic_lag_members", "Member ports of a PortChannel (CONFIG_DB).", labels=PORT_LABELS)
+    enabled = GaugeMetricFamily("sonic_lag_member_enabled", "1 if a PortChannel member is enabled (APPL_DB "
+                                "LAG_MEMBER_TABLE status).", labels=PORT_LABELS + ["lag"])
+    for lag, members in lag_members(snap):
+        _add(lags, budget, [lag.name, lag.alias, lag.namespace], len(members))
+        for m in members:
+            on = is_enabled(m.lag_member_status)
+            if on is not None:
+                _add(enabled, budget, [m.name, m.alias, m.namespace, lag.name], 1 if on else 0)
+    vlans = GaugeMetricFamily("sonic_vlan_members", "Members of a VLAN (CONFIG_DB VLAN_MEMBER).", labels=PORT_LABELS)
+    info = GaugeMetricFamily("sonic_vlan_member_info", "A VLAN member with its tagging mode (CONFIG_DB VLAN_MEMBER).",
+                             labels=PORT_LABELS + ["vlan", "tagging_mode"])
+    for vlan, members in vlan_members(snap):
+        _add(vlans, budget, [vlan.name, vlan.alias, vlan.namespace], len(members))
+        for m, mode in members:
+            _add(info, budget, [m.name, m.alias, m.namespace, vlan.name, mode], 1)
+    yield from (lags, enabled, vlans, info)
+
+
+_QUEUE_HELP = {
+    "packets": "Packets through an egress queue (COUNTERS_DB SAI_QUEUE_STAT_PACKETS).",
+    "bytes": "Bytes through an egress queue (SAI_QUEUE_STAT_BYTES).",
+    "dropped_packets": "Packets an egress queue dropped (SAI_QUEUE_STAT_DROPPED_PACKETS).",
+    "dropped_bytes": "Bytes an egress queue dropped (SAI_QUEUE_STAT_DROPPED_BYTES).",
+    "shared_watermark_bytes": "Peak shared-buffer use of an egress queue since the last read "
+                              "(SAI_QUEUE_STAT_SHARED_WATERMARK_BYTES).",
+}
+
+
+def _queues(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
+    ports = ports_by_name(snap)
+    families: Dict[str, Metric] = {}
+    for q in snap.queue_counters:
+        fam = families.get(q.name)
+        if fam is None:
+            cls = GaugeMetricFamily if q.name in QUEUE_GAUGES else CounterMetricFamily
+            fam = families[q.name] = cls("sonic_queue_" + _UNSAFE.sub("_", q.name),
+                                         _QUEUE_HELP.get(q.name, f"COUNTERS_DB queue {q.name}."),
+                                         labels=PORT_LABELS + ["queue", "type"])
+        p = ports.get(q.port)
+        _add(fam, budget, [q.port, p.alias if p else "", q.namespace, str(q.queue), q.kind], q.value)
+    yield from families.values()
 
 
 def _probes(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:

@@ -1,7 +1,7 @@
 """What the neutral records mean, shared by the Prometheus, OTLP and gNMI encoders."""
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from ..records import PortState, Snapshot
 
@@ -37,6 +37,9 @@ PORT_COUNTERS: Dict[str, CounterMeaning] = {
     "tx_pps": CounterMeaning("rate_packets", "tx"),
 }
 
+# QueueCounter names that are gauges (a peak since the last read); the others are counters.
+QUEUE_GAUGES = frozenset({"shared_watermark_bytes"})
+
 # IANA protocol numbers -> OTel `network.transport` values (others: the number as text).
 TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "icmpv6", 132: "sctp"}
 
@@ -49,7 +52,35 @@ def ports_by_name(snapshot: Snapshot) -> Dict[str, PortState]:
     return {p.name: p for p in snapshot.ports}
 
 
+def lag_members(snapshot: Snapshot) -> List[Tuple[PortState, List[PortState]]]:
+    """Each PortChannel with its member ports (PortState.lag), in snapshot order."""
+    lags = {(p.namespace, p.name): (p, []) for p in snapshot.ports if p.kind == "portchannel"}
+    for p in snapshot.ports:
+        if p.lag and (p.namespace, p.lag) in lags:
+            lags[(p.namespace, p.lag)][1].append(p)
+    return list(lags.values())
+
+
+def vlan_members(snapshot: Snapshot) -> List[Tuple[PortState, List[Tuple[PortState, str]]]]:
+    """Each VLAN with its members (ports and PortChannels, PortState.vlans) and their tagging mode."""
+    vlans = {(p.namespace, p.name): (p, []) for p in snapshot.ports if p.kind == "vlan"}
+    for p in snapshot.ports:
+        for i, vlan in enumerate(p.vlans):
+            if (p.namespace, vlan) in vlans:
+                vlans[(p.namespace, vlan)][1].append((p, p.vlan_modes[i] if i < len(p.vlan_modes) else ""))
+    return list(vlans.values())
+
+
 def is_up(status: str) -> Optional[bool]:
     """'up'/'down' (any case) -> True/False; empty or unknown -> None (no sample)."""
+    return _flag(status, "up", "down")
+
+
+def is_enabled(status: str) -> Optional[bool]:
+    """A LAG member's 'enabled'/'disabled' -> True/False; empty or unknown -> None (no sample)."""
+    return _flag(status, "enabled", "disabled")
+
+
+def _flag(status: str, yes: str, no: str) -> Optional[bool]:
     status = status.lower()
-    return True if status == "up" else False if status == "down" else None
+    return True if status == yes else False if status == no else None

@@ -5,7 +5,7 @@ import time
 from typing import Optional
 
 from sonic_agent.records import (DeviceInfo, FlowRecord, MirrorSessionStats, PortCounter, PortState,
-                                 ProbeCount, Snapshot)
+                                 ProbeCount, QueueCounter, Snapshot)
 from sonic_agent.export.schema import PORT_COUNTERS
 
 # The probes' 21 classes (bpf/port_probe.h).
@@ -14,20 +14,37 @@ CLASSES = ("other_l2", "lldp", "lacp", "stp", "arp", "nd", "icmp", "icmpv6", "bg
 
 
 def sample_snapshot(ports: int = 4, flows: int = 3, classes=CLASSES, counter_base: int = 1000,
-                    drop_port: Optional[str] = None, oper_status: str = "up") -> Snapshot:
+                    drop_port: Optional[str] = None, oper_status: str = "up", queues: int = 2) -> Snapshot:
+    """Ports Ethernet0, 4, ...; with 3 ports or more, PortChannel0001 of Ethernet0 (member enabled)
+    and Ethernet4 (disabled), and Vlan1000 of Ethernet8 (untagged) and PortChannel0001 (tagged).
+    Per port `queues` queues, the first half unicast, the rest multicast."""
     names = [f"Ethernet{4 * i}" for i in range(ports) if f"Ethernet{4 * i}" != drop_port]
+    lag = {"Ethernet0": "enabled", "Ethernet4": "disabled"} if ports >= 3 else {}
     snap = Snapshot(timestamp=time.time(), device=DeviceInfo(
         hostname="sw1", hwsku="Force10-S6000", platform="x86_64-kvm_x86_64-r0", mac="52:54:00:12:34:56",
         sonic_version="SONiC.202405"))
     for i, name in enumerate(names):
+        in_vlan = ports >= 3 and name == "Ethernet8"
         snap.ports.append(PortState(name=name, alias=f"fortyGigE0/{i * 4}", index=i, speed_mbps=40000,
                                     mtu=9100, admin_status="up", oper_status=oper_status,
-                                    netdev_oper_status="up", description=f"to server {i}"))
+                                    netdev_oper_status="up", description=f"to server {i}",
+                                    lag="PortChannel0001" if name in lag else "", lag_member_status=lag.get(name, ""),
+                                    vlans=("Vlan1000",) if in_vlan else (),
+                                    vlan_modes=("untagged",) if in_vlan else ()))
         for j, counter in enumerate(PORT_COUNTERS):
             snap.port_counters.append(PortCounter(name, counter, float(counter_base + i * 100 + j)))
+        for q in range(queues):
+            kind = "unicast" if q < max(1, queues // 2) else "multicast"
+            for k, counter in enumerate(("packets", "bytes", "dropped_packets", "dropped_bytes",
+                                         "shared_watermark_bytes")):
+                snap.queue_counters.append(QueueCounter(name, q, kind, counter, float(counter_base + 10 * q + k)))
         for direction in ("rx", "tx"):
             for k, klass in enumerate(classes):
                 snap.probe_counts.append(ProbeCount(name, direction, klass, counter_base + k, 64 * (counter_base + k)))
+    if lag:
+        snap.ports += [PortState(name="PortChannel0001", kind="portchannel", mtu=9100, admin_status="up",
+                                 oper_status=oper_status, vlans=("Vlan1000",), vlan_modes=("tagged",)),
+                       PortState(name="Vlan1000", kind="vlan", mtu=9100, admin_status="up")]
     snap.flows = [flow(i) for i in range(flows)]
     snap.sessions = [MirrorSessionStats("10.0.0.1", "10.0.0.2", 0x88BE, 1, 5000, 2, 1, "everflow0", "active")]
     snap.malformed = {"short_gre": 3}

@@ -166,7 +166,8 @@ def test_subscribe_on_change_within_one_second(server, certs, model):
     proc = pygnmi(server, certs, "on_change")
     initial = next_line(proc)
     assert updates(initial["initial"]) == {
-        f"interfaces/interface[name=Ethernet{i}]/state/oper-status": "UP" for i in (0, 4, 8, 12)}
+        f"interfaces/interface[name={name}]/state/oper-status": "UP"
+        for name in ("Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12", "PortChannel0001")}
     time.sleep(0.3)
     changed_at = time.time()
     model.set_oper_status("Ethernet4", "down")
@@ -224,6 +225,23 @@ def test_target_defined_sends_state_on_change_and_samples_counters(model):
 def test_plain_text_only_on_loopback(model):
     with pytest.raises(UserError, match="refusing plain text"):
         GnmiServer(GnmiConfig(listen="0.0.0.0:0"), model.snapshot)
+
+
+def test_lag_vlan_and_queue_leaves(model):
+    leaves = {"/".join(name + "".join(f"[{k}={v}]" for k, v in keys) for name, keys in path): value
+              for path, value in snapshot_leaves(model.snap).items()}
+    assert leaves["interfaces/interface[name=PortChannel0001]/aggregation/state/member"] == ["Ethernet0", "Ethernet4"]
+    assert leaves["interfaces/interface[name=Ethernet4]/ethernet/state/aggregate-id"] == "PortChannel0001"
+    assert leaves["telegen/ports/port[name=Ethernet4]/state/lag-member-status"] == "disabled"
+    assert {p: v for p, v in leaves.items() if "/vlans/" in p} == {
+        "telegen/ports/port[name=Ethernet8]/vlans/vlan[name=Vlan1000]/state/tagging-mode": "untagged",
+        "telegen/ports/port[name=PortChannel0001]/vlans/vlan[name=Vlan1000]/state/tagging-mode": "tagged"}
+    queue = "qos/interfaces/interface[interface-id=Ethernet4]/output/queues/queue[name=1]/state/"
+    assert {p[len(queue):]: v for p, v in leaves.items() if p.startswith(queue)} == {
+        "transmit-pkts": 1010, "transmit-octets": 1011, "dropped-pkts": 1012, "dropped-octets": 1013}
+    own = "telegen/ports/port[name=Ethernet4]/queues/queue[index=1]/state/"
+    assert {p[len(own):]: v for p, v in leaves.items() if p.startswith(own)} == {
+        "type": "multicast", "shared-watermark-bytes": 1014}
 
 
 def test_leaves_cover_every_record_kind(model):

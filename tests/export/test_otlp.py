@@ -147,6 +147,25 @@ def test_backoff_is_capped_and_jittered():
     assert len(set(delays)) > 50
 
 
+def test_lag_vlan_and_queue_metrics():
+    request, _ = MetricsEncoder("cumulative", time.time()).encode(sample_snapshot(ports=4, flows=0))
+    _, lags = points(request, "sonic.lag.members")
+    assert lags == [({"network.interface.name": "PortChannel0001"}, 2)]
+    _, enabled = points(request, "sonic.lag.member.enabled")
+    assert sorted((a["network.interface.name"], a["sonic.lag.name"], v) for a, v in enabled) == [
+        ("Ethernet0", "PortChannel0001", 1), ("Ethernet4", "PortChannel0001", 0)]
+    _, vlan = points(request, "sonic.vlan.member")
+    assert sorted((a["network.interface.name"], a["sonic.vlan.tagging_mode"]) for a, _ in vlan) == [
+        ("Ethernet8", "untagged"), ("PortChannel0001", "tagged")]
+    metric, queued = points(request, "sonic.queue.io")
+    assert metric.unit == "By" and metric.sum.is_monotonic and len(queued) == 4 * 2
+    assert ({"network.interface.name": "Ethernet4", "sonic.port.alias": "fortyGigE0/4",
+             "network.io.direction": "transmit", "sonic.queue.index": 1, "sonic.queue.type": "multicast"},
+            1000 + 10 + 1) in queued
+    metric, watermark = points(request, "sonic.queue.shared_watermark")
+    assert metric.HasField("gauge") and len(watermark) == 8
+
+
 def test_delta_temporality_sends_increases():
     encoder = MetricsEncoder("delta", time.time())
     first, _ = encoder.encode(sample_snapshot(ports=2, counter_base=1000))

@@ -64,6 +64,29 @@ def test_openmetrics_when_asked_and_parses(exporter):
     assert families["sonic_port_oper_up"].samples[0].value == 1
 
 
+def test_lag_vlan_and_queue_families(exporter):
+    text = scrape(exporter, accept="application/openmetrics-text;version=1.0.0").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+
+    def values(name, *keys):
+        return {tuple(s.labels[k] for k in keys): s.value for s in families[name].samples}
+
+    assert values("sonic_lag_members", "port") == {("PortChannel0001",): 2}
+    assert values("sonic_lag_member_enabled", "port", "alias", "lag") == {
+        ("Ethernet0", "fortyGigE0/0", "PortChannel0001"): 1, ("Ethernet4", "fortyGigE0/4", "PortChannel0001"): 0}
+    assert values("sonic_vlan_members", "port") == {("Vlan1000",): 2}
+    assert values("sonic_vlan_member_info", "port", "vlan", "tagging_mode") == {
+        ("Ethernet8", "Vlan1000", "untagged"): 1, ("PortChannel0001", "Vlan1000", "tagged"): 1}
+    assert values("sonic_port_oper_up", "port")[("PortChannel0001",)] == 1
+
+    assert families["sonic_queue_packets"].type == "counter"
+    assert families["sonic_queue_shared_watermark_bytes"].type == "gauge"
+    packets = values("sonic_queue_packets", "port", "alias", "queue", "type")
+    assert len(packets) == 4 * 2
+    assert packets[("Ethernet4", "fortyGigE0/4", "1", "multicast")] == 1000 + 10
+    assert values("sonic_queue_dropped_bytes", "port", "queue")[("Ethernet0", "0")] == 1000 + 3
+
+
 def test_gzip_when_asked(exporter):
     raw = requests.get(f"http://127.0.0.1:{exporter.port}/metrics", headers={"Accept-Encoding": "gzip"},
                        stream=True, timeout=5).raw.read()
