@@ -1,21 +1,20 @@
 """The bounded flow table: mirrored packets aggregated by flow key, least recently seen evicted.
 
-A batch is grouped by key with numpy; the Python work per batch is one dictionary update per
-distinct flow in it, in order of each flow's last packet, so the LRU order stays exact.
-Keys are six packed 64-bit words and are unpacked into `Flow` only when read.
+A batch is grouped by key with numpy and merged into a `SlotTable` (numpy columns, LRU by
+each flow's last packet, evictions counted). Keys are six packed 64-bit words, unpacked
+into `Flow` only when read.
 """
 from __future__ import annotations
 
-import heapq
 import ipaddress
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import numpy as np
 
 from .decoder import Decoded
 from .grouping import group_rows
+from .slots import SlotTable
 
 DIRECTIONS = {0: "rx", 1: "tx"}  # ERSPAN III d bit: 0 ingress (rx), 1 egress (tx)
 
@@ -67,79 +66,76 @@ def _optional(packed: int) -> Optional[int]:
     return packed - 1 if packed else None
 
 
+FLOW_COLUMNS = {
+    "key": (np.uint64, (6,), 0), "packets": (np.int64, (), 0), "bytes": (np.int64, (), 0),
+    "tcp_flags": (np.int64, (), 0), "dscp": (np.int64, (), 0), "first": (np.float64, (), np.inf),
+    "last": (np.float64, (), -np.inf), "outer_version": (np.int64, (), 0),
+    "outer_src": (np.uint64, (2,), 0), "outer_dst": (np.uint64, (2,), 0),
+    "gre_proto": (np.int64, (), -1), "port_index": (np.int64, (), -1),
+}
+
+
 class FlowTable:
     """Flows keyed by (erspan type, session id, direction, vlan, src, dst, proto, sport, dport)."""
 
     def __init__(self, max_flows: int = 65536):
-        self.max_flows = max_flows
-        self.evictions = 0
-        self._flows: "OrderedDict[Tuple[int, ...], list]" = OrderedDict()
+        self._table = SlotTable(max_flows, FLOW_COLUMNS)
 
     def __len__(self) -> int:
-        return len(self._flows)
+        return len(self._table)
+
+    @property
+    def evictions(self) -> int:
+        return self._table.evictions
 
     def add(self, d: Decoded) -> None:
         rows = np.flatnonzero(d.reason == 0)
         if not len(rows):
             return
         groups = group_rows(pack_flow_keys(d, rows))
-        packets = np.diff(np.append(groups.starts, len(rows)))
-        octets = groups.reduce(np.add, d.length[rows])
-        flags = groups.reduce(np.bitwise_or, np.maximum(d.tcp_flags[rows], 0))
-        first = groups.reduce(np.minimum, d.timestamp[rows])
-        last = groups.reduce(np.maximum, d.timestamp[rows])
-        last_rows = groups.last_rows
-        dscp = d.dscp[rows][last_rows]
-        latest = rows[last_rows]
-        streams = [(v, *src, *dst, gre, port) for v, src, dst, gre, port in zip(
-            d.outer_version[latest].tolist(), d.outer_src[latest].tolist(),
-            d.outer_dst[latest].tolist(), d.gre_proto[latest].tolist(), d.port_index[latest].tolist())]
-        updates = list(zip(map(tuple, groups.keys.tolist()), packets.tolist(), octets.tolist(),
-                           flags.tolist(), dscp.tolist(), first.tolist(), last.tolist(),
-                           streams))
-        table = self._flows
-        for i in np.argsort(last_rows, kind="stable").tolist():
-            key, n, octs, fl, ds, t0, t1, stream = updates[i]
-            entry = table.get(key)
-            if entry is None:
-                table[key] = [n, octs, fl, ds, t0, t1, stream]
-                if len(table) > self.max_flows:
-                    table.popitem(last=False)
-                    self.evictions += 1
-            else:
-                entry[0] += n
-                entry[1] += octs
-                entry[2] |= fl
-                entry[3] = ds
-                entry[4] = min(entry[4], t0)
-                entry[5] = max(entry[5], t1)
-                entry[6] = stream
-                table.move_to_end(key)
+        slots = self._table.assign(groups.keys.view(np.dtype((np.void, 48))).ravel().tolist(),
+                                   groups.last_rows, len(rows))
+        kept = slots >= 0
+        s, latest = slots[kept], rows[groups.last_rows[kept]]
+        c = self._table.columns
+        c["key"][s] = groups.keys[kept]
+        c["packets"][s] += (groups.ends - groups.starts)[kept]
+        c["bytes"][s] += groups.reduce(np.add, d.length[rows])[kept]
+        c["tcp_flags"][s] |= groups.reduce(np.bitwise_or, np.maximum(d.tcp_flags[rows], 0))[kept]
+        c["first"][s] = np.minimum(c["first"][s], groups.reduce(np.minimum, d.timestamp[rows])[kept])
+        c["last"][s] = np.maximum(c["last"][s], groups.reduce(np.maximum, d.timestamp[rows])[kept])
+        for name, column in (("dscp", d.dscp), ("outer_version", d.outer_version), ("outer_src", d.outer_src),
+                             ("outer_dst", d.outer_dst), ("gre_proto", d.gre_proto), ("port_index", d.port_index)):
+            c[name][s] = column[latest]
 
     def flows(self) -> List[Flow]:
         """Every flow, least recently seen first."""
-        return [self._flow(key, entry) for key, entry in self._flows.items()]
+        return self._flows_at(self._table.occupied())
 
     def top(self, k: int, by: str = "bytes") -> List[Flow]:
         """The k largest flows by bytes (or packets), largest first."""
-        column = {"bytes": 1, "packets": 0}[by]
-        best = heapq.nlargest(k, self._flows.items(), key=lambda item: item[1][column])
-        return [self._flow(key, entry) for key, entry in best]
+        slots = self._table.occupied()
+        column = self._table.columns[{"bytes": "bytes", "packets": "packets"}[by]]
+        return self._flows_at(slots[np.argsort(-column[slots], kind="stable")[:k]])
 
-    @staticmethod
-    def _flow(key: Tuple[int, ...], entry: list) -> Flow:
-        src_hi, src_lo, dst_hi, dst_lo, meta, ports = key
-        version, proto = (meta >> 32) & 0xF, (meta >> 24) & 0xFF
-        direction = _optional((meta >> 36) & 0xF)
-        outer_version, outer_src_hi, outer_src_lo, outer_dst_hi, outer_dst_lo, gre_proto, port = entry[6]
-        return Flow(
-            erspan_type=_optional(meta >> 40), session_id=_optional((meta >> 13) & 0x7FF),
-            direction=None if direction is None else DIRECTIONS[direction],
-            vlan=_optional(meta & 0x1FFF), src=address(version, src_hi, src_lo),
-            dst=address(version, dst_hi, dst_lo), proto=proto, sport=_optional(ports >> 20),
-            dport=_optional(ports & 0xFFFFF), packets=entry[0], bytes=entry[1],
-            tcp_flags=entry[2] if proto == 6 else None, dscp=entry[3], first_seen=entry[4],
-            last_seen=entry[5],
-            outer_src=address(outer_version, outer_src_hi, outer_src_lo) if outer_version else None,
-            outer_dst=address(outer_version, outer_dst_hi, outer_dst_lo) if outer_version else None,
-            gre_proto=gre_proto if gre_proto >= 0 else None, port_index=port if port >= 0 else None)
+    def _flows_at(self, slots: np.ndarray) -> List[Flow]:
+        c = self._table.columns
+        columns = [c[name][slots].tolist() for name in FLOW_COLUMNS]
+        return [_flow(*row) for row in zip(*columns)]
+
+
+def _flow(key, packets, octets, tcp_flags, dscp, first, last, outer_version, outer_src, outer_dst,
+          gre_proto, port_index) -> Flow:
+    src_hi, src_lo, dst_hi, dst_lo, meta, ports = key
+    version, proto = (meta >> 32) & 0xF, (meta >> 24) & 0xFF
+    direction = _optional((meta >> 36) & 0xF)
+    return Flow(
+        erspan_type=_optional(meta >> 40), session_id=_optional((meta >> 13) & 0x7FF),
+        direction=None if direction is None else DIRECTIONS[direction],
+        vlan=_optional(meta & 0x1FFF), src=address(version, src_hi, src_lo),
+        dst=address(version, dst_hi, dst_lo), proto=proto, sport=_optional(ports >> 20),
+        dport=_optional(ports & 0xFFFFF), packets=packets, bytes=octets,
+        tcp_flags=tcp_flags if proto == 6 else None, dscp=dscp, first_seen=first, last_seen=last,
+        outer_src=address(outer_version, *outer_src) if outer_version else None,
+        outer_dst=address(outer_version, *outer_dst) if outer_version else None,
+        gre_proto=gre_proto if gre_proto >= 0 else None, port_index=port_index if port_index >= 0 else None)

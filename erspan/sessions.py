@@ -1,5 +1,6 @@
 """Per mirror stream counters: (outer src, outer dst, GRE protocol, session id) -> packets, lost,
-truncated, malformed by reason. Bounded like the flow table (least recently seen evicted).
+truncated, malformed by reason. Bounded like the flow table (a `SlotTable`, LRU, evictions
+counted); the only Python loop runs once per stream with sequence numbers in a batch.
 
 Loss comes from GRE sequence numbers: they are 32-bit and wrap; a stream whose numbers never
 advance (senders that keep 0) claims no loss; a late (reordered or duplicate) number does
@@ -7,7 +8,6 @@ not move the high-water mark, and only numbers skipped past it count as lost.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -17,6 +17,7 @@ from .decoder import Decoded
 from .flows import address
 from .grouping import group_rows
 from .reasons import FIRST_SKIPPED, NAMES
+from .slots import SlotTable
 
 WRAP = 1 << 32
 
@@ -45,15 +46,24 @@ def sequence_loss(seqs: np.ndarray, previous: Optional[int]) -> Tuple[int, int]:
     return lost, (origin + int(high[-1])) % WRAP
 
 
+SESSION_COLUMNS = {
+    "key": (np.uint64, (5,), 0), "packets": (np.int64, (), 0), "lost": (np.int64, (), 0),
+    "truncated": (np.int64, (), 0), "high_seq": (np.int64, (), -1),  # -1: no sequence seen yet
+    "first": (np.float64, (), np.inf), "last": (np.float64, (), -np.inf),
+    "malformed": (np.int64, (FIRST_SKIPPED,), 0),  # by reason code
+}
+
+
 class SessionTable:
     def __init__(self, max_sessions: int = 4096):
-        self.max_sessions = max_sessions
-        self.evictions = 0
-        # key -> [packets, lost, truncated, malformed dict, sequence high-water, first, last]
-        self._sessions: "OrderedDict[Tuple[int, ...], list]" = OrderedDict()
+        self._table = SlotTable(max_sessions, SESSION_COLUMNS)
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._table)
+
+    @property
+    def evictions(self) -> int:
+        return self._table.evictions
 
     def add(self, d: Decoded) -> None:
         rows = np.flatnonzero(d.session)
@@ -61,61 +71,41 @@ class SessionTable:
             return
         meta = (d.outer_version[rows] << 32) | ((d.gre_proto[rows] + 1) << 12) | (d.session_id[rows] + 1)
         groups = group_rows(np.column_stack([d.outer_src[rows], d.outer_dst[rows], meta.astype(np.uint64)]))
-        sizes = groups.ends - groups.starts
-        truncated = groups.reduce(np.add, d.truncated[rows].astype(np.int64))
-        first = groups.reduce(np.minimum, d.timestamp[rows])
-        last = groups.reduce(np.maximum, d.timestamp[rows])
-        malformed = self._malformed(groups, sizes, d.reason[rows])
-        sequence = d.sequence[rows]
-        keys = list(map(tuple, groups.keys.tolist()))
-        for g in np.argsort(groups.last_rows, kind="stable").tolist():
-            entry = self._entry(keys[g], first[g])
-            entry[0] += int(sizes[g])
-            entry[2] += int(truncated[g])
-            for reason, count in malformed.get(g, {}).items():
-                entry[3][reason] = entry[3].get(reason, 0) + count
-            seqs = sequence[groups.order[groups.starts[g]:groups.ends[g]]]
-            seqs = seqs[seqs >= 0]
-            if len(seqs):
-                lost, entry[4] = sequence_loss(seqs, entry[4])
-                entry[1] += lost
-            entry[6] = max(entry[6], float(last[g]))
-
-    def _entry(self, key: Tuple[int, ...], first_seen: float) -> list:
-        entry = self._sessions.get(key)
-        if entry is None:
-            entry = self._sessions[key] = [0, 0, 0, {}, None, float(first_seen), float(first_seen)]
-            if len(self._sessions) > self.max_sessions:
-                self._sessions.popitem(last=False)
-                self.evictions += 1
-        else:
-            self._sessions.move_to_end(key)
-        return entry
-
-    @staticmethod
-    def _malformed(groups, sizes: np.ndarray, reason: np.ndarray) -> Dict[int, Dict[str, int]]:
-        group_of = np.repeat(np.arange(len(sizes)), sizes)
-        ordered = reason[groups.order]
-        bad = (ordered > 0) & (ordered < FIRST_SKIPPED)
-        if not bad.any():
-            return {}
-        pairs, counts = np.unique(np.column_stack([group_of[bad], ordered[bad]]), axis=0, return_counts=True)
-        result: Dict[int, Dict[str, int]] = {}
-        for (g, code), count in zip(pairs.tolist(), counts.tolist()):
-            result.setdefault(g, {})[NAMES[code]] = count
-        return result
+        slots = self._table.assign(groups.keys.view(np.dtype((np.void, 40))).ravel().tolist(),
+                                   groups.last_rows, len(rows))
+        kept = slots >= 0
+        s, c = slots[kept], self._table.columns
+        c["key"][s] = groups.keys[kept]
+        c["packets"][s] += (groups.ends - groups.starts)[kept]
+        c["truncated"][s] += groups.reduce(np.add, d.truncated[rows].astype(np.int64))[kept]
+        c["first"][s] = np.minimum(c["first"][s], groups.reduce(np.minimum, d.timestamp[rows])[kept])
+        c["last"][s] = np.maximum(c["last"][s], groups.reduce(np.maximum, d.timestamp[rows])[kept])
+        slot_of_row = np.repeat(slots, groups.ends - groups.starts)  # in groups.order
+        reason = d.reason[rows][groups.order]
+        bad = (slot_of_row >= 0) & (reason > 0) & (reason < FIRST_SKIPPED)
+        np.add.at(c["malformed"], (slot_of_row[bad], reason[bad]), 1)
+        sequence = d.sequence[rows][groups.order]
+        for g in np.flatnonzero(kept & (groups.reduce(np.maximum, d.sequence[rows]) >= 0)).tolist():
+            seqs = sequence[groups.starts[g]:groups.ends[g]]
+            high = int(c["high_seq"][slots[g]])
+            lost, c["high_seq"][slots[g]] = sequence_loss(seqs[seqs >= 0], high if high >= 0 else None)
+            c["lost"][slots[g]] += lost
 
     def sessions(self) -> List[Session]:
-        return [self._session(key, entry) for key, entry in self._sessions.items()]
+        """Every session, least recently seen first."""
+        slots = self._table.occupied()
+        columns = [self._table.columns[name][slots].tolist() for name in SESSION_COLUMNS]
+        return [_session(*row) for row in zip(*columns)]
 
-    @staticmethod
-    def _session(key: Tuple[int, ...], entry: list) -> Session:
-        src_hi, src_lo, dst_hi, dst_lo, meta = key
-        version, gre_proto, session_id = meta >> 32, (meta >> 12) & 0x1FFFF, meta & 0xFFF
-        return Session(
-            outer_src=address(version, src_hi, src_lo) if version else None,
-            outer_dst=address(version, dst_hi, dst_lo) if version else None,
-            gre_proto=gre_proto - 1 if gre_proto else None,
-            session_id=session_id - 1 if session_id else None,
-            packets=entry[0], lost=entry[1], truncated=entry[2], malformed=dict(entry[3]),
-            first_seen=entry[5], last_seen=entry[6])
+
+def _session(key, packets, lost, truncated, high_seq, first, last, malformed) -> Session:
+    src_hi, src_lo, dst_hi, dst_lo, meta = key
+    version, gre_proto, session_id = meta >> 32, (meta >> 12) & 0x1FFFF, meta & 0xFFF
+    return Session(
+        outer_src=address(version, src_hi, src_lo) if version else None,
+        outer_dst=address(version, dst_hi, dst_lo) if version else None,
+        gre_proto=gre_proto - 1 if gre_proto else None,
+        session_id=session_id - 1 if session_id else None,
+        packets=packets, lost=lost, truncated=truncated,
+        malformed={NAMES[code]: n for code, n in enumerate(malformed) if n},
+        first_seen=first, last_seen=last)

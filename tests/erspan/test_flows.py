@@ -71,3 +71,15 @@ def test_many_distinct_flows_in_one_batch_stay_bounded():
     stats = collector.stats()
     assert (stats["flows"], stats["flow_evictions"], stats["flow_packets"]) == (100, 900, 1000)
     assert sorted(f.sport for f in collector.flows()) == list(range(901, 1001))
+
+
+def test_table_grows_to_its_bound_then_evicts_the_oldest():
+    collector = MirrorCollector(max_flows=3000)
+    collector.add_packets([tcp_frame(p) for p in range(1, 2501)])  # past the initial capacity
+    collector.add_packets([tcp_frame(p) for p in range(2501, 3501)])
+    collector.add_packets([tcp_frame(600)])  # refreshed: now the newest, nothing evicted
+    stats = collector.stats()
+    assert (stats["flows"], stats["flow_evictions"]) == (3000, 500)
+    flows = collector.flows()
+    assert sorted(f.sport for f in flows) == list(range(501, 3501))
+    assert flows[-1].sport == 600 and flows[-1].packets == 2
