@@ -120,9 +120,9 @@ class Pipeline:
             "redis_connected": float(sum(s.connected for s in states)),
             "redis_reconnects_total": float(sum(s.reconnects for s in states)),
         }
-        for source in (self.probes, self.mirror):
-            if source is not None:
-                out.update(source.agent_counters())
+        for part in (self.probes, self.mirror, *self.exporters):
+            if part is not None:
+                out.update(part.agent_counters())
         return out
 
     def endpoints(self) -> Dict[str, str]:

@@ -14,7 +14,7 @@ import logging
 import threading
 from concurrent import futures
 from pathlib import Path
-from typing import Callable, Optional, Protocol, Sequence, Set
+from typing import Callable, Dict, Optional, Protocol, Sequence, Set
 
 import grpc
 from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
@@ -65,6 +65,10 @@ class GnmiService(gnmi_pb2_grpc.gNMIServicer):
             streams = list(self._streams)
         for wakeup in streams:
             wakeup.change()
+
+    def active_streams(self) -> int:
+        with self._lock:
+            return len(self._streams)
 
     def _authorize(self, context: grpc.ServicerContext) -> None:
         if self._credentials is None:
@@ -168,6 +172,10 @@ class GnmiServer:
         self._server.start()
         log.info("gnmi: serving on %s:%d (%s)", self.host, self.port, "TLS" if tls.cert else "plain text, loopback")
         return self
+
+    def agent_counters(self) -> Dict[str, float]:
+        """For Snapshot.agent: the Subscribe RPCs open now."""
+        return {"gnmi_subscriptions": float(self.service.active_streams())}
 
     def stop(self, grace: float = 1.0) -> None:
         if self._unsubscribe is not None:

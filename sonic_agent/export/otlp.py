@@ -5,7 +5,7 @@ bounded queue of `queue_size` requests; when full, the oldest request is dropped
 points or records counted. The sender retries a failed request with capped exponential
 backoff and jitter (`max_backoff_s`) until it goes through or shutdown; a non-retryable
 answer drops it (counted). A dead collector therefore costs at most `queue_size` requests
-of memory and never blocks the agent. `stats()` gives the counters, named for Snapshot.agent.
+of memory and never blocks the agent. `agent_counters()` gives the counters for Snapshot.agent.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class OtlpExporter:
             while self._queue:
                 self._count_drop(self._queue.popleft())
 
-    def stats(self) -> Dict[str, int]:
+    def agent_counters(self) -> Dict[str, int]:
         with self._ready:
             return dict(self._stats, otlp_queue_length=len(self._queue))
 

@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
@@ -73,6 +73,11 @@ class PrometheusExporter:
         self._thread.start()
         log.info("prometheus: serving /metrics on %s:%d", self.host, self.port)
         return self
+
+    def agent_counters(self) -> Dict[str, float]:
+        """Nothing for Snapshot.agent: the collector serves its own counters directly, since they
+        must come out even when the snapshot cannot be built."""
+        return {}
 
     def stop(self) -> None:
         if self._server is not None:

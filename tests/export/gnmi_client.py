@@ -48,7 +48,8 @@ def main(spec: dict) -> None:
     elif scenario == "poll":
         sub = client.subscribe2(subscribe={"mode": "poll", "encoding": "json", "subscription": [
             {"path": f"{IFACE}/state/counters/in-octets"}]})
-        for _ in range(3):
+        for i in range(3):
+            time.sleep(0.5 if i else 0)  # the test changes the model after reading the first poll
             emit(poll=sub.get_update(timeout=5), at=time.time())
         sub.close()
     elif scenario == "sample":

@@ -186,6 +186,7 @@ def test_a_removed_port_is_deleted_on_change(model):
         stream = gnmi_pb2_grpc.gNMIStub(channel).Subscribe(iter([request]), timeout=10)
         while not next(stream).sync_response:
             pass
+        assert server.agent_counters() == {"gnmi_subscriptions": 1}
         model.snap = sample_snapshot(ports=4, flows=3, drop_port="Ethernet8")
         model.callbacks[-1]([SimpleNamespace(db="CONFIG_DB", table="PORT", key="Ethernet8", op="del")])
         deleted = next(stream).update.delete

@@ -66,7 +66,7 @@ def test_grpc_mtls_gzip_env_headers(certs, monkeypatch):
         interval_s=0.2, tls=TlsConfig(ca=certs.ca, cert=certs.client_cert, key=certs.client_key)))
     try:
         check_metrics_and_flows(receiver, "tenant-42")
-        assert exporter.stats()["otlp_dropped_points_total"] == 0
+        assert exporter.agent_counters()["otlp_dropped_points_total"] == 0
     finally:
         exporter.stop()
         receiver.stop()
@@ -80,11 +80,11 @@ def test_grpc_requests_really_are_gzip():
             exporter = run_exporter(OtlpConfig(endpoint=f"http://127.0.0.1:{receiver.port}", interval_s=0.1,
                                                compression=compression))
             deadline = time.time() + 5
-            while time.time() < deadline and not (exporter.stats()["otlp_dropped_points_total"] or
-                                                   exporter.stats()["otlp_exported_points_total"]):
+            while time.time() < deadline and not (exporter.agent_counters()["otlp_dropped_points_total"] or
+                                                   exporter.agent_counters()["otlp_exported_points_total"]):
                 time.sleep(0.05)
             exporter.stop()
-            stats = exporter.stats()
+            stats = exporter.agent_counters()
             assert bool(stats["otlp_exported_points_total"]) is expect_sent, (compression, stats)
             assert bool(stats["otlp_dropped_points_total"]) is not expect_sent, (compression, stats)
         assert receiver.received
@@ -117,7 +117,7 @@ def test_outage_keeps_agent_up_queue_bounded_drops_counted_and_resumes():
         receiver.wait_for("metrics")
         receiver.stop()
         time.sleep(2.5)  # ~50 intervals against a queue of 4
-        stats = exporter.stats()
+        stats = exporter.agent_counters()
         assert stats["otlp_queue_length"] <= 4
         assert stats["otlp_dropped_points_total"] > 0 and stats["otlp_dropped_logs_total"] > 0
         assert stats["otlp_retries_total"] > 0

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from sonic_agent.config import AgentConfig, GnmiConfig, PrometheusConfig
+from sonic_agent.config import AgentConfig, GnmiConfig, OtlpConfig, PrometheusConfig
 from sonic_agent.export.gnmi_paths import snapshot_leaves
 from sonic_agent.export.otlp_encode import MetricsEncoder
 from sonic_agent.export.prometheus_exposition import render
@@ -23,7 +23,7 @@ from sonic_agent.pipeline import Pipeline
 from sonic_agent.sonic.dbconfig import load_database_config
 from tests.conftest import REPO
 from tests.export.gnmi_client import MARK
-from tests.export.prometheus_peer import PrometheusServer
+from tests.export.prometheus_peer import PrometheusServer, free_port
 from tests.sonic.expect import wait_until
 from tests.sonic.generated import generate_switch, load_switch
 
@@ -41,6 +41,7 @@ def pipeline(redis_server):
     cfg.mirror.enabled = False
     cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
     cfg.export.gnmi = GnmiConfig(enabled=True, listen="127.0.0.1:0")
+    cfg.export.otlp = OtlpConfig(enabled=True, endpoint=f"http://127.0.0.1:{free_port()}", interval_s=3600)
     pipe = Pipeline(cfg)
     pipe.start()
     yield pipe
@@ -67,6 +68,16 @@ def test_prometheus_sees_model_labels_and_a_deleted_port_goes_stale(pipeline, re
         assert not prom.query('sonic_port_bytes_total{port="Ethernet12"}')
     finally:
         prom.stop()
+
+
+def test_every_exporter_reports_into_the_agent_counters(pipeline):
+    otlp = exporter(pipeline, "OtlpExporter")
+    otlp.export_once()  # the collector is absent: retried, then counted when dropped
+    agent = pipeline.snapshot().agent
+    assert agent["gnmi_subscriptions"] == 0 and agent["redis_connected"] == 1
+    assert set(otlp.agent_counters()) <= set(agent) and "otlp_retries_total" in agent
+    text = render(snapshot_families(pipeline.snapshot(), SeriesBudget(100_000)), openmetrics=False).decode()
+    assert "telegen_agent_otlp_dropped_points_total " in text and "telegen_agent_gnmi_subscriptions 0" in text
 
 
 def test_a_deleted_port_leaves_every_encoder_though_counters_db_keeps_it(pipeline, redis_server):
