@@ -2,8 +2,8 @@
 scrapes it from that namespace, and pygnmi (its own process, same namespace) subscribes.
 
 Acceptance 1: target up; per-port series with the model's labels; a port deleted from
-CONFIG_DB goes stale; `promtool check metrics` is clean. And acceptance 3's timing on the
-lab: a link going down on the neighbor side reaches a gNMI ON_CHANGE subscriber within 1 s
+CONFIG_DB goes stale; `promtool check metrics` is clean. LAG and VLAN families follow the
+lab's link state. And acceptance 3's timing on the lab: a link going down on the neighbor side reaches a gNMI ON_CHANGE subscriber within 1 s
 of the lab's state daemon writing STATE_DB.
 """
 from __future__ import annotations
@@ -106,6 +106,30 @@ def test_prometheus_scrapes_the_lab_and_a_deleted_port_goes_stale(lab, agent, in
         assert prom.query('sonic_port_oper_up{port="Ethernet8"}')
         assert prom.query('up{job="telegen"}')[0]["value"][1] == "1"
     finally:
+        prom.stop()
+
+
+def test_lag_and_vlan_families_follow_the_lab(lab, agent, tmp_path):
+    """PortChannel0001 (Ethernet16, Ethernet20) and Vlan1000 (Ethernet24, Ethernet28, untagged)
+    in the lab's CONFIG_DB; the state daemon disables a LAG member whose link goes down."""
+    prom = PrometheusServer(tmp_path, f"127.0.0.1:{METRICS_PORT}", netns=lab.switch_ns).start()
+
+    def members():
+        return {s["metric"]["port"]: s["value"][1]
+                for s in prom.query('sonic_lag_member_enabled{lag="PortChannel0001"}')}
+
+    try:
+        prom.wait(lambda: members() == {"Ethernet16": "1", "Ethernet20": "1"}, 20, "showing both members enabled")
+        assert prom.query('sonic_lag_members{port="PortChannel0001"}')[0]["value"][1] == "2"
+        assert prom.query('sonic_port_oper_up{port="PortChannel0001"}')[0]["value"][1] == "1"
+        assert {(s["metric"]["port"], s["metric"]["tagging_mode"]) for s in prom.query(
+            'sonic_vlan_member_info{vlan="Vlan1000"}')} == {("Ethernet24", "untagged"), ("Ethernet28", "untagged")}
+
+        subprocess.run(["ip", "-n", lab.neighbor_ns, "link", "set", "Ethernet20", "down"], check=True)
+        prom.wait(lambda: members() == {"Ethernet16": "1", "Ethernet20": "0"}, 10, "showing Ethernet20 disabled")
+        assert prom.query('sonic_port_oper_up{port="PortChannel0001"}')[0]["value"][1] == "1"  # one member left
+    finally:
+        subprocess.run(["ip", "-n", lab.neighbor_ns, "link", "set", "Ethernet20", "up"], check=False)
         prom.stop()
 
 

@@ -61,11 +61,14 @@ def test_prometheus_sees_model_labels_and_a_deleted_port_goes_stale(pipeline, re
         assert labels["Ethernet12"]["alias"] == "etp4"
         assert {s["value"][1] for s in series if s["metric"]["port"] == "Ethernet12"} == {"3000"}
         assert prom.query('sonic_port_info{port="Ethernet12",description="peer3:eth0"}')
+        queue = prom.query('sonic_queue_packets_total{port="Ethernet12",alias="etp4",queue="2",type="multicast"}')
+        assert queue and queue[0]["value"][1] == str(10 * (3 * 3 + 2))  # generated: 10 x the queue's ordinal
+        assert prom.query('sonic_vlan_member_info{port="Ethernet12",vlan="Vlan101",tagging_mode="untagged"}')
 
         redis_server.client(CONFIG_DB).delete("PORT|Ethernet12")
         prom.wait(lambda: not prom.query('sonic_port_info{port="Ethernet12"}'), 10, "marking Ethernet12 stale")
         assert prom.query('sonic_port_info{port="Ethernet8"}')
-        assert not prom.query('sonic_port_bytes_total{port="Ethernet12"}')
+        assert not prom.query('{port="Ethernet12"}')  # counters, queues, VLAN membership
     finally:
         prom.stop()
 
