@@ -1,7 +1,8 @@
 """ProbeManager: one loaded probe object, attached to the devices the SONiC model names.
 
 - `sync(ifnames)` attaches XDP (ingress) and TC clsact egress to each named netdev and
-  detaches the rest. A device already carrying someone else's XDP program keeps it: the
+  detaches the rest. Upper devices (PortChannel, VLAN bridge) count ingress with TC: XDP on
+  them would make the kernel refuse XDP on their members. A device already carrying someone else's XDP program keeps it: the
   probe counts its ingress with a TC ingress filter instead (logged and counted).
 - Maps are pinned under `probes.pin_dir`, so a restarted agent keeps counting where the last
   one stopped. Programs found on devices at start whose names carry our prefix are a killed
@@ -17,7 +18,9 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Set
+
+from pyroute2 import IPRoute
 
 from ..bpf import BpfError, BpfObject, Link, kernel_enum, object_path, prog_name_by_id
 from ..bpf import netattach as na
@@ -39,6 +42,12 @@ class Attachment:
     ifindex: int
     ingress: str  # "xdp" | "tc"
     xdp_mode: int = 0  # netattach XDP_FLAGS_*_MODE of our XDP program
+
+
+def upper_devices() -> Set[int]:
+    """ifindexes of the devices that are another device's master (team, bond, bridge)."""
+    with IPRoute() as ipr:
+        return {link.get_attr("IFLA_MASTER") for link in ipr.get_links() if link.get_attr("IFLA_MASTER")}
 
 
 class ProbeManager:
@@ -123,14 +132,22 @@ class ProbeManager:
                 wanted[name] = socket.if_nametoindex(name)
             except OSError:
                 log.debug("no netdev yet", extra={"port": name})
+        uppers = upper_devices()
         with self._lock:
             for name, att in list(self.ports.items()):
                 if wanted.get(name) != att.ifindex:
                     self._detach(name)
+                elif att.ingress == "xdp" and att.ifindex in uppers:  # it gained lower devices
+                    self._detach(name, forget=False)
+            for ifindex in uppers & set(self._leftovers or {}):
+                # XDP on an upper device makes the kernel refuse XDP on its lowers: off first.
+                old_xdp = self._leftovers[ifindex].pop("xdp", None)
+                if old_xdp:
+                    leftovers.remove(ifindex, {"xdp": old_xdp})
             for name, ifindex in wanted.items():
                 if name not in self.ports:
                     try:
-                        self._attach(name, ifindex)
+                        self._attach(name, ifindex, upper=ifindex in uppers)
                     except BpfError as exc:
                         self.stats["attach_errors"] += 1
                         log.error("probe attach failed", extra={"port": name, "error": str(exc)})
@@ -140,7 +157,7 @@ class ProbeManager:
                 self._leftovers = None
                 self._forget_except({a.ifindex for a in self.ports.values()})
 
-    def _attach(self, name: str, ifindex: int) -> None:
+    def _attach(self, name: str, ifindex: int, upper: bool = False) -> None:
         old = (self._leftovers or {}).pop(ifindex, {})
         ports_map = self.maps.maps[k.MAP_PORTS]
         try:
@@ -155,7 +172,7 @@ class ProbeManager:
         na.tc_attach(ifindex, na.TC_EGRESS, self._fds[k.PROG_TC_EGRESS], k.TC_HANDLE, k.TC_PRIORITY,
                      replace="tc_eg" in old)
         try:
-            att = self._attach_ingress(name, ifindex, old)
+            att = self._attach_ingress(name, ifindex, old, upper)
         except BpfError:
             na.tc_detach(ifindex, na.TC_EGRESS, k.TC_HANDLE, k.TC_PRIORITY)
             raise
@@ -163,7 +180,14 @@ class ProbeManager:
         log.info("probes attached", extra={"port": name, "ingress": att.ingress,
                                            "xdp_mode": na.MODE_NAMES.get(att.xdp_mode, "")})
 
-    def _attach_ingress(self, name: str, ifindex: int, old: Dict[str, int]) -> Attachment:
+    def _attach_ingress(self, name: str, ifindex: int, old: Dict[str, int], upper: bool) -> Attachment:
+        """XDP, except on an upper device (PortChannel, VLAN bridge): XDP there would make the
+        kernel refuse XDP on every member ("an upper device already has a program"), so its
+        ingress is counted with TC by design; and except where a foreign program sits."""
+        if upper:
+            na.tc_attach(ifindex, na.TC_INGRESS, self._fds[k.PROG_TC_INGRESS], k.TC_HANDLE, k.TC_PRIORITY,
+                         replace="tc_in" in old)
+            return Attachment(ifindex, "tc")
         prog_id, mode = na.xdp_query(ifindex)
         try:
             if prog_id and prog_id == old.get("xdp"):
