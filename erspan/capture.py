@@ -9,7 +9,7 @@ from __future__ import annotations
 import mmap
 import struct
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -85,29 +85,29 @@ class CaptureReader:
 
     def _pcapng(self) -> Iterator[Frames]:
         buf, size, off = self._map, len(self._map), 0
-        order, links, scales = "<", [], []  # per interface of the current section
+        order, links, clocks = "<", [], []  # per interface of the current section
         cols: List[list] = [[], [], [], [], [], []]  # start, caplen, wirelen, ts raw, iface, section
         while off + 12 <= size:
             btype = struct.unpack_from(order + "I", buf, off)[0]
             if btype == BLOCK_SHB:
                 order = "<" if bytes(buf[off + 8:off + 12]) == b"\x4d\x3c\x2b\x1a" else ">"
-                links, scales = [], []
+                links, clocks = [], []
             blen = struct.unpack_from(order + "I", buf, off + 4)[0]
             if blen < 12 or blen % 4 or blen > MAX_RECORD + 64 or off + blen > size:
                 self._note("capture_truncated" if off + blen > size else "capture_corrupt")
                 break
             if btype == BLOCK_IDB and blen >= 20:
                 links.append(struct.unpack_from(order + "H", buf, off + 8)[0])
-                scales.append(_tsresol(buf, order, off + 16, off + blen - 4))
+                clocks.append(_interface_clock(buf, order, off + 16, off + blen - 4))
             elif btype in (BLOCK_EPB, BLOCK_PB) and blen >= 32:
                 if btype == BLOCK_EPB:
                     iface, hi, lo, cap, wire = struct.unpack_from(order + "5I", buf, off + 8)
                 else:
                     iface, _, hi, lo, cap, wire = struct.unpack_from(order + "HH4I", buf, off + 8)
-                self._frame(cols, links, scales, off + 28, min(cap, blen - 32), wire, (hi << 32) | lo, iface)
+                self._frame(cols, links, clocks, off + 28, min(cap, blen - 32), wire, (hi << 32) | lo, iface)
             elif btype == BLOCK_SPB and blen >= 16:
                 wire = struct.unpack_from(order + "I", buf, off + 8)[0]
-                self._frame(cols, links, scales, off + 12, min(wire, blen - 16), wire, 0, 0)
+                self._frame(cols, links, clocks, off + 12, min(wire, blen - 16), wire, 0, 0)
             off += blen
             if len(cols[0]) >= self.batch_size:
                 yield self._pcapng_batch(cols)
@@ -117,11 +117,12 @@ class CaptureReader:
         if cols[0]:
             yield self._pcapng_batch(cols)
 
-    def _frame(self, cols, links, scales, start, cap, wire, ts, iface) -> None:
+    def _frame(self, cols, links, clocks, start, cap, wire, ts, iface) -> None:
         if iface >= len(links):
             self._note("capture_unknown_interface")
             return
-        for col, value in zip(cols, (start, cap, wire, ts / scales[iface], links[iface])):
+        units, offset = clocks[iface]
+        for col, value in zip(cols, (start, cap, wire, ts / units + offset, links[iface])):
             col.append(value)
 
     def _pcapng_batch(self, cols) -> Frames:
@@ -140,17 +141,21 @@ class CaptureReader:
         return Frames(data, start, caplen, np.maximum(wirelen, caplen), ts, linktype)
 
 
-def _tsresol(buf, order: str, off: int, end: int) -> float:
-    """Timestamp units per second from an IDB's options (if_tsresol, code 9; default 10^6)."""
+def _interface_clock(buf, order: str, off: int, end: int) -> Tuple[float, int]:
+    """(timestamp units per second, seconds to add) from an IDB's options: if_tsresol (code 9,
+    default 10^6) and if_tsoffset (code 14, default 0)."""
+    units, offset = 1e6, 0
     while off + 4 <= end:
         code, length = struct.unpack_from(order + "HH", buf, off)
         if code == 0:
             break
         if code == 9 and length >= 1:
             value = buf[off + 4]
-            return float(2 ** (value & 0x7F)) if value & 0x80 else float(10 ** value)
+            units = float(2 ** (value & 0x7F)) if value & 0x80 else float(10 ** value)
+        elif code == 14 and length >= 8:
+            offset = struct.unpack_from(order + "q", buf, off + 4)[0]
         off += 4 + ((length + 3) & ~3)
-    return 1e6
+    return units, offset
 
 
 def write_pcap(path, frames: Iterable[bytes], timestamps: Optional[Iterable[float]] = None,

@@ -78,13 +78,14 @@ def test_pcapng_interfaces_resolution_simple_packets_and_byte_order(tmp_path):
     epb_raw = pcapng_block(6, struct.pack("<IIIII", 1, 0, 5, len(raw_ip), len(raw_ip)) + raw_ip)
     spb = pcapng_block(3, struct.pack("<I", len(frame)) + frame)
     shb_be = pcapng_block(0x0A0D0D0A, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1), ">")
-    idb_be = pcapng_block(1, struct.pack(">HHI", 1, 0, 65535), ">")
+    offset_option = struct.pack(">HHq", 14, 8, 1000) + struct.pack(">HH", 0, 0)  # if_tsoffset
+    idb_be = pcapng_block(1, struct.pack(">HHI", 1, 0, 65535) + offset_option, ">")
     epb_be = pcapng_block(6, struct.pack(">IIIII", 0, 0, 7_000_000, len(frame), len(frame)) + frame, ">")
     path = tmp_path / "mixed.pcapng"
     path.write_bytes(shb + idb_eth + idb_raw + epb_eth + epb_raw + spb + shb_be + idb_be + epb_be)
     (batch,) = CaptureReader(path)
     assert batch.linktype.tolist() == [1, 101, 1, 1]
-    assert batch.timestamp[0] == pytest.approx(1_650_000_000.5) and batch.timestamp[3] == pytest.approx(7.0)
+    assert batch.timestamp[0] == pytest.approx(1_650_000_000.5) and batch.timestamp[3] == pytest.approx(1007.0)
     collector = MirrorCollector()
     collector.add_frames(batch)
     assert collector.stats()["skipped"] == {"not_mirror": 1}  # the raw IP frame is not a mirror
