@@ -61,21 +61,32 @@ def test_agent_serves_the_lab_and_stops_on_sigterm(lab, tmp_path):
     assert "Traceback" not in stderr
 
 
-def test_main_job_shows_live_ports_and_tears_down():
-    """`lab run` (what `make lab` runs): ports with live state on screen, nothing left after."""
+def test_main_job_shows_live_ports_and_ctrl_c_tears_down():
+    """`lab run` (what `make lab` runs): every port with live state on screen, then Ctrl-C
+    (SIGINT) leaves namespaces, links and processes as they were."""
     require_root()
     from .test_lab import _host_state
     name = "m" + uuid.uuid4().hex[:5]
     before = _host_state(name)
-    result = subprocess.run([sys.executable, "-m", "sonic_agent", "lab", "--name", name, "run", "--duration", "20"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    screens = result.stdout.split("\n\n\n")
-    last = next(s for s in reversed(screens) if "PORT" in s)
-    for port, fields in json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"].items():
-        row = next((line for line in last.splitlines() if line.split()[:1] == [port]), "")
-        assert row.split()[1:4] == [fields["alias"], "up", "up"], row
-    assert result.stdout.rstrip().endswith(f"lab '{name}' torn down")
+    ports = json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]
+    proc = subprocess.Popen([sys.executable, "-m", "sonic_agent", "lab", "--name", name, "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started, screen, rows = time.monotonic(), [], {}
+    try:
+        for line in proc.stdout:  # the screen is printed every second (plain lines when not a tty)
+            screen.append(line)
+            fields = line.split()
+            if fields and fields[0] in ports:
+                rows[fields[0]] = fields[1:4]
+            if all(rows.get(p) == [f["alias"], "up", "up"] for p, f in ports.items()):
+                break
+            assert time.monotonic() - started < 90, "ports with live state not shown within 90 s"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert all(rows.get(p) == [f["alias"], "up", "up"] for p, f in ports.items()), "".join(screen[-30:]) + err
+    assert out.rstrip().endswith(f"lab '{name}' torn down"), err[-2000:]
+    assert proc.returncode == 0
     assert _host_state(name) == before
 
 
