@@ -7,7 +7,6 @@ mirror sessions and top flows.
 """
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time

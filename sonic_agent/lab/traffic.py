@@ -29,7 +29,7 @@ from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID
 
 from ..sonic.dbconfig import load_database_config
 from ..sonic.encoding import read_table
-from .topology import MGMT_PORT, LabLayout, peer_address
+from .topology import MGMT_PORT, LabLayout
 
 CONTROL_CLASSES = ("lldp", "lacp", "stp", "arp", "nd", "icmp", "icmpv6", "bgp", "bfd", "dhcp",
                    "dhcpv6", "ssh", "snmp", "gnmi", "sflow", "vxlan")
