@@ -66,7 +66,8 @@ def agent(lab, in_lab, tmp_path_factory):
     try:
         deadline = time.time() + 30
         while 'port="Ethernet28"' not in metrics(in_lab):
-            assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-2000:] if proc.poll() else ""
+            exited = proc.poll() is not None
+            assert not exited and time.time() < deadline, proc.stderr.read()[-2000:] if exited else "no ports in 30 s"
             time.sleep(0.3)
         yield proc
     finally:
