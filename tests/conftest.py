@@ -38,6 +38,16 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def wait_until(predicate, timeout: float):
+    """Seconds until `predicate()` held, polled every 50 ms; None if it did not within `timeout`."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
 def require_root() -> None:
     require(os.geteuid() == 0, "needs root (netns, veth, BPF)")
     require(shutil.which("ip") is not None, "needs iproute2")

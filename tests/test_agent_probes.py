@@ -14,7 +14,7 @@ from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
 from sonic_agent.lab.topology import LabLayout
 from sonic_agent.sonic.dbconfig import load_database_config
 
-from .conftest import require, require_root
+from .conftest import require, require_root, wait_until
 
 NEW_PORT = "Ethernet64"
 UPPERS = {"PortChannel0001", "Vlan1000"}  # bridges over member ports: ingress on TC by design
@@ -58,14 +58,6 @@ def _programs(layout):
     return counts
 
 
-def _wait(predicate, timeout):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    return None
-
 
 def test_probes_follow_config_db_and_survive_sigkill(lab, tmp_path):
     config = tmp_path / "agent.yaml"
@@ -77,23 +69,23 @@ def test_probes_follow_config_db_and_survive_sigkill(lab, tmp_path):
     expected = set(json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]) | {"PortChannel0001", "Vlan1000", "eth0"}
     agent = _start_agent(lab, config)
     try:
-        assert _wait(lambda: all(_one_each(_programs(lab), dev) for dev in expected), 30) is not None, _programs(lab)
+        assert wait_until(lambda: all(_one_each(_programs(lab), dev) for dev in expected), 30) is not None, _programs(lab)
 
         dbs = load_database_config(str(lab.db_config))
         config_db = dbs.connect("CONFIG_DB")
         config_db.hset(f"PORT|{NEW_PORT}", mapping={"alias": "etp17", "lanes": "64,65,66,67", "speed": "100000",
                                                     "mtu": "9100", "admin_status": "up", "index": "17"})
-        took = _wait(lambda: _programs(lab).get(NEW_PORT) == (1, 1), 2.0)
+        took = wait_until(lambda: _programs(lab).get(NEW_PORT) == (1, 1), 2.0)
         assert took is not None, f"{NEW_PORT} not attached within 2 s of its CONFIG_DB entry"
         config_db.delete(f"PORT|{NEW_PORT}")
-        assert _wait(lambda: NEW_PORT not in _programs(lab), 2.0) is not None
+        assert wait_until(lambda: NEW_PORT not in _programs(lab), 2.0) is not None
 
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
         assert all(_one_each(_programs(lab), dev) for dev in expected)  # left behind by the killed agent
         agent = _start_agent(lab, config)
         time.sleep(3)
-        assert _wait(lambda: all(_one_each(_programs(lab), dev) for dev in expected), 20) is not None, _programs(lab)
+        assert wait_until(lambda: all(_one_each(_programs(lab), dev) for dev in expected), 20) is not None, _programs(lab)
         assert set(_programs(lab)) == expected, "programs on a device the model does not name"
     finally:
         agent.send_signal(signal.SIGTERM)

@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -13,7 +12,7 @@ from sonic_agent.lab.traffic import CONTROL_CLASSES
 from sonic_agent.sonic.dbconfig import load_database_config
 from sonic_agent.sonic.encoding import decode_fields, tables_from_dump
 
-from .conftest import require, require_root, shared_path
+from .conftest import require, require_root, shared_path, wait_until
 
 
 def _host_state(name):
@@ -50,14 +49,6 @@ def _redis_db(layout, name):
     return dbs.connect(name), dbs.db(name).separator
 
 
-def _wait_for(predicate, timeout):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    return None
-
 
 def _assert_config_db_equals(layout, dump):
     config, sep = _redis_db(layout, "CONFIG_DB")
@@ -77,12 +68,12 @@ def _assert_link_down_flips(layout, port):
     state, _ = _redis_db(layout, "STATE_DB")
     assert state.hget(f"PORT_TABLE|{port}", "netdev_oper_status") == "up"
     subprocess.run(["ip", "-n", layout.neighbor_ns, "link", "set", port, "down"], check=True)
-    took = _wait_for(lambda: state.hget(f"PORT_TABLE|{port}", "netdev_oper_status") == "down"
+    took = wait_until(lambda: state.hget(f"PORT_TABLE|{port}", "netdev_oper_status") == "down"
                      and appl.hget(f"PORT_TABLE:{port}", "oper_status") == "down", 2.0)
     assert took is not None, f"{port} down did not reach STATE_DB/APPL_DB within 2 s"
     assert appl.hget(f"PORT_TABLE:{port}", "flap_count") == "1"
     subprocess.run(["ip", "-n", layout.neighbor_ns, "link", "set", port, "up"], check=True)
-    assert _wait_for(lambda: appl.hget(f"PORT_TABLE:{port}", "oper_status") == "up", 2.0) is not None
+    assert wait_until(lambda: appl.hget(f"PORT_TABLE:{port}", "oper_status") == "up", 2.0) is not None
 
 
 def test_lab_from_sonic_mock_tables(lab):
@@ -114,8 +105,8 @@ def test_builtin_lab_state_counters_and_ports_follow_config_db(lab):
                            "--kind", "control", "--count", "3", "--interval", "0"],
                           capture_output=True, text=True, check=True)
     assert f"sent {3 * len(ports) * len(CONTROL_CLASSES)} control frames" in sent.stdout
-    assert _wait_for(lambda: int(counters.hget(key, "SAI_PORT_STAT_IF_IN_OCTETS")) > before, 2.5) is not None
-    assert _wait_for(lambda: counters.exists(f"RATES:{oids['Ethernet4']}"), 2.5) is not None
+    assert wait_until(lambda: int(counters.hget(key, "SAI_PORT_STAT_IF_IN_OCTETS")) > before, 2.5) is not None
+    assert wait_until(lambda: counters.exists(f"RATES:{oids['Ethernet4']}"), 2.5) is not None
 
     state, _ = _redis_db(lab, "STATE_DB")
     assert state.hget("MIRROR_SESSION_TABLE|everflow0", "status") == "active"
@@ -123,11 +114,11 @@ def test_builtin_lab_state_counters_and_ports_follow_config_db(lab):
     config, _ = _redis_db(lab, "CONFIG_DB")
     config.hset("PORT|Ethernet64", mapping={"alias": "etp17", "lanes": "64,65,66,67", "speed": "100000",
                                             "admin_status": "up", "mtu": "9100", "index": "17"})
-    assert _wait_for(lambda: "Ethernet64" in _switch_netdevs(lab), 2.0) is not None
-    assert _wait_for(lambda: counters.hexists("COUNTERS_PORT_NAME_MAP", "Ethernet64"), 2.0) is not None
+    assert wait_until(lambda: "Ethernet64" in _switch_netdevs(lab), 2.0) is not None
+    assert wait_until(lambda: counters.hexists("COUNTERS_PORT_NAME_MAP", "Ethernet64"), 2.0) is not None
     config.delete("PORT|Ethernet64")
-    assert _wait_for(lambda: "Ethernet64" not in _switch_netdevs(lab), 2.0) is not None
-    assert _wait_for(lambda: not counters.hexists("COUNTERS_PORT_NAME_MAP", "Ethernet64"), 2.0) is not None
+    assert wait_until(lambda: "Ethernet64" not in _switch_netdevs(lab), 2.0) is not None
+    assert wait_until(lambda: not counters.hexists("COUNTERS_PORT_NAME_MAP", "Ethernet64"), 2.0) is not None
 
 
 def test_second_lab_up_is_refused_and_changes_nothing(lab):
