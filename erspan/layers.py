@@ -16,6 +16,8 @@ from .reasons import CODE
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 VLAN_TPIDS = np.array([0x8100, 0x88A8, 0x9100, 0x9200])
+ISL_PREFIXES = np.array([0x01000C00, 0x03000C00])  # first 4 of the 5 ISL destination bytes
+ISL_HEADER = 26
 CISCO_TTAG = 0x8988  # ACI fabric PTP timestamp tag left in mirrored frames (Zeek issue 1928)
 MAX_VLAN_TAGS = 4
 IPV6_EXT = np.array([0, 43, 44, 51, 60, 135, 139, 140])  # headers before the payload protocol
@@ -49,10 +51,21 @@ def walk_vlan_tags(fr: Frames, idx: np.ndarray, et_off: np.ndarray, layer: str):
 
 
 def walk_ethernet(fr: Frames, idx: np.ndarray, off: np.ndarray, layer: str):
-    """An Ethernet header at `off`, with its tags: as `walk_vlan_tags`."""
+    """An Ethernet header at `off`, with its tags: as `walk_vlan_tags`.
+
+    A Cisco ISL header (26 bytes to 01:00:0c:00:00 or 03:00:0c:00:00, VLAN in bits 15:1 of
+    its bytes 20-21) in front of the frame is skipped; its VLAN counts when no tag follows.
+    """
+    maybe = np.flatnonzero(fr.u8(idx, off) & 0xFD == 0x01)  # 01 or 03: the rest only for these
+    f, o = idx[maybe], off[maybe]
+    rows = maybe[np.isin(fr.u32(f, o), ISL_PREFIXES) & (fr.u8(f, o + 4) == 0) & fr.has(f, o, ISL_HEADER + 14)]
+    isl_vlan = np.full(len(idx), -1, dtype=np.int64)
+    isl_vlan[rows] = (fr.u16(idx[rows], off[rows] + 20) >> 1) & 0x0FFF
+    off = off.copy()
+    off[rows] += ISL_HEADER
     reason, ethertype, l3, vlan = walk_vlan_tags(fr, idx, off + 12, layer)
     reason[~fr.has(idx, off, 14)] = CODE[f"{layer}_l2_truncated"]
-    return reason, ethertype, l3, vlan
+    return reason, ethertype, l3, np.where(vlan >= 0, vlan, isl_vlan)
 
 
 @dataclass

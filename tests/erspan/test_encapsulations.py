@@ -180,3 +180,14 @@ def test_cisco_ptp_ttag_inside_the_mirrored_frame():
     collector = MirrorCollector()
     collector.add_packets([cut])
     assert collector.stats()["malformed"] == {"inner_l2_truncated": 1}
+
+
+def test_cisco_isl_inside_the_mirrored_frame():
+    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / inner_tcp())
+    # ISL: destination (5 bytes), type/user, source (6), length, AAAA03, HSA (3), VLAN<<1|BPDU,
+    # index, reserved; then the original frame and its CRC
+    isl = (b"\x01\x00\x0c\x00\x00" + b"\x00" + b"\x02\x00\x00\x00\x00\x09" + len(frame).to_bytes(2, "big")
+           + b"\xaa\xaa\x03" + b"\x02\x00\x00" + (301 << 1).to_bytes(2, "big") + b"\x00" * 4)
+    assert len(isl) == 26
+    flow, _ = only_flow([erspan2(inner=Raw(isl + frame + b"\x00" * 4), vlan=5)])
+    assert (flow.vlan, flow.src, flow.sport, flow.bytes) == (301, "192.0.2.1", 40000, TCP_LEN)
