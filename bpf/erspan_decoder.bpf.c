@@ -13,7 +13,9 @@
  * session's sequence high-water mark advances by compare-and-swap, so loss stays exact when
  * one stream is spread over several CPUs: the arrival order is the order in which the swaps
  * succeed, and a number at or below the mark (late or repeated) never counts as lost.
- * The IP and L2 walks are global functions: the verifier checks each once.
+ * Cost (bench/xdp_decode_cost.py): the common path is inline; the rare deeper walks (a second
+ * VLAN tag and beyond, IPv6 extension headers) are global functions the verifier checks once,
+ * and timestamps come from a timer-kept clock (10 ms ticks) instead of a helper per packet.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -82,6 +84,47 @@ struct {
 	__type(value, struct mirror_config);
 } mirror_config SEC(".maps");
 
+/* A clock the program reads with one load: a BPF timer stores bpf_ktime_get_ns() every
+ * CLOCK_TICK_NS (100 wakeups a second), so no packet pays for a time helper; flow and session
+ * timestamps are within a tick. The timer dies with the map, when the object is closed. */
+#define CLOCK_TICK_NS 10000000
+#define CLOCK_MONOTONIC_ 1
+struct mirror_clock {
+	__u64 now_ns;
+	struct bpf_timer timer;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mirror_clock);
+} mirror_clock SEC(".maps");
+
+static int clock_tick(void *map, __u32 *key, struct mirror_clock *clock)
+{
+	clock->now_ns = bpf_ktime_get_ns();
+	bpf_timer_start(&clock->timer, CLOCK_TICK_NS, 0);
+	return 0;
+}
+
+/* The time now, give or take a tick; the first packet starts the clock. */
+static __always_inline __u64 clock_now(void)
+{
+	__u32 zero = 0;
+	struct mirror_clock *clock = bpf_map_lookup_elem(&mirror_clock, &zero);
+
+	if (!clock)
+		return bpf_ktime_get_ns();
+	if (clock->now_ns)
+		return clock->now_ns;
+	if (bpf_timer_init(&clock->timer, &mirror_clock, CLOCK_MONOTONIC_) == 0) {
+		bpf_timer_set_callback(&clock->timer, clock_tick);
+		bpf_timer_start(&clock->timer, CLOCK_TICK_NS, 0);
+	}
+	return bpf_ktime_get_ns();
+}
+
 struct l2_meta {
 	__u32 l3; /* offset of the payload after the tags */
 	__u16 ethertype;
@@ -99,12 +142,12 @@ struct ip_meta {
 
 static __always_inline __u16 rd16(const __u8 *p)
 {
-	return (__u16)p[0] << 8 | p[1];
+	return __builtin_bswap16(*(const __u16 *)p); /* unaligned packet loads are fine */
 }
 
 static __always_inline __u32 rd32(const __u8 *p)
 {
-	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
+	return __builtin_bswap32(*(const __u32 *)p);
 }
 
 /* `len` bytes at `off` in the frame, or NULL when they are not all there. */
@@ -128,32 +171,51 @@ static __always_inline bool vlan_tpid(__u16 et)
 	return et == 0x8100 || et == 0x88A8 || et == 0x9100 || et == 0x9200;
 }
 
-/* An Ethernet header at `off` and up to 4 802.1Q/QinQ tags; 0 on success, 1 if cut short. */
-__noinline int walk_l2(struct xdp_md *ctx, __u32 off, struct l2_meta *l2)
+/* The tags after the first (at `off`, which holds a TPID), up to MAX_VLAN_TAGS in all: rare,
+ * so a global function the verifier checks once. Returns MIRROR_OK or `cut` (the layer's
+ * truncation reason); being global, it also puts enum mirror_reason in the BTF userspace reads. */
+__noinline enum mirror_reason more_vlan_tags(struct xdp_md *ctx, __u32 off, struct l2_meta *l2,
+					     enum mirror_reason cut)
 {
 	__u8 *p;
 
-	if (!l2 || !AT(ctx, off, 14))
-		return 1;
-	off += 12;
-	p = AT(ctx, off, 2);
-	if (!p)
-		return 1;
-	l2->ethertype = rd16(p);
-	l2->vlan = MIRROR_NO_ID;
-	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+	if (!l2)
+		return cut;
+	for (int i = 1; i < MAX_VLAN_TAGS; i++) {
 		if (!vlan_tpid(l2->ethertype))
 			break;
 		p = AT(ctx, off, 6);
 		if (!p)
-			return 1;
-		if (l2->vlan == MIRROR_NO_ID)
-			l2->vlan = rd16(p + 2) & 0x0FFF;
+			return cut;
 		l2->ethertype = rd16(p + 4);
 		off += 4;
 	}
 	l2->l3 = off + 2;
-	return 0;
+	return MIRROR_OK;
+}
+
+/* An Ethernet header at `off` and up to 4 802.1Q/QinQ tags (vlan: the outermost one's VID). */
+static __always_inline enum mirror_reason walk_l2(struct xdp_md *ctx, __u32 off, struct l2_meta *l2,
+						  enum mirror_reason cut)
+{
+	__u8 *p = AT(ctx, off, 14);
+
+	if (!p)
+		return cut;
+	l2->ethertype = rd16(p + 12);
+	l2->vlan = MIRROR_NO_ID;
+	l2->l3 = off + 14;
+	if (!vlan_tpid(l2->ethertype))
+		return MIRROR_OK;
+	p = AT(ctx, off + 12, 6);
+	if (!p)
+		return cut;
+	l2->vlan = rd16(p + 2) & 0x0FFF;
+	l2->ethertype = rd16(p + 4);
+	l2->l3 = off + 18;
+	if (!vlan_tpid(l2->ethertype))
+		return MIRROR_OK;
+	return more_vlan_tags(ctx, off + 16, l2, cut);
 }
 
 static __always_inline bool ipv6_ext(__u8 nh)
@@ -165,16 +227,53 @@ static __always_inline bool ipv6_ext(__u8 nh)
 	return false;
 }
 
-/* The IPv4 (v6 == 0) or IPv6 header at `off`; addresses into `addrs`. Returns ip_result. */
-__noinline int ip_walk(struct xdp_md *ctx, __u32 off, __u32 v6, struct mirror_addrs *addrs,
-		       struct ip_meta *ip)
+/* IPv6 extension headers from `off` (next header `nh`): the rare case, checked once as a
+ * global function. Returns ip_result; sets ip->proto, ip->l4 and fragment flags. */
+__noinline int ipv6_ext_walk(struct xdp_md *ctx, __u32 off, __u32 nh, struct ip_meta *ip)
 {
 	__u32 len = ctx->data_end - ctx->data;
-	__u8 *p, nh;
+	__u8 *p;
 
-	if (!addrs || !ip)
+	if (!ip)
 		return IP_TRUNCATED;
 	off &= MAX_OFFSET;
+	for (int i = 0; i < MAX_IPV6_EXT; i++) {
+		__u32 hdr_len;
+
+		if (!ipv6_ext(nh))
+			break;
+		p = AT(ctx, off, 8); /* every extension header is at least 8 bytes */
+		if (!p)
+			return IP_V6_EXT_TRUNCATED;
+		if (nh == 44) {
+			__u16 word = rd16(p + 2);
+
+			hdr_len = 8;
+			ip->frag |= ((word & 0xFFF8) ? FRAG_LATER : 0) | ((word & 1) ? FRAG_MORE : 0);
+		} else if (nh == 51) {
+			hdr_len = ((__u32)p[1] + 2) * 4;
+		} else {
+			hdr_len = ((__u32)p[1] + 1) * 8;
+		}
+		if (off + hdr_len > len)
+			return IP_V6_EXT_TRUNCATED;
+		nh = p[0];
+		off = (off + hdr_len) & MAX_OFFSET;
+	}
+	if (ipv6_ext(nh))
+		return IP_V6_EXT_CHAIN;
+	ip->proto = nh;
+	ip->l4 = off;
+	return IP_OK;
+}
+
+/* The IPv4 (v6 == 0) or IPv6 header at `off`; addresses into `addrs`. Returns ip_result. */
+static __always_inline int ip_walk(struct xdp_md *ctx, __u32 off, bool v6, struct mirror_addrs *addrs,
+				   struct ip_meta *ip)
+{
+	__u32 len = ctx->data_end - ctx->data;
+	__u8 *p;
+
 	if (!v6) {
 		__u32 ihl, total;
 		__u16 frag;
@@ -212,35 +311,10 @@ __noinline int ip_walk(struct xdp_md *ctx, __u32 off, __u32 v6, struct mirror_ad
 	ip->dscp = (rd16(p) >> 6) & 0x3F;
 	ip->length = rd16(p + 4) + 40;
 	ip->frag = 0;
-	nh = p[6];
-	off += 40;
-	for (int i = 0; i < MAX_IPV6_EXT; i++) {
-		__u32 hdr_len;
-
-		if (!ipv6_ext(nh))
-			break;
-		p = AT(ctx, off, 8); /* every extension header is at least 8 bytes */
-		if (!p)
-			return IP_V6_EXT_TRUNCATED;
-		if (nh == 44) {
-			__u16 word = rd16(p + 2);
-
-			hdr_len = 8;
-			ip->frag |= ((word & 0xFFF8) ? FRAG_LATER : 0) | ((word & 1) ? FRAG_MORE : 0);
-		} else if (nh == 51) {
-			hdr_len = ((__u32)p[1] + 2) * 4;
-		} else {
-			hdr_len = ((__u32)p[1] + 1) * 8;
-		}
-		if (off + hdr_len > len)
-			return IP_V6_EXT_TRUNCATED;
-		nh = p[0];
-		off = (off + hdr_len) & MAX_OFFSET;
-	}
-	if (ipv6_ext(nh))
-		return IP_V6_EXT_CHAIN;
-	ip->proto = nh;
-	ip->l4 = off;
+	ip->proto = p[6];
+	ip->l4 = off + 40;
+	if (ipv6_ext(ip->proto))
+		return ipv6_ext_walk(ctx, off + 40, ip->proto, ip);
 	return IP_OK;
 }
 
@@ -297,7 +371,7 @@ static __always_inline enum mirror_reason decode_inner(struct xdp_md *ctx, struc
 
 	f->key.vlan = f->erspan_vlan ? f->erspan_vlan : MIRROR_NO_ID;
 	if (!ethertype) {
-		if (walk_l2(ctx, off, &f->l2))
+		if (walk_l2(ctx, off, &f->l2, MIRROR_INNER_L2_TRUNCATED) != MIRROR_OK)
 			return MIRROR_INNER_L2_TRUNCATED;
 		ethertype = f->l2.ethertype;
 		off = f->l2.l3;
@@ -328,7 +402,7 @@ static __always_inline void erspan_word0(struct frame *f, __u32 w0)
 /* GRE at `gre` and the mirror header after it, then the mirrored packet. Sets
  * f->in_session once the stream (session key) is known. A global function: verified once,
  * and its return type puts enum mirror_reason in the object's BTF for userspace. */
-__noinline enum mirror_reason decode_tunnel(struct xdp_md *ctx, struct frame *f, __u32 gre,
+static __always_inline enum mirror_reason decode_tunnel(struct xdp_md *ctx, struct frame *f, __u32 gre,
 					    __u32 vendor_len)
 {
 	__u16 flags, proto, ethertype = 0;
@@ -346,7 +420,8 @@ __noinline enum mirror_reason decode_tunnel(struct xdp_md *ctx, struct frame *f,
 		return MIRROR_GRE_ROUTING;
 	if (flags & GRE_VERSION)
 		return MIRROR_GRE_VERSION;
-	head = gre + 4 + ((flags & GRE_C) ? 4 : 0) + ((flags & GRE_K) ? 4 : 0) + ((flags & GRE_S) ? 4 : 0);
+	/* 4 bytes each for C, K, S, without branches (one verifier path for every combination) */
+	head = gre + 4 + ((flags >> 13) & 4) + ((flags >> 11) & 4) + ((flags >> 10) & 4);
 	if (flags & GRE_S) {
 		p = AT(ctx, head - 4, 4);
 		if (!p)
@@ -514,7 +589,7 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 
 	if (!cfg || !stats)
 		return XDP_PASS;
-	if (walk_l2(ctx, 0, &f.l2)) {
+	if (walk_l2(ctx, 0, &f.l2, MIRROR_OUTER_L2_TRUNCATED) != MIRROR_OK) {
 		reason = MIRROR_OUTER_L2_TRUNCATED;
 	} else if (f.l2.ethertype != ETH_P_IP && f.l2.ethertype != ETH_P_IPV6) {
 		reason = MIRROR_NOT_MIRROR;
@@ -534,7 +609,7 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 	passed = reason != MIRROR_OK && reason != MIRROR_ERSPAN_FRAME_TYPE &&
 		 reason != MIRROR_INNER_NOT_IP;
 	if (f.in_session) {
-		now = bpf_ktime_get_ns();
+		now = clock_now();
 		if (reason == MIRROR_OK && !count_flow(&f, now, stats)) {
 			reason = MIRROR_FLOW_UPDATE_FAILED;
 			passed = true;

@@ -9,6 +9,7 @@ Sessions: `packets` counts every frame of the stream the kernel attributed, `pas
 left to userspace; sequence loss is computed in the kernel over all of them, so take loss from
 here, not from a userspace collector that only sees the passed ones.
 LRU maps evict silently: evictions are inserts (counted by the program) minus entries present.
+Timestamps come from the program's timer-kept clock: first/last seen are within 10 ms.
 """
 from __future__ import annotations
 

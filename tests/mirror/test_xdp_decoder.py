@@ -2,6 +2,8 @@
 flows, sessions, sequence loss, and the same reason for every frame it leaves to userspace."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from scapy.contrib.erspan import ERSPAN_II
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_RR, fragment
@@ -169,3 +171,17 @@ def test_non_mirror_traffic_passes_untouched(decoder):
               bytes(Ether() / IPv6(**V6) / ICMPv6EchoRequest()), bytes(Ether() / IP() / ICMP())]
     assert run_frames(decoder, frames) == [XDP_PASS] * 4
     assert decoder.reasons() == {"not_mirror": 4}
+
+
+def test_timestamps_follow_the_wall_clock(decoder):
+    """first/last seen come from the program's timer-kept clock (10 ms ticks)."""
+    start = time.time()
+    run_frames(decoder, [erspan2(seq=1)])
+    time.sleep(0.2)
+    run_frames(decoder, [erspan2(seq=2)])
+    (flow,) = decoder.flows()
+    (session,) = decoder.sessions()
+    assert start - 0.02 <= flow.first_seen < start + 0.05
+    assert 0.15 <= flow.last_seen - flow.first_seen <= 0.3
+    assert flow.last_seen <= time.time() + 0.02
+    assert (session.first_seen, session.last_seen) == (flow.first_seen, flow.last_seen)
