@@ -2,6 +2,8 @@
 flows, sessions, sequence loss, and the same reason for every frame it leaves to userspace."""
 from __future__ import annotations
 
+import os
+import struct
 import time
 
 import pytest
@@ -15,6 +17,7 @@ from scapy.packet import Raw
 
 from tests.erspan.craft import (GRE, OUTER, erspan1, erspan2, erspan3, erspan3_platform, gre,
                                 icmp_echo, inner_frame, inner_tcp, udp_packet)
+from tests.conftest import require
 from tests.erspan.test_reasons import CASES as REASON_CASES
 
 from .compare import XDP_DROP, XDP_PASS, flow_table, library, run_frames, session_table
@@ -185,3 +188,39 @@ def test_timestamps_follow_the_wall_clock(decoder):
     assert 0.15 <= flow.last_seen - flow.first_seen <= 0.3
     assert flow.last_seen <= time.time() + 0.02
     assert (session.first_seen, session.last_seen) == (flow.first_seen, flow.last_seen)
+
+
+def test_session_table_is_bounded_and_evictions_counted(make_decoder):
+    decoder = make_decoder(max_sessions=8)
+    run_frames(decoder, [erspan2(session_id=i, seq=1) for i in range(20)])
+    stats = decoder.stats()
+    assert 0 < stats["sessions"] <= 8 and stats["sessions"] + stats["session_evictions"] == 20
+
+
+def _on_cpu(cpu: int, work) -> int:
+    """work() in a child process bound to one CPU (it shares the parent's loaded program)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.sched_setaffinity(0, {cpu})
+            work()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def test_counts_exact_with_one_flow_on_two_cpus(decoder):
+    """Both CPUs run the same frame back to back in the kernel (test-run repeat): the shared
+    flow and session entries take every increment (atomic adds), none lost to the race."""
+    cpus = sorted(os.sched_getaffinity(0))
+    require(len(cpus) >= 2, "needs two CPUs")
+    frame, repeat = erspan2(session_id=12), 300_000
+    pids = [_on_cpu(cpu, lambda: decoder.program.test_run(frame, repeat)) for cpu in cpus[:2]]
+    assert all(os.waitpid(pid, 0)[1] == 0 for pid in pids)
+    (flow,) = decoder.flows()
+    (session,) = decoder.sessions()
+    length = library([frame]).flows()[0].bytes
+    assert (flow.packets, flow.bytes) == (2 * repeat, 2 * repeat * length)
+    assert (session.packets, session.lost) == (2 * repeat, 0)
