@@ -25,7 +25,7 @@ def _host_state(name):
     return (sorted(n for n in netns.splitlines() if n.startswith(name + "-")),
             sorted(l.split()[0] for l in links.splitlines() if l.startswith(("Ethernet", "PortChannel", "Vlan"))),
             ours,
-            (LabLayout(name).dir).exists())
+            LabLayout(name).dir.exists(), LabLayout(name).bpf_pin_dir.exists())
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ def lab_down(layout: LabLayout) -> None:
     processes.stop_all(layout)
     destroy(layout)
     shutil.rmtree(layout.dir, ignore_errors=True)
+    shutil.rmtree(layout.bpf_pin_dir, ignore_errors=True)
     try:
         layout.dir.parent.rmdir()  # the lab root, once no lab is left in it
     except OSError:

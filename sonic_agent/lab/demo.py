@@ -31,7 +31,7 @@ def agent_config(layout: LabLayout) -> dict:
     return {
         "log_format": "json",
         "sonic": {"database_config": str(layout.db_config)},
-        "probes": {"pin_dir": f"/sys/fs/bpf/telegen-sonic-{layout.name}"},
+        "probes": {"pin_dir": str(layout.bpf_pin_dir)},
         "mirror": {"enabled": True, "interface": "eth0", "mode": "afpacket"},
         "export": {"prometheus": {"listen": PROMETHEUS_LISTEN},
                    "gnmi": {"enabled": False, "listen": GNMI_LISTEN}},

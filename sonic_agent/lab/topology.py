@@ -47,6 +47,11 @@ class LabLayout:
     def redis_socket(self) -> Path:
         return self.dir / "redis" / "redis.sock"
 
+    @property
+    def bpf_pin_dir(self) -> Path:
+        """Where the agent run by `lab run` pins its probe maps (removed by `lab down`)."""
+        return Path("/sys/fs/bpf") / f"telegen-sonic-lab-{self.name}"
+
     def pidfile(self, process: str) -> Path:
         return self.dir / f"{process}.pid"
 
