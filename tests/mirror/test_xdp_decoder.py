@@ -226,3 +226,13 @@ def test_counts_exact_with_one_flow_on_two_cpus(decoder):
     length = library([frame]).flows()[0].bytes
     assert (flow.packets, flow.bytes) == (2 * repeat, 2 * repeat * length)
     assert (session.packets, session.lost) == (2 * repeat, 0)
+
+
+def test_kernel_records_feed_the_agent_records(decoder):
+    """The kernel path's Flow/Session go through the same neutral-record conversion."""
+    from sonic_agent.mirror.records import flow_records, session_stats
+    run_frames(decoder, [erspan2(session_id=4, seq=1), erspan2(session_id=4, seq=3)])
+    (flow,) = flow_records(decoder.flows())
+    (session,) = session_stats(decoder.sessions())
+    assert (flow.erspan_type, flow.session_id, flow.packets, flow.src, flow.dport) == (2, 4, 2, "192.0.2.1", 443)
+    assert (session.outer_src, session.gre_proto, session.packets, session.lost) == ("10.0.0.1", 0x88BE, 2, 1)
