@@ -149,8 +149,9 @@ class XdpMirrorDecoder:
         return [enum[i][len(REASON_PREFIX):].lower() for i in range(count)]
 
     def attach(self, interface: Union[str, int], mode: int = 0) -> None:
-        """Attach to a device of the calling thread's network namespace; a device that already
-        has an XDP program (someone else's) is refused, never overwritten."""
+        """Attach to a device of the calling thread's network namespace (detach and close from
+        the same one); a device that already has an XDP program (someone else's) is refused,
+        never overwritten."""
         ifindex = interface if isinstance(interface, int) else socket.if_nametoindex(interface)
         try:
             xdp_attach(ifindex, self.program.fd, mode=mode)
@@ -196,7 +197,9 @@ class XdpMirrorDecoder:
         return {self.reason_names[k.value]: int(v.value) for k, v in counts if v.value}
 
     def stats(self) -> Dict[str, object]:
-        """As MirrorCollector.stats, plus what only the kernel path has (passed, contention)."""
+        """As MirrorCollector.stats, plus what only the kernel path has (passed, contention).
+        Malformed and skipped frames (but erspan_frame_type, inner_not_ip) were passed to the
+        stack: a userspace collector on the device counts them again, with its own reasons."""
         ((_, s),) = self._stats.read(Index, Stats)  # first: a racing insert makes evictions read low
         flows, sessions = len(self._flows.items()), len(self._sessions.items())
         by_reason = self.reasons()
