@@ -134,13 +134,17 @@ class XdpMirrorDecoder:
             raise ValueError(f"vendor_header_len must be 0..{VENDOR_HEADER_MAX}, not {vendor_header_len}")
         self.obj = BpfObject(str(path or object_path(OBJECT)),
                              max_entries={MAP_FLOWS: max_flows, MAP_SESSIONS: max_sessions})
-        self.program = self.obj.program(PROG)
-        self._flows, self._sessions = self.obj.map(MAP_FLOWS), self.obj.map(MAP_SESSIONS)
-        self._reasons, self._stats = self.obj.map(MAP_REASONS), self.obj.map(MAP_STATS)
-        self.reason_names = self._reason_names()
-        self.obj.map(MAP_CONFIG).update(Index(0), bytes(Config(vendor_header_len, int(drop))))
         self.ifindex: Optional[int] = None
         self._mode = 0
+        try:
+            self.program = self.obj.program(PROG)
+            self._flows, self._sessions = self.obj.map(MAP_FLOWS), self.obj.map(MAP_SESSIONS)
+            self._reasons, self._stats = self.obj.map(MAP_REASONS), self.obj.map(MAP_STATS)
+            self.reason_names = self._reason_names()
+            self.obj.map(MAP_CONFIG).update(Index(0), bytes(Config(vendor_header_len, int(drop))))
+        except BaseException:
+            self.obj.close()
+            raise
 
     def _reason_names(self) -> List[str]:
         """Reason names by code, from the enum in the object's BTF (MIRROR_REASONS is the count)."""
