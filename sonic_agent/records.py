@@ -89,7 +89,7 @@ class FlowRecord:
 
     erspan_type: Optional[int]
     session_id: Optional[int]
-    direction: Optional[str]
+    direction: Optional[str]  # rx | tx (ERSPAN III d bit, else the session's direction); None: unknown
     vlan: Optional[int]
     src: str
     dst: str
@@ -104,7 +104,16 @@ class FlowRecord:
     last_seen: float = 0.0
     session: str = ""  # MIRROR_SESSION name
     source_ports: Tuple[str, ...] = ()
-    sample_rate: Optional[int] = None  # estimated = raw * sample_rate
+    sample_rate: Optional[int] = None  # MIRROR_SESSION sample_rate: one mirrored packet stands for this many
+
+    @property
+    def estimated_packets(self) -> int:
+        """Packets the mirrored ones stand for: packets x sample_rate (raw when not sampled)."""
+        return self.packets * (self.sample_rate or 1)
+
+    @property
+    def estimated_bytes(self) -> int:
+        return self.bytes * (self.sample_rate or 1)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ Paths served (keys in brackets; every leaf is read-only state):
         {transmit-pkts,transmit-octets,dropped-pkts,dropped-octets}
     /telegen/probes/probe[port=<port>][direction=rx|tx][class=<class>]/state/{packets,bytes}
     /telegen/flows/flow[src-address][dst-address][protocol][src-port][dst-port][session]/state/
-        {packets,bytes,direction,tcp-flags,dscp,vlan,sample-rate,first-seen,last-seen}
+        {packets,bytes,estimated-packets,estimated-bytes,direction,tcp-flags,dscp,vlan,sample-rate,
+         first-seen,last-seen}          (estimated: raw x sample-rate, raw when not sampled)
     /telegen/mirror-sessions/stream[outer-src][outer-dst][session-id]/state/
         {name,status,gre-proto,packets,lost,truncated}
     /telegen/mirror-decoder/malformed[reason=<reason>]/state/count
@@ -118,7 +119,8 @@ def snapshot_leaves(snap: Snapshot) -> Leaves:
         key = _e("flow", src_address=f.src, dst_address=f.dst, protocol=f.proto, src_port=f.sport,
                  dst_port=f.dport, session=f.session)
         put((_e("telegen"), _e("flows"), key, _e("state")),
-            {"packets": f.packets, "bytes": f.bytes, "direction": f.direction, "tcp-flags": f.tcp_flags,
+            {"packets": f.packets, "bytes": f.bytes, "estimated-packets": f.estimated_packets,
+             "estimated-bytes": f.estimated_bytes, "direction": f.direction, "tcp-flags": f.tcp_flags,
              "dscp": f.dscp, "vlan": f.vlan, "sample-rate": f.sample_rate, "first-seen": f.first_seen,
              "last-seen": f.last_seen})
     for s in snap.sessions:

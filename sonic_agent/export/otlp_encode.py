@@ -28,7 +28,9 @@ Resource: `host.name` (DEVICE_METADATA hostname), `sonic.hwsku`, `sonic.platform
 
 Flows: one log record each, `event_name` `network.flow`, attributes `source.address`,
 `destination.address`, `source.port`, `destination.port`, `network.transport`,
-`network.type`, `network.io.direction`, `telegen.flow.packets`, `telegen.flow.bytes`, and
+`network.type`, `network.io.direction`, `telegen.flow.packets`, `telegen.flow.bytes`,
+`telegen.flow.estimated_packets`, `telegen.flow.estimated_bytes` (raw x the session's
+sample_rate; raw when not sampled), and
 when known `telegen.flow.tcp_flags`, `.dscp`, `.vlan`, `.sample_rate`, `telegen.mirror.session`,
 `.session_id`, `.source_ports`, `telegen.erspan.type`; the record's time is the flow's
 last_seen. Requests carry at most `LOGS_PER_REQUEST` records (a collector's default gRPC
@@ -246,6 +248,8 @@ def encode_flows(snapshot: Snapshot, flows: List[FlowRecord]) -> Iterator[Export
             add(key="network.type").value.string_value = "ipv6" if ":" in f.src else "ipv4"
             add(key="telegen.flow.packets").value.int_value = f.packets
             add(key="telegen.flow.bytes").value.int_value = f.bytes
+            add(key="telegen.flow.estimated_packets").value.int_value = f.estimated_packets
+            add(key="telegen.flow.estimated_bytes").value.int_value = f.estimated_bytes
             for key, value in (("source.port", f.sport), ("destination.port", f.dport),
                                ("telegen.flow.dscp", f.dscp), ("telegen.flow.vlan", f.vlan),
                                ("telegen.flow.sample_rate", f.sample_rate), ("telegen.erspan.type", f.erspan_type),

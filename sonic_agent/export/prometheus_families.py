@@ -19,6 +19,7 @@ Metrics reference (every port series carries `port`, `alias`, `namespace`):
 | `sonic_queue_shared_watermark_bytes` | gauge | + queue, type |
 | `telegen_probe_packets_total`, `telegen_probe_bytes_total` | counter | + direction, class |
 | `telegen_flow_packets_total`, `telegen_flow_bytes_total` | counter | src_address, dst_address, protocol, src_port, dst_port, session, direction (top-K flows only) |
+| `telegen_flow_estimated_packets_total`, `telegen_flow_estimated_bytes_total` | counter | the same: raw x the session's sample_rate (raw when not sampled) |
 | `telegen_mirror_packets_total`, `telegen_mirror_lost_packets_total`, `telegen_mirror_truncated_packets_total` | counter | session, status, outer_src, outer_dst, gre_proto, session_id |
 | `telegen_mirror_malformed_packets_total` | counter | reason |
 | `telegen_agent_<name>` (`_total` kept for counters) | gauge or counter | from Snapshot.agent |
@@ -229,13 +230,18 @@ def _flows(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
     labels = ["src_address", "dst_address", "protocol", "src_port", "dst_port", "session", "direction"]
     packets = CounterMetricFamily("telegen_flow_packets", "Packets of a top-K mirrored flow.", labels=labels)
     octets = CounterMetricFamily("telegen_flow_bytes", "Bytes of a top-K mirrored flow.", labels=labels)
+    estimated_packets = CounterMetricFamily("telegen_flow_estimated_packets", "Packets a top-K mirrored flow "
+                                            "stands for: packets x the session's sample_rate.", labels=labels)
+    estimated_octets = CounterMetricFamily("telegen_flow_estimated_bytes", "Bytes a top-K mirrored flow "
+                                           "stands for: bytes x the session's sample_rate.", labels=labels)
     for f in snap.flows:
         values = [f.src, f.dst, transport_name(f.proto), _text(f.sport), _text(f.dport), f.session,
                   f.direction or ""]
         _add(packets, budget, values, f.packets)
         _add(octets, budget, values, f.bytes)
-    yield packets
-    yield octets
+        _add(estimated_packets, budget, values, f.estimated_packets)
+        _add(estimated_octets, budget, values, f.estimated_bytes)
+    yield from (packets, octets, estimated_packets, estimated_octets)
 
 
 def _agent(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:

@@ -24,9 +24,9 @@ def inner_frame(packet=None, vlan: Optional[int] = None):
     return head / Dot1Q(vlan=vlan) / packet if vlan is not None else head / packet
 
 
-def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None) -> bytes:
+def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0) -> bytes:
     return bytes(Ether() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
-                 / ERSPAN_II(session_id=session_id, vlan=vlan, t=t) / (inner or inner_frame()))
+                 / ERSPAN_II(session_id=session_id, vlan=vlan, t=t, index=index) / (inner or inner_frame()))
 
 
 def erspan3(inner=None, session_id=9, direction=0, vlan=0, seq=None, ft=0, platform=None,

@@ -19,7 +19,7 @@ def collector_with_two_streams():
 
 def lookup(stream: MirrorStream):
     if (stream.outer_src, stream.outer_dst, stream.gre_proto) == ("10.0.0.1", "10.0.0.2", 0x88BE):
-        return SessionMatch("everflow", ("Ethernet0", "Ethernet4"), sample_rate=100, status="active")
+        return SessionMatch("everflow", ("Ethernet0", "Ethernet4"), sample_rate=100, status="active", direction="rx")
     return None
 
 
@@ -29,6 +29,8 @@ def test_flow_records_with_and_without_a_match():
     matched, unmatched = records[2], records[3]
     assert (matched.session, matched.source_ports, matched.sample_rate) == ("everflow", ("Ethernet0", "Ethernet4"), 100)
     assert (matched.packets, matched.session_id, matched.tcp_flags, matched.sport) == (2, 4, 0x02, 40000)
+    assert matched.direction == "rx"  # ERSPAN II has no d bit: the session's direction
+    assert (matched.estimated_packets, matched.estimated_bytes) == (200, matched.bytes * 100)
     assert (unmatched.session, unmatched.sample_rate, unmatched.direction) == ("", None, "tx")
     assert (unmatched.proto, unmatched.sport, unmatched.dport, unmatched.tcp_flags) == (1, 8, 0, 0)
 
@@ -45,7 +47,8 @@ def test_records_without_a_lookup_and_for_span():
     collector.add_packets([bytes(inner_frame())])
     (flow,) = flow_records(collector.flows())
     (session,) = session_stats(collector.sessions())
-    assert (flow.session, flow.erspan_type, flow.src) == ("", None, "192.0.2.1")
+    assert (flow.session, flow.erspan_type, flow.src, flow.direction) == ("", None, "192.0.2.1", None)
+    assert (flow.estimated_packets, flow.estimated_bytes) == (flow.packets, flow.bytes)  # not sampled: raw
     assert (session.outer_src, session.gre_proto, session.packets) == ("", None, 1)
 
 

@@ -57,4 +57,4 @@ def flow(i: int) -> FlowRecord:
                       src=f"10.1.{i // 250 % 250}.{i % 250 + 1}", dst="10.2.0.1", proto=6 if i % 2 else 17,
                       sport=1024 + i % 60000, dport=443, packets=100 + i, bytes=64000 + i, tcp_flags=0x18,
                       dscp=0, first_seen=1_700_000_000.0, last_seen=1_700_000_010.0, session="everflow0",
-                      source_ports=("Ethernet0",), sample_rate=1)
+                      source_ports=("Ethernet0",), sample_rate=100)

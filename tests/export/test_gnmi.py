@@ -139,6 +139,8 @@ def test_subscribe_once(server, certs):
     flows = {p: v for p, v in got.items() if p.startswith("telegen/flows/flow")}
     assert flows["telegen/flows/flow[dst-address=10.2.0.1][dst-port=443][protocol=17][session=everflow0]"
                  "[src-address=10.1.0.1][src-port=1024]/state/packets"] == "100"
+    assert flows["telegen/flows/flow[dst-address=10.2.0.1][dst-port=443][protocol=17][session=everflow0]"
+                 "[src-address=10.1.0.1][src-port=1024]/state/estimated-packets"] == "10000"  # sample_rate 100
     assert len({p.split("/state/")[0] for p in flows}) == 3
 
 

@@ -45,6 +45,8 @@ def check_metrics_and_flows(receiver, header_value):
     assert first["source.address"] == "10.1.0.1" and first["destination.address"] == "10.2.0.1"
     assert first["network.transport"] == "udp" and first["source.port"] == 1024 and first["destination.port"] == 443
     assert first["telegen.flow.packets"] == 100 and first["telegen.mirror.session"] == "everflow0"
+    assert (first["telegen.flow.sample_rate"], first["telegen.flow.estimated_packets"],
+            first["telegen.flow.bytes"], first["telegen.flow.estimated_bytes"]) == (100, 10_000, 64000, 6_400_000)
     assert records[0].time_unix_nano == 1_700_000_010 * 10 ** 9
 
 

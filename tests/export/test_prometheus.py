@@ -61,6 +61,12 @@ def test_openmetrics_when_asked_and_parses(exporter):
     assert sample.labels["alias"] == "fortyGigE0/4" and sample.labels["direction"] == "rx"
     assert sample.value == 1000 + CLASSES.index("bgp")
     assert {s.labels["src_address"] for s in families["telegen_flow_bytes"].samples} == {"10.1.0.1", "10.1.0.2", "10.1.0.3"}
+    first = {name: next(s.value for s in families[name].samples if s.labels["src_address"] == "10.1.0.1")
+             for name in ("telegen_flow_packets", "telegen_flow_estimated_packets", "telegen_flow_bytes",
+                          "telegen_flow_estimated_bytes")}
+    assert first == {"telegen_flow_packets": 100, "telegen_flow_estimated_packets": 100 * 100,  # sample_rate 100
+                     "telegen_flow_bytes": 64000, "telegen_flow_estimated_bytes": 64000 * 100}
+    assert families["telegen_flow_estimated_packets"].type == "counter"
     assert families["sonic_port_oper_up"].samples[0].value == 1
 
 

@@ -109,13 +109,3 @@ def test_backoff_grows_then_caps():
     assert min(backoff_delay(20, 30) for _ in range(100)) >= 15
     assert len({backoff_delay(20, 30) for _ in range(20)}) > 1  # jittered
 
-
-def test_session_lookup_hook_for_the_mirror_decoder(model):
-    from sonic_agent.mirror.records import MirrorStream
-    from sonic_agent.sonic.mirror_match import session_lookup
-    lookup = session_lookup(model, span_port="Ethernet60")
-    match = lookup(MirrorStream("10.1.0.1", "10.9.0.1", 0x88BE, 5))
-    assert (match.name, match.source_ports, match.status) == ("everflow", ("Ethernet0", "Ethernet4"), "active")
-    assert lookup(MirrorStream("10.1.0.1", "10.9.0.1", 0x6558, None)) is None
-    assert lookup(MirrorStream(None, None, None, None)).name == "span"
-    assert session_lookup(model)(MirrorStream(None, None, None, None)) is None
