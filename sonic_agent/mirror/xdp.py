@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import heapq
+import os
 import socket
 import time
 from ctypes import Structure, c_uint8, c_uint16, c_uint32, c_uint64
@@ -27,6 +28,7 @@ from erspan.sessions import Session
 from erspan.tunnel import DEFAULT_VENDOR_HEADER_LEN
 
 from ..bpf import BpfError, BpfObject, object_path, prog_name_by_id
+from ..bpf.objects import prog_fd_by_id
 from ..bpf.netattach import xdp_attach, xdp_detach, xdp_query
 
 OBJECT = "erspan_decoder.bpf.o"
@@ -154,17 +156,25 @@ class XdpMirrorDecoder:
 
     def attach(self, interface: Union[str, int], mode: int = 0) -> None:
         """Attach to a device of the calling thread's network namespace (detach and close from
-        the same one); a device that already has an XDP program (someone else's) is refused,
-        never overwritten."""
+        the same one). A decoder left there by a previous agent (same program name) is replaced
+        atomically; a device with anyone else's XDP program is refused, never overwritten."""
         ifindex = interface if isinstance(interface, int) else socket.if_nametoindex(interface)
-        try:
-            xdp_attach(ifindex, self.program.fd, mode=mode)
-        except BpfError as exc:
-            if exc.errno not in (errno.EEXIST, errno.EBUSY):
-                raise
-            prog_id, _ = xdp_query(ifindex)
-            raise BpfError(exc.errno, f"{interface} already has XDP program {prog_id} "
-                                      f"({prog_name_by_id(prog_id)}): not replacing it") from None
+        prog_id, current_mode = xdp_query(ifindex)
+        if prog_id and prog_name_by_id(prog_id) == PROG:
+            old_fd = prog_fd_by_id(prog_id)
+            try:
+                xdp_attach(ifindex, self.program.fd, replace_fd=old_fd, mode=current_mode)
+            finally:
+                os.close(old_fd)
+        else:
+            try:
+                xdp_attach(ifindex, self.program.fd, mode=mode)
+            except BpfError as exc:
+                if exc.errno not in (errno.EEXIST, errno.EBUSY):
+                    raise
+                prog_id, _ = xdp_query(ifindex)
+                raise BpfError(exc.errno, f"{interface} already has XDP program {prog_id} "
+                                          f"({prog_name_by_id(prog_id)}): not replacing it") from None
         self.ifindex, self._mode = ifindex, xdp_query(ifindex)[1]
 
     def detach(self) -> None:

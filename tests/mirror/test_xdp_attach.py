@@ -79,3 +79,21 @@ def test_close_detaches(pair, make_decoder):
         assert xdp_query(ifindex)[0] != 0
         decoder.close()
         assert xdp_query(ifindex) == (0, 0)
+
+
+def test_a_previous_agents_decoder_is_taken_over(pair, make_decoder):
+    """An agent that died leaves its decoder attached; the next one replaces it in place."""
+    ns_a, dev_a, ns_b, dev_b = pair
+    left_behind, successor = make_decoder(), make_decoder()
+    with netns(ns_b):
+        left_behind.attach(dev_b)  # never detached: as after a crash
+        ifindex = socket.if_nametoindex(dev_b)
+        old_id = xdp_query(ifindex)[0]
+    with attached(successor, ns_b, dev_b):
+        with netns(ns_b):
+            assert xdp_query(ifindex)[0] not in (0, old_id)
+        send_frames(ns_a, dev_a, [erspan2()] * 10)
+        assert wait_until(lambda: successor.stats()["flow_packets"] == 10)
+        assert left_behind.stats()["frames"] == 0
+    with netns(ns_b):
+        assert xdp_query(ifindex) == (0, 0)
