@@ -122,7 +122,9 @@ struct frame {
 	struct ip_meta ip;
 	struct l2_meta l2;
 	__u32 seq;
+	__u32 port_index;
 	__u16 erspan_vlan;
+	bool has_port_index;
 	bool has_seq;
 	bool in_session;
 	bool truncated;
@@ -196,6 +198,29 @@ static __always_inline void erspan_word0(struct frame *f, __u32 w0)
 	f->truncated = (w0 & 0x400) != 0;
 }
 
+/* The source port index in an ERSPAN III platform sub-header, by platform id (its top 6
+ * bits), as port_index in erspan/tunnel.py. */
+static __always_inline void platform_port(struct frame *f, __u32 sub, __u32 sub2)
+{
+	f->has_port_index = true;
+	switch (sub >> 26) {
+	case 3:
+		f->port_index = sub & 0x3FFF;
+		break;
+	case 1:
+		f->port_index = sub2;
+		break;
+	case 5: case 6:
+		f->port_index = sub & 0xFFFF;
+		break;
+	case 0: case 7:
+		f->port_index = sub & 0xFFFFF;
+		break;
+	default:
+		f->has_port_index = false;
+	}
+}
+
 /* GRE at `gre` and the mirror header after it, then the mirrored packet. Sets
  * f->in_session once the stream (session key) is known. A global function: verified once,
  * and its return type puts enum mirror_reason in the object's BTF for userspace. */
@@ -246,6 +271,8 @@ static __always_inline enum mirror_reason decode_tunnel(struct xdp_md *ctx, stru
 			return MIRROR_ERSPAN_VERSION;
 		f->key.erspan_type = 2;
 		erspan_word0(f, w0);
+		f->port_index = rd32(p + 4) & 0xFFFFF;
+		f->has_port_index = true;
 		head += 8;
 		break;
 	case GRE_ERSPAN3:
@@ -256,8 +283,10 @@ static __always_inline enum mirror_reason decode_tunnel(struct xdp_md *ctx, stru
 		w2 = rd32(p + 8);
 		head += 12;
 		if (w2 & 1) { /* o: the platform sub-header follows */
-			if (!AT(ctx, head, 8))
+			p = AT(ctx, head, 8);
+			if (!p)
 				return MIRROR_ERSPAN_TRUNCATED;
+			platform_port(f, rd32(p), rd32(p + 4));
 			head += 8;
 		}
 		if (w0 >> 28 != 2)
@@ -298,7 +327,7 @@ static __always_inline bool count_flow(struct frame *f, __u64 now, struct mirror
 			.packets = 1, .bytes = f->ip.length, .tcp_flags = f->tcp_flags,
 			.first_seen_ns = now, .last_seen_ns = now, .outer = f->session.outer,
 			.gre_proto = f->session.gre_proto, .outer_version = f->session.outer_version,
-			.dscp = f->ip.dscp,
+			.dscp = f->ip.dscp, .port_index = f->port_index, .has_port_index = f->has_port_index,
 		};
 
 		if (bpf_map_update_elem(&mirror_flows, &f->key, &fresh, BPF_NOEXIST) == 0) {
@@ -318,6 +347,8 @@ static __always_inline bool count_flow(struct frame *f, __u64 now, struct mirror
 	v->outer = f->session.outer;
 	v->gre_proto = f->session.gre_proto;
 	v->outer_version = f->session.outer_version;
+	v->port_index = f->port_index;
+	v->has_port_index = f->has_port_index;
 	return true;
 }
 

@@ -79,7 +79,9 @@ struct mirror_flow {
 	__u16 gre_proto;
 	__u8 outer_version;
 	__u8 dscp; /* of the latest packet */
-	__u8 pad[4];
+	__u32 port_index; /* the latest packet's: Type II index, Type III platform port/source index */
+	__u8 has_port_index;
+	__u8 pad[7];
 };
 
 /* mirror_sessions: LRU hash, one entry per mirror stream, shared by all CPUs. */

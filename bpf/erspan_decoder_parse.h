@@ -1,14 +1,17 @@
 /* The XDP mirror decoder's header walks, used for the outer and the mirrored packet alike:
  * Ethernet with 802.1Q/QinQ tags, IPv4, IPv6 with extension headers. Semantics are the erspan
- * library's (erspan/layers.py). The common case (at most one tag, no extension header) is
- * inline; the deeper walks are global functions, which the verifier checks once.
+ * library's (erspan/layers.py), Cisco ISL and ACI TTag included. The common case (at most
+ * one tag, no extension header) is inline; the rest are global functions, which the verifier
+ * checks once.
  */
 #ifndef ERSPAN_DECODER_PARSE_H
 #define ERSPAN_DECODER_PARSE_H
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
-#define MAX_VLAN_TAGS 4
+#define MAX_VLAN_TAGS 4 /* tags of any kind: 802.1Q/QinQ and Cisco's PTP TTag */
+#define CISCO_TTAG 0x8988 /* ACI fabric PTP timestamp tag: 6 bytes of time, then an ethertype */
+#define ISL_HEADER 26 /* Cisco ISL, to 01:00:0c:00:00 or 03:00:0c:00:00, in front of a frame */
 #define MAX_IPV6_EXT 8
 #define MAX_OFFSET 0x3FFF /* no frame XDP sees without frags is longer */
 #define FRAG_LATER 1 /* not the first fragment */
@@ -65,51 +68,95 @@ static __always_inline bool vlan_tpid(__u16 et)
 	return et == 0x8100 || et == 0x88A8 || et == 0x9100 || et == 0x9200;
 }
 
-/* The tags after the first (at `off`, which holds a TPID), up to MAX_VLAN_TAGS in all: rare,
- * so a global function the verifier checks once. Returns MIRROR_OK or `cut` (the layer's
- * truncation reason); being global, it also puts enum mirror_reason in the BTF userspace reads. */
-__noinline enum mirror_reason more_vlan_tags(struct xdp_md *ctx, __u32 off, struct l2_meta *l2,
-					     enum mirror_reason cut)
+static __always_inline bool any_tag(__u16 et)
 {
+	return vlan_tpid(et) || et == CISCO_TTAG;
+}
+
+/* The whole walk, as walk_ethernet in erspan/layers.py: an ISL header skipped (its VLAN counts
+ * when no 802.1Q tag follows), then up to MAX_VLAN_TAGS tags, VLAN or TTag. Only unusual frames
+ * come here (multicast-looking destinations, a TTag, a second tag): a global function, checked
+ * once by the verifier; its return type also puts enum mirror_reason in the BTF userspace reads. */
+__noinline enum mirror_reason walk_l2_full(struct xdp_md *ctx, __u32 off, struct l2_meta *l2,
+					   enum mirror_reason cut)
+{
+	__u16 isl_vlan = MIRROR_NO_ID;
 	__u8 *p;
 
 	if (!l2)
 		return cut;
-	for (int i = 1; i < MAX_VLAN_TAGS; i++) {
-		if (!vlan_tpid(l2->ethertype))
-			break;
-		p = AT(ctx, off, 6);
-		if (!p)
-			return cut;
-		l2->ethertype = rd16(p + 4);
-		off += 4;
+	off &= MAX_OFFSET;
+	p = AT(ctx, off, ISL_HEADER + 14);
+	if (p && (rd32(p) == 0x01000C00 || rd32(p) == 0x03000C00) && p[4] == 0) {
+		isl_vlan = (rd16(p + 20) >> 1) & 0x0FFF;
+		off += ISL_HEADER;
 	}
+	if (!AT(ctx, off, 14))
+		return cut;
+	off += 12; /* the ethertype */
+	p = AT(ctx, off, 2);
+	if (!p)
+		return cut;
+	l2->ethertype = rd16(p);
+	l2->vlan = MIRROR_NO_ID;
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		if (vlan_tpid(l2->ethertype)) {
+			p = AT(ctx, off, 6);
+			if (!p)
+				return cut;
+			if (l2->vlan == MIRROR_NO_ID)
+				l2->vlan = rd16(p + 2) & 0x0FFF;
+			l2->ethertype = rd16(p + 4);
+			off += 4;
+		} else if (l2->ethertype == CISCO_TTAG) {
+			p = AT(ctx, off, 10);
+			if (!p)
+				return cut;
+			l2->ethertype = rd16(p + 8);
+			off += 8;
+		} else {
+			break;
+		}
+		off &= MAX_OFFSET;
+	}
+	if (l2->vlan == MIRROR_NO_ID)
+		l2->vlan = isl_vlan;
 	l2->l3 = off + 2;
 	return MIRROR_OK;
 }
 
-/* An Ethernet header at `off` and up to 4 802.1Q/QinQ tags (vlan: the outermost one's VID). */
+/* An Ethernet header at `off` with its tags. Inline for the usual frame (unicast, at most
+ * one 802.1Q tag); everything else takes walk_l2_full. */
 static __always_inline enum mirror_reason walk_l2(struct xdp_md *ctx, __u32 off, struct l2_meta *l2,
 						  enum mirror_reason cut)
 {
 	__u8 *p = AT(ctx, off, 14);
+	__u16 et;
 
 	if (!p)
 		return cut;
-	l2->ethertype = rd16(p + 12);
-	l2->vlan = MIRROR_NO_ID;
-	l2->l3 = off + 14;
-	if (!vlan_tpid(l2->ethertype))
+	if ((p[0] & 0xFD) == 0x01) /* 01: or 03:, maybe ISL */
+		return walk_l2_full(ctx, off, l2, cut);
+	et = rd16(p + 12);
+	if (!any_tag(et)) {
+		l2->ethertype = et;
+		l2->vlan = MIRROR_NO_ID;
+		l2->l3 = off + 14;
 		return MIRROR_OK;
-	p = AT(ctx, off + 12, 6);
-	if (!p)
-		return cut;
-	l2->vlan = rd16(p + 2) & 0x0FFF;
-	l2->ethertype = rd16(p + 4);
-	l2->l3 = off + 18;
-	if (!vlan_tpid(l2->ethertype))
-		return MIRROR_OK;
-	return more_vlan_tags(ctx, off + 16, l2, cut);
+	}
+	if (vlan_tpid(et)) {
+		p = AT(ctx, off + 12, 6);
+		if (!p)
+			return cut;
+		et = rd16(p + 4);
+		if (!any_tag(et)) {
+			l2->ethertype = et;
+			l2->vlan = rd16(p + 2) & 0x0FFF;
+			l2->l3 = off + 18;
+			return MIRROR_OK;
+		}
+	}
+	return walk_l2_full(ctx, off, l2, cut);
 }
 
 static __always_inline bool ipv6_ext(__u8 nh)

@@ -54,7 +54,8 @@ class FlowKey(Structure):
 class FlowValue(Structure):
     _fields_ = [("packets", c_uint64), ("bytes", c_uint64), ("tcp_flags", c_uint64),
                 ("first_seen_ns", c_uint64), ("last_seen_ns", c_uint64), ("outer", Addrs),
-                ("gre_proto", c_uint16), ("outer_version", c_uint8), ("dscp", c_uint8), ("pad", c_uint8 * 4)]
+                ("gre_proto", c_uint16), ("outer_version", c_uint8), ("dscp", c_uint8), ("port_index", c_uint32),
+                ("has_port_index", c_uint8), ("pad", c_uint8 * 7)]
 
 
 class SessionKey(Structure):
@@ -115,7 +116,7 @@ def flow_from_entry(k: FlowKey, v: FlowValue, clock: _Clock) -> Flow:
         packets=v.packets, bytes=v.bytes, tcp_flags=v.tcp_flags if k.proto == 6 else None, dscp=v.dscp,
         first_seen=clock(v.first_seen_ns), last_seen=clock(v.last_seen_ns),
         outer_src=_addr(v.outer_version, v.outer.src), outer_dst=_addr(v.outer_version, v.outer.dst),
-        gre_proto=v.gre_proto)
+        gre_proto=v.gre_proto, port_index=v.port_index if v.has_port_index else None)
 
 
 def session_from_entry(k: SessionKey, v: SessionValue, clock: _Clock) -> XdpSession:

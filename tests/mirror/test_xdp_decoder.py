@@ -7,7 +7,7 @@ import struct
 import time
 
 import pytest
-from scapy.contrib.erspan import ERSPAN_II
+from scapy.contrib.erspan import ERSPAN_II, ERSPAN_PlatformSpecific
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_RR, fragment
 from scapy.layers.inet6 import (ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
                                 IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
@@ -35,6 +35,9 @@ def outer_v6_with_ext(inner):
                  / ERSPAN_II(session_id=77) / inner)
 
 
+ISL_FRAME = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / inner_tcp())
+ISL = (b"\x01\x00\x0c\x00\x00" + b"\x00" + b"\x02\x00\x00\x00\x00\x09" + len(ISL_FRAME).to_bytes(2, "big")
+       + b"\xaa\xaa\x03" + b"\x02\x00\x00" + (301 << 1).to_bytes(2, "big") + b"\x00" * 4)  # VLAN 301
 BIG_UDP = IP(src="192.0.2.5", dst="192.0.2.6") / UDP(sport=5000, dport=6000) / Raw(b"z" * 1200)
 
 # name -> frames; each set goes through both paths and must give the same tables
@@ -72,6 +75,15 @@ FLOW_CASES = {
     "outer_ipv6_with_extension_headers": [outer_v6_with_ext(inner_frame())],
     "outer_vlan_tags": [bytes(Ether() / Dot1AD(vlan=3) / Dot1Q(vlan=4) / IP(proto=47, **OUTER)
                               / GRE(proto=0x88BE, seqnum_present=1) / ERSPAN_II(session_id=8) / inner_frame())],
+    "cisco_isl_and_ttag": [erspan2(inner=Raw(ISL + ISL_FRAME + b"\x00" * 4), vlan=5),
+                           erspan2(inner=Ether(type=0x8988) / Raw(b"\x00\x01\x02\x03\x04\x05\x81\x00")
+                                   / Dot1Q(vlan=44) / inner_tcp(), seq=2),
+                           erspan2(inner=Ether(dst="01:00:5e:00:00:05") / inner_tcp(sport=9), seq=3)],
+    "port_index": [gre(0x88BE, ERSPAN_II(session_id=3, index=0xABCDE) / inner_frame(), seqnum_present=1)]
+    + [erspan3(platform=ERSPAN_PlatformSpecific(platf_id=platform, info1=info1, info2=info2),
+               inner=inner_frame(tcp(sport=30000 + platform)))
+       for platform, info1, info2 in ((3, 0x0123, 0x55), (1, 0x7, 0x00ABCDEF), (5, 0x20042, 0), (6, 0x7, 0),
+                                      (7, 0xFEDCB, 0), (0, 0x00011, 9), (12, 0x1, 0x2))],
     "decoded_without_flow": [erspan3(ft=7), erspan2(inner=Ether() / ARP()), erspan2(seq=2)],
 }
 
@@ -144,6 +156,11 @@ def test_passed_frames_still_count_in_their_session(decoder):
     run_frames(decoder, [good, bad_inner])
     (session,) = decoder.sessions()
     assert (session.packets, session.passed, session.lost) == (2, 1, 1)
+
+
+def test_cut_ttag_is_left_to_userspace(decoder):
+    assert run_frames(decoder, [erspan2(inner=Ether(type=0x8988) / Raw(b"\x00" * 5))]) == [XDP_PASS]
+    assert decoder.reasons() == {"inner_l2_truncated": 1}
 
 
 def test_outer_fragments_are_passed_even_the_first(decoder):
