@@ -13,8 +13,8 @@
  * session's sequence high-water mark advances by compare-and-swap, so loss stays exact when
  * one stream is spread over several CPUs: the arrival order is the order in which the swaps
  * succeed, and a number at or below the mark (late or repeated) never counts as lost.
- * Cost (bench/xdp_decode_cost.py): the common path is inline; the rare deeper walks (a second
- * VLAN tag and beyond, IPv6 extension headers) are global functions the verifier checks once,
+ * Cost (bench/xdp_decode_cost.py): the common path is inline; the unusual ones (ISL, a TTag
+ * or a second tag, IPv6 extension headers) are global functions the verifier checks once,
  * and timestamps come from a timer-kept clock (10 ms ticks) instead of a helper per packet.
  */
 #include "vmlinux.h"
