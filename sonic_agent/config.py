@@ -140,7 +140,10 @@ def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]]
         if not isinstance(raw, dict):
             raise UserError(f"config: {path}: top level must be a mapping")
     _apply_env(raw, os.environ if environ is None else environ)
-    return _build(AgentConfig, raw, "")
+    cfg = _build(AgentConfig, raw, "")
+    if cfg.mirror.enabled and not cfg.mirror.interface:
+        raise UserError("config: mirror.interface: required when mirror.enabled is true")
+    return cfg
 
 
 def _apply_env(raw: Dict[str, Any], environ: Mapping[str, str]) -> None:

@@ -34,10 +34,7 @@ class Pipeline:
         if cfg.probes.enabled:
             from .probes.manager import ProbeManager
             self.probes = ProbeManager(cfg.probes)
-        self.mirror = None
-        if cfg.mirror.enabled:
-            from .mirror.source import AfPacketMirrorSource
-            self.mirror = AfPacketMirrorSource(cfg.mirror)
+        self.mirror = None  # started in start(): the XDP decoder attaches, or AF_PACKET stands in
         self.session_lookup = session_lookup(self.model, span_port=cfg.mirror.interface)
         self._ports_changed = threading.Event()
         self._stopping = threading.Event()
@@ -58,12 +55,13 @@ class Pipeline:
         self.model.start()
         if not self.model.wait_synced(timeout=10):
             log.warning("SONiC model not synced yet; serving what is known and retrying")
+        if self.cfg.mirror.enabled:  # first: the XDP decoder owns the collector's XDP hook,
+            from .mirror.source import start_mirror_source  # the probes count it with TC
+            self.mirror = start_mirror_source(self.cfg.mirror)
         if self.probes is not None:
             self.model.subscribe(lambda changes: self._ports_changed.set())
             self._probe_thread = threading.Thread(target=self._follow_ports, name="probe-sync", daemon=True)
             self._probe_thread.start()
-        if self.mirror is not None:
-            self.mirror.start()
         for exporter in self.exporters:
             exporter.start()
 

@@ -34,6 +34,7 @@ def test_yaml_and_environment_override(tmp_path):
     ("probes:\n  enabled: 1\n", "probes.enabled: expected bool, got int"),
     ("export:\n  otlp:\n    protocol: smtp\n", "export.otlp.protocol: must be one of grpc, http"),
     ("probes: [1, 2]\n", "probes: expected a mapping, got list"),
+    ("mirror:\n  enabled: true\n", "mirror.interface: required when mirror.enabled is true"),
 ])
 def test_bad_config_names_the_field(tmp_path, text, message):
     path = tmp_path / "agent.yaml"

@@ -1,5 +1,7 @@
-"""Issue 5's correlation on the lab: the agent (mirror.mode afpacket on the switch's eth0) matches
-the generator's ERSPAN stream to MIRROR_SESSION everflow0 and scales its flows by sample_rate."""
+"""Issue 5's correlation on the lab: the agent (mirror.mode xdp or afpacket on the switch's eth0)
+matches the generator's ERSPAN stream to MIRROR_SESSION everflow0 and scales its flows by
+sample_rate. In xdp mode the port probes run too: the decoder owns eth0's XDP hook and the
+probes count that port's ingress with TC."""
 from __future__ import annotations
 
 import re
@@ -52,14 +54,15 @@ def samples(metrics: dict, name: str) -> dict:
     return {tuple(sorted(s.labels.items())): s.value for s in family.samples} if family else {}
 
 
-def test_agent_correlates_lab_mirror_traffic_and_scales_by_sample_rate(lab, tmp_path):
+@pytest.mark.parametrize("mode", ["xdp", "afpacket"])
+def test_agent_correlates_lab_mirror_traffic_and_scales_by_sample_rate(lab, tmp_path, mode):
     dbs = load_database_config(str(lab.db_config))
     dbs.connect("CONFIG_DB").hset("MIRROR_SESSION|everflow0", "sample_rate", str(SAMPLE_RATE))
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({
         "sonic": {"database_config": str(lab.db_config)},
-        "probes": {"enabled": False},
-        "mirror": {"enabled": True, "interface": MGMT_PORT, "mode": "afpacket"},
+        "probes": {"enabled": mode == "xdp", "pin_dir": str(lab.bpf_pin_dir)},
+        "mirror": {"enabled": True, "interface": MGMT_PORT, "mode": mode},
         "export": {"prometheus": {"listen": f"127.0.0.1:{METRICS_PORT}"}},
     }))
     agent = subprocess.Popen(["nsenter", f"--net=/run/netns/{lab.switch_ns}", sys.executable, "-m", "sonic_agent",
@@ -71,8 +74,8 @@ def test_agent_correlates_lab_mirror_traffic_and_scales_by_sample_rate(lab, tmp_
         return pool.submit(fn).result()
 
     try:
-        capturing = wait_until(lambda: agent.poll() is not None or samples(
-            families(in_lab), "telegen_agent_mirror_capture_running").get(()) == 1, 30)
+        ready = "telegen_agent_mirror_xdp" if mode == "xdp" else "telegen_agent_mirror_capture_running"
+        capturing = wait_until(lambda: agent.poll() is not None or samples(families(in_lab), ready).get(()) == 1, 30)
         assert capturing is not None and agent.poll() is None, "agent not capturing on eth0 within 30 s"
 
         sent = subprocess.run([sys.executable, "-m", "sonic_agent", "lab", "--name", lab.name, "traffic",
@@ -107,3 +110,5 @@ def test_agent_correlates_lab_mirror_traffic_and_scales_by_sample_rate(lab, tmp_
     streams = samples(metrics, "telegen_mirror_packets")
     assert [dict(labels)["session"] for labels in streams] == ["everflow0"]
     assert list(streams.values()) == [frames]
+    if mode == "xdp":
+        assert samples(metrics, "telegen_agent_probes_ports_tc_ingress").get(()) == 3  # eth0 + the two bridges

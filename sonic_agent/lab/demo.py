@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 from collections import defaultdict
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -32,14 +32,13 @@ def agent_config(layout: LabLayout) -> dict:
         "log_format": "json",
         "sonic": {"database_config": str(layout.db_config)},
         "probes": {"pin_dir": str(layout.bpf_pin_dir)},
-        "mirror": {"enabled": True, "interface": "eth0", "mode": "afpacket"},
+        "mirror": {"enabled": True, "interface": "eth0", "mode": "xdp"},
         "export": {"prometheus": {"listen": PROMETHEUS_LISTEN},
                    "gnmi": {"enabled": False, "listen": GNMI_LISTEN}},
     }
 
 
-def start(layout: LabLayout, config_db: Optional[str]) -> None:
-    lab_up(layout, config_db)
+def start_agent_and_traffic(layout: LabLayout) -> None:
     config_path = layout.dir / "agent.yaml"
     config_path.write_text(yaml.safe_dump(agent_config(layout)))
     processes.spawn(layout, "agent", processes.python_module("sonic_agent", "run", "--config", str(config_path)),
@@ -103,8 +102,9 @@ def main(args) -> int:
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     started = time.monotonic()
+    lab_up(layout, args.config_db)  # refuses, and changes nothing, when that lab is already up
     try:
-        start(layout, args.config_db)
+        start_agent_and_traffic(layout)
         pushns(layout.switch_ns)  # the agent's endpoints listen on the lab switch's loopback
         try:
             while not stop["now"] and (not args.duration or time.monotonic() - started < args.duration):
