@@ -6,8 +6,8 @@ Public API (`SwitchModel`):
   full sync, then keyspace notifications, reconnect with capped jittered backoff and resync;
   `config reload` is followed through CONFIG_DB_INITIALIZED),
   `wait_synced(timeout) -> bool`, `stop()`. One-shot readers (the `show` verb) call `sync()`.
-- change events: `subscribe(callback) -> unsubscribe`; callback(change) runs on a follower thread
-  once per change, after its batch is applied; Change(namespace, db, table, key, op) with op
+- change events: `subscribe(callback) -> unsubscribe`; callback(changes) runs on a follower
+  thread once per applied batch, with its list of Change(namespace, db, table, key, op), op
   set|del|resync (resync: the whole db was re-read, table and key empty).
 - entities (sonic.entities), across namespaces unless one is given: `device(namespace)`,
   `ports()`, `portchannels()`, `vlans()`, `addresses()`, `bgp_neighbors()`, `mirror_sessions()`,
@@ -47,7 +47,7 @@ from .to_records import port_states, sonic_version
 from .view import NamespaceView, normalize_ip
 
 log = logging.getLogger(__name__)
-Subscriber = Callable[[Change], None]
+Subscriber = Callable[[List[Change]], None]
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,7 @@ class SwitchModel:
             subscribers = list(self._subscribers)
         for callback in subscribers:
             try:
-                for change in changes:
-                    callback(change)
+                callback(changes)
             except Exception:  # a subscriber's bug must not stop the follower
                 log.exception("sonic model subscriber failed", extra={"subscriber": repr(callback)})
 

@@ -68,7 +68,7 @@ def test_mirror_lookups(model):
 def test_subscriber_failure_does_not_stop_the_model(redis_server, model):
     seen = []
     model.subscribe(lambda change: 1 / 0)
-    unsubscribe = model.subscribe(seen.append)
+    unsubscribe = model.subscribe(seen.extend)
     model.start()
     try:
         assert wait_until(lambda: any(c.op == "resync" for c in seen), 5)

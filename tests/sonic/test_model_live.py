@@ -20,9 +20,9 @@ class Recorder:
         self.changes: List[Change] = []
         self.lock = threading.Lock()
 
-    def __call__(self, change: Change) -> None:
+    def __call__(self, changes: List[Change]) -> None:
         with self.lock:
-            self.changes.append(change)
+            self.changes.extend(changes)
 
     def seen(self, **match) -> bool:
         with self.lock:
