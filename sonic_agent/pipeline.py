@@ -24,6 +24,7 @@ from .sonic.mirror_match import session_lookup
 from .sonic.model import SwitchModel
 
 log = logging.getLogger("telegen.pipeline")
+PROBE_TALKERS_PER_PORT = 10  # top talkers per port in a Snapshot: bounds the exporters' series
 
 
 class Pipeline:
@@ -105,6 +106,9 @@ class Pipeline:
             port_counters=self.model.port_counters(),
             queue_counters=self.model.queue_counters(),
             probe_counts=self.probes.read() if self.probes is not None else [],
+            probe_sizes=self.probes.sizes() if self.probes is not None else [],
+            probe_talkers=self.probes.talkers(PROBE_TALKERS_PER_PORT) if self.probes is not None else [],
+            kernel_drops=self.probes.drops() if self.probes is not None else [],
             flows=self.mirror.flow_records(self.session_lookup) if self.mirror is not None else [],
             sessions=self.mirror.session_records(self.session_lookup) if self.mirror is not None else [],
             malformed=self.mirror.malformed() if self.mirror is not None else {},

@@ -84,6 +84,41 @@ class ProbeCount:
 
 
 @dataclass(frozen=True)
+class ProbeSizeBucket:
+    """Frames of length [low, high] bytes the port probes counted on one port and direction
+    (log2 buckets: [0, 1], [2, 3], [4, 7], ...)."""
+
+    port: str
+    direction: str  # rx | tx
+    low: int
+    high: Optional[int]  # None: the last, open-ended bucket
+    packets: int
+
+
+@dataclass(frozen=True)
+class ProbeTalker:
+    """A source sending towards the CPU on a port (IP address, or MAC for non-IP frames);
+    counts are estimates: sampled frames x the probes' talker sampling rate."""
+
+    port: str
+    src: str
+    proto: int  # IP protocol number; 0 for non-IP frames
+    klass: str
+    packets: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ProbeDrop:
+    """Frames the kernel freed as dropped (skb:kfree_skb) on a port, by drop reason."""
+
+    port: str
+    reason: str  # skb_drop_reason, short and lower case: no_socket, ...
+    packets: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class FlowRecord:
     """One mirrored flow, correlated to its MIRROR_SESSION where one matches."""
 
@@ -141,6 +176,9 @@ class Snapshot:
     port_counters: List[PortCounter] = field(default_factory=list)
     queue_counters: List[QueueCounter] = field(default_factory=list)
     probe_counts: List[ProbeCount] = field(default_factory=list)
+    probe_sizes: List[ProbeSizeBucket] = field(default_factory=list)
+    probe_talkers: List[ProbeTalker] = field(default_factory=list)  # already top-N per port
+    kernel_drops: List[ProbeDrop] = field(default_factory=list)
     flows: List[FlowRecord] = field(default_factory=list)  # already top-K
     sessions: List[MirrorSessionStats] = field(default_factory=list)
     malformed: Dict[str, int] = field(default_factory=dict)  # mirror decode, by reason

@@ -4,6 +4,6 @@ The kernel side is bpf/port_probe.bpf.c (one CO-RE object for every port, loaded
 libbpf); `ProbeManager` attaches it following the model and reads its maps into records.
 """
 from .manager import ProbeManager
-from .reader import ProbeDrop, ProbeMaps, ProbeSizeBucket, ProbeTalker
+from .reader import ProbeMaps
 
-__all__ = ["ProbeManager", "ProbeMaps", "ProbeDrop", "ProbeSizeBucket", "ProbeTalker"]
+__all__ = ["ProbeManager", "ProbeMaps"]

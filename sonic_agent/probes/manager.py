@@ -28,10 +28,10 @@ from ..bpf.libbpf import quiet
 from ..bpf.objects import BPF_NOEXIST, prog_fd_by_id
 from ..config import ProbesConfig
 from ..errors import UserError
-from ..records import ProbeCount
+from ..records import ProbeCount, ProbeDrop, ProbeSizeBucket, ProbeTalker
 from . import kernel as k
 from . import leftovers
-from .reader import ProbeDrop, ProbeMaps, ProbeSizeBucket, ProbeTalker, drop_reasons
+from .reader import ProbeMaps, drop_reasons
 
 log = logging.getLogger("telegen.probes")
 DIRECTIONS = (0, 1)  # enum probe_dir: PROBE_RX, PROBE_TX
@@ -291,6 +291,7 @@ class ProbeManager:
             out["probes_ports_attached"] = float(len(self.ports))
             out["probes_ports_tc_ingress"] = float(sum(a.ingress == "tc" for a in self.ports.values()))
             out["probes_kernel_drops_available"] = 1.0 if self.drops_available else 0.0
+            out["probes_talkers_left_out"] = float(self.maps.talkers_left_out)  # by the last talkers(per_port)
             if self._obj is not None:
                 out.update({f"probes_kernel_{name}_total": float(v) for name, v in self.maps.errors().items()})
         return out

@@ -7,47 +7,12 @@ class and direction names taken from the maps' own BTF.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping
 
 from ..bpf import Map
-from ..records import ProbeCount
+from ..records import ProbeCount, ProbeDrop, ProbeSizeBucket, ProbeTalker
 from . import kernel as k
-
-
-@dataclass(frozen=True)
-class ProbeSizeBucket:
-    """Frames of length [low, high] bytes one port sent or received (log2 buckets)."""
-
-    port: str
-    direction: str
-    low: int
-    high: Optional[int]  # None: the last, open-ended bucket
-    packets: int
-
-
-@dataclass(frozen=True)
-class ProbeTalker:
-    """A source sending towards the CPU (IP address, or MAC for non-IP frames); counts are
-    estimates (sampled frames x sample)."""
-
-    port: str
-    src: str
-    proto: int
-    klass: str
-    packets: int
-    bytes: int
-
-
-@dataclass(frozen=True)
-class ProbeDrop:
-    """Frames the kernel freed as dropped (skb:kfree_skb) on a port, by drop reason."""
-
-    port: str
-    reason: str
-    packets: int
-    bytes: int
 
 
 def _names(enum: Mapping[int, str], prefix: str) -> Dict[int, str]:
@@ -63,6 +28,7 @@ class ProbeMaps:
         self.classes = _names(ports.enum("probe_class"), "CLASS_")
         self.directions = _names(ports.enum("probe_dir"), "PROBE_")
         self.counts_type = k.port_counts_type(len(self.classes))
+        self.talkers_left_out = 0  # sources past `per_port` at the last talkers() read
 
     @classmethod
     def from_pins(cls, pin_dir: str) -> "ProbeMaps":
@@ -92,7 +58,8 @@ class ProbeMaps:
         return self.maps[k.MAP_SETTINGS].read(k.Index, k.ProbeSettings)[0][1]
 
     def talkers(self, ports: Mapping[int, str], per_port: int = 10) -> List[ProbeTalker]:
-        """The heaviest sampled sources per port, scaled by the sampling rate."""
+        """The heaviest sampled sources per port, scaled by the sampling rate; how many were
+        left out is kept in `talkers_left_out`."""
         scale = max(self.settings().talker_sample, 1)
         by_port: Dict[str, List[ProbeTalker]] = {}
         for key, value in self.maps[k.MAP_TALKERS].read(k.TalkerKey, k.ClassCount):
@@ -104,6 +71,7 @@ class ProbeMaps:
             by_port.setdefault(ports[key.ifindex], []).append(ProbeTalker(
                 ports[key.ifindex], src, key.proto, self.classes.get(key.klass, str(key.klass)),
                 value.packets * scale, value.bytes * scale))
+        self.talkers_left_out = sum(max(len(talkers) - per_port, 0) for talkers in by_port.values())
         return [t for talkers in by_port.values()
                 for t in sorted(talkers, key=lambda t: (-t.packets, t.src))[:per_port]]
 
