@@ -11,9 +11,8 @@ import sys
 from typing import List, Optional
 
 from . import __version__
+from .config import SONIC_DB_CONFIG
 from .errors import UserError
-
-DEFAULT_DB_CONFIG = "/var/run/redis/sonic-db/database_config.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = verbs.add_parser("show", help="print the live SONiC model or probe counters")
     show.add_argument("what", choices=("ports", "lags", "vlans", "mirror-sessions", "probes"))
-    show.add_argument("--db-config", metavar="PATH", default=DEFAULT_DB_CONFIG,
-                      help=f"database_config.json (default {DEFAULT_DB_CONFIG})")
+    show.add_argument("--db-config", metavar="PATH", default=SONIC_DB_CONFIG,
+                      help=f"database_config.json (default {SONIC_DB_CONFIG})")
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(handler="sonic_agent.show:main")
 

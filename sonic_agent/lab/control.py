@@ -13,7 +13,8 @@ from ..errors import UserError
 from ..sonic.dbconfig import load_database_config
 from ..sonic.encoding import load_dump, tables_from_dump
 from . import processes
-from .topology import LabLayout, create, destroy, port_order, require_root
+from ..sonic.view import natural_key
+from .topology import LabLayout, create, destroy, require_root
 
 DEFAULT_CONFIG_DB = Path(__file__).with_name("default_config_db.json")
 
@@ -90,7 +91,7 @@ def lab_status(layout: LabLayout) -> dict:
     try:
         dbs = load_database_config(str(layout.db_config))
         appl = dbs.connect("APPL_DB")
-        names = sorted(dbs.connect("COUNTERS_DB").hkeys("COUNTERS_PORT_NAME_MAP"), key=port_order)
+        names = sorted(dbs.connect("COUNTERS_DB").hkeys("COUNTERS_PORT_NAME_MAP"), key=natural_key)
         pipe = appl.pipeline(transaction=False)
         for name in names:
             pipe.hmget(f"PORT_TABLE:{name}", "admin_status", "oper_status")

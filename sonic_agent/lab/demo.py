@@ -20,7 +20,8 @@ from pyroute2.netns import popns, pushns
 
 from . import processes
 from .control import lab_down, lab_up
-from .topology import LabLayout, port_order
+from ..sonic.view import natural_key
+from .topology import LabLayout
 
 PROMETHEUS_LISTEN = "127.0.0.1:9110"
 GNMI_LISTEN = "127.0.0.1:50051"
@@ -83,7 +84,7 @@ def render(metrics: Dict[str, List], layout: LabLayout, started: float) -> List[
         if sample.labels.get("direction") == "rx" and sample.value:
             classes[sample.labels["port"]][sample.labels["class"]] = sample.value
     lines.append(f"  {'PORT':<16}{'ALIAS':<8}{'ADMIN':<6}{'OPER':<6}{'LAG':<16}{'RX pps':>9}{'TX pps':>9}   CPU-bound rx (probes)")
-    for port in sorted(rows, key=port_order):
+    for port in sorted(rows, key=natural_key):
         r = rows[port]
         top = sorted(classes.get(port, {}).items(), key=lambda kv: -kv[1])[:6]
         lines.append(f"  {port:<16}{r.get('alias', ''):<8}{r.get('admin', '-'):<6}{r.get('oper', '-'):<6}"

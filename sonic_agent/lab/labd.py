@@ -25,7 +25,8 @@ from pyroute2 import IPRoute
 from ..logs import setup_logging
 from ..sonic.dbconfig import load_database_config
 from ..sonic.encoding import decode_fields
-from .topology import LabLayout, ip_batch, port_commands, port_order
+from ..sonic.view import natural_key
+from .topology import LabLayout, ip_batch, port_commands
 
 log = logging.getLogger("telegen.lab.labd")
 OID_BASE = 0x1000000000000
@@ -103,7 +104,7 @@ class StateDaemon:
                 log.info("port removed", extra={"port": port})
         if cmds:
             ip_batch(cmds)
-        for i, port in enumerate(sorted(wanted, key=port_order)):
+        for i, port in enumerate(sorted(wanted, key=natural_key)):
             self.oids.setdefault(port, f"oid:0x{OID_BASE + i + 1:x}")
         self.counters_db.delete("COUNTERS_PORT_NAME_MAP")
         if self.oids:

@@ -171,12 +171,6 @@ def destroy(layout: LabLayout) -> None:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
-def port_order(name: str):
-    """Sort key putting Ethernet4 before Ethernet12."""
-    digits = "".join(c for c in name if c.isdigit())
-    return (name.rstrip("0123456789"), int(digits) if digits else 0)
-
-
 def _int(value, default: int) -> int:
     try:
         return int(value)

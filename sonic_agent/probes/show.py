@@ -6,18 +6,14 @@ TELEGEN_PROBES__PIN_DIR), so it needs no agent API and works while the agent run
 from __future__ import annotations
 
 import json
-import re
 import socket
 from typing import Dict, List
 
 from ..bpf import BpfError
 from ..config import load_config
 from ..errors import UserError
+from ..sonic.view import natural_key
 from .reader import ProbeMaps
-
-
-def _natural(name: str):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
 def collect(pin_dir: str) -> Dict:
@@ -33,7 +29,7 @@ def collect(pin_dir: str) -> Dict:
         for c in maps.counts(names):
             rows.setdefault((c.port, c.direction), {})[c.klass] = {"packets": c.packets, "bytes": c.bytes}
         ports = [{"port": p, "direction": d, "classes": rows[(p, d)]}
-                 for p, d in sorted(rows, key=lambda pd: (_natural(pd[0]), pd[1]))]
+                 for p, d in sorted(rows, key=lambda pd: (natural_key(pd[0]), pd[1]))]
         return {"pin_dir": pin_dir, "ports": ports, "kernel_errors": maps.errors()}
     finally:
         maps.close()
