@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("what", choices=("ports", "lags", "vlans", "mirror-sessions", "probes"))
     show.add_argument("--db-config", metavar="PATH", default=SONIC_DB_CONFIG,
                       help=f"database_config.json (default {SONIC_DB_CONFIG})")
+    show.add_argument("--config", metavar="FILE",
+                      help="the agent's config, for `show probes` (probes.pin_dir; TELEGEN_* apply)")
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(handler="sonic_agent.show:main")
 

@@ -50,9 +50,8 @@ def table(doc: Dict) -> List[str]:
 
 
 def main(args) -> int:
-    pin_dir = load_config(getattr(args, "config", None)).probes.pin_dir
-    doc = collect(pin_dir)
-    if getattr(args, "format", "table") == "json":
+    doc = collect(load_config(args.config).probes.pin_dir)
+    if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:
         print("\n".join(table(doc)))
