@@ -15,6 +15,13 @@ from .config import SONIC_DB_CONFIG
 from .errors import UserError
 
 
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="telegen-sonic", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"telegen-sonic {__version__}")
@@ -37,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler="sonic_agent.lab.control:status")
     traffic = lab_verbs.add_parser("traffic", help="send traffic from the lab's neighbors")
     traffic.add_argument("--kind", choices=("control", "data", "mirror"), default="control")
-    traffic.add_argument("--count", type=int, default=1, help="rounds to send (0: until stopped)")
+    traffic.add_argument("--count", type=non_negative, default=1, help="rounds to send (0: until stopped)")
     traffic.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
     traffic.add_argument("--erspan", choices=("2", "3"), default="2", help="mirror encapsulation")
     traffic.set_defaults(handler="sonic_agent.lab.traffic:main")

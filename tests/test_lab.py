@@ -127,3 +127,19 @@ def test_second_lab_up_is_refused_and_changes_nothing(lab):
     with pytest.raises(UserError, match="already up"):
         lab_up(lab)
     assert set(json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]) <= _switch_netdevs(lab)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"PORT": {"Ethernet0": "x"}}', "PORT|Ethernet0 must be an object"),
+    ('{"PORT": "x"}', "PORT must be an object"),
+    ('{"PORT|Ethernet0": 5}', "PORT|Ethernet0 must be an object"),
+    ("[1, 2]", "top level must be an object"),
+    ("{", "not valid JSON"),
+])
+def test_bad_config_db_is_one_line_naming_the_entry(tmp_path, text, message):
+    from sonic_agent.errors import UserError
+    from sonic_agent.lab.control import read_config_db
+    path = tmp_path / "config_db.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message.replace("|", r"\|")):
+        read_config_db(str(path))

@@ -29,6 +29,12 @@ def read_config_db(path: Optional[str]) -> dict:
         raise UserError(f"lab: --config-db {source}: not valid JSON (line {exc.lineno})") from None
     if not isinstance(dump, dict):
         raise UserError(f"lab: --config-db {source}: top level must be an object")
+    nested = dump.get("PORT", {})
+    entries = nested.items() if isinstance(nested, dict) else [("", nested)]
+    flat = ((k.split("|", 1)[1], v) for k, v in dump.items() if k.startswith("PORT|"))
+    for name, fields in [*entries, *flat]:
+        if not isinstance(fields, dict):
+            raise UserError(f"lab: --config-db {source}: PORT{'|' + name if name else ''} must be an object")
     return dump
 
 
