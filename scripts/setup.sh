@@ -10,6 +10,7 @@ packages=(
   libbpf1                                 # the one loader, used through ctypes at run time
   redis-server                            # SONiC's databases, for the lab and the tests
   iproute2 tshark prometheus              # netns/veth, decode cross-check, scrape peer
+  procps curl                             # sysctl (probe tests), curl (README's lab scrape)
   make ca-certificates
 )
 missing=()
