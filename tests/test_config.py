@@ -73,3 +73,12 @@ def test_run_with_missing_database_config_names_the_path(tmp_path):
     result = _run_cli("run", "--config", str(path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"telegen-sonic: sonic.database_config: {missing} not found"]
+
+
+def test_bpf_object_dir_is_outside_the_config_namespace(tmp_path, monkeypatch):
+    """The eBPF object directory variable must not be read as a config override."""
+    from sonic_agent.bpf import OBJECT_DIR_ENV, object_path
+    assert not OBJECT_DIR_ENV.startswith("TELEGEN_")
+    monkeypatch.setenv(OBJECT_DIR_ENV, str(tmp_path))
+    assert load_config(None) == AgentConfig()
+    assert object_path("port_probe.bpf.o") == tmp_path / "port_probe.bpf.o"

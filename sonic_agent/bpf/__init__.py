@@ -14,12 +14,14 @@ from .objects import BpfObject, Link, Map, Program, kernel_enum, prog_name_by_id
 
 BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"  # a checkout, after make -C bpf
 INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the container image (docker/Dockerfile)
+OBJECT_DIR_ENV = "SONIC_AGENT_BPF_DIR"
 
 
 def object_path(name: str) -> Path:
-    """A built object: $TELEGEN_BPF_DIR/<name>, else the checkout's, else the installed one."""
-    if os.environ.get("TELEGEN_BPF_DIR"):
-        return Path(os.environ["TELEGEN_BPF_DIR"]) / name
+    """A built object: $SONIC_AGENT_BPF_DIR/<name>, else the checkout's, else the installed one.
+    (Not a TELEGEN_* name: those are config overrides, see sonic_agent/config.py.)"""
+    if os.environ.get(OBJECT_DIR_ENV):
+        return Path(os.environ[OBJECT_DIR_ENV]) / name
     return next((d / name for d in (BUILD_DIR, INSTALL_DIR) if (d / name).is_file()), BUILD_DIR / name)
 
 
