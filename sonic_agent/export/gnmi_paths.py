@@ -20,6 +20,11 @@ Paths served (keys in brackets; every leaf is read-only state):
     /qos/interfaces/interface[interface-id=<port>]/output/queues/queue[name=<n>]/state/
         {transmit-pkts,transmit-octets,dropped-pkts,dropped-octets}
     /telegen/probes/probe[port=<port>][direction=rx|tx][class=<class>]/state/{packets,bytes}
+    /telegen/probes/packet-sizes/bucket[port=<port>][direction=rx|tx][low=<bytes>]/state/{high,packets}
+        (log2 buckets of frame length; the last, open-ended bucket has no high)
+    /telegen/probes/talkers/talker[port=<port>][source=<address>][protocol=<n>][class=<class>]/state/
+        {packets,bytes}          (sampled estimates; the top 10 sources towards the CPU per port)
+    /telegen/probes/kernel-drops/drop[port=<port>][reason=<skb_drop_reason>]/state/{packets,bytes}
     /telegen/flows/flow[src-address][dst-address][protocol][src-port][dst-port][session]/state/
         {packets,bytes,estimated-packets,estimated-bytes,direction,tcp-flags,dscp,vlan,sample-rate,
          first-seen,last-seen}          (estimated: raw x sample-rate, raw when not sampled)
@@ -55,9 +60,11 @@ OC_COUNTERS = {
 }
 RATES = {"rx_bps": "rx-bps", "tx_bps": "tx-bps", "rx_pps": "rx-pps", "tx_pps": "tx-pps"}
 # Leaves whose YANG type fits 32 bits: numbers even under JSON_IETF (other integers are uint64).
-SMALL_INTS = {"mtu", "ifindex", "protocol", "dscp", "vlan", "tcp-flags", "gre-proto", "speed-mbps", "sample-rate"}
+SMALL_INTS = {"mtu", "ifindex", "protocol", "dscp", "vlan", "tcp-flags", "gre-proto", "speed-mbps", "sample-rate",
+              "high"}
 # Under TARGET_DEFINED these are sampled; every other leaf is sent on change.
-SAMPLED_PARENTS = {"counters", "rates", "queue", "probe", "flow", "stream", "malformed", "agent"}
+SAMPLED_PARENTS = {"counters", "rates", "queue", "probe", "bucket", "talker", "drop", "flow", "stream", "malformed",
+                   "agent"}
 OC_QUEUE = {"packets": "transmit-pkts", "bytes": "transmit-octets", "dropped_packets": "dropped-pkts",
             "dropped_bytes": "dropped-octets"}
 
@@ -115,6 +122,17 @@ def snapshot_leaves(snap: Snapshot) -> Leaves:
     for c in snap.probe_counts:
         put((_e("telegen"), _e("probes"), _e("probe", port=c.port, direction=c.direction, **{"class": c.klass}),
              _e("state")), {"packets": c.packets, "bytes": c.bytes})
+    for b in snap.probe_sizes:
+        put((_e("telegen"), _e("probes"), _e("packet-sizes"), _e("bucket", port=b.port, direction=b.direction,
+                                                                  low=b.low), _e("state")),
+            {"high": b.high, "packets": b.packets})
+    for t in snap.probe_talkers:
+        put((_e("telegen"), _e("probes"), _e("talkers"), _e("talker", port=t.port, source=t.src, protocol=t.proto,
+                                                            **{"class": t.klass}), _e("state")),
+            {"packets": t.packets, "bytes": t.bytes})
+    for d in snap.kernel_drops:
+        put((_e("telegen"), _e("probes"), _e("kernel-drops"), _e("drop", port=d.port, reason=d.reason), _e("state")),
+            {"packets": d.packets, "bytes": d.bytes})
     for f in snap.flows:
         key = _e("flow", src_address=f.src, dst_address=f.dst, protocol=f.proto, src_port=f.sport,
                  dst_port=f.dport, session=f.session)

@@ -19,6 +19,9 @@ are egress: transmit), plus `sonic.port.alias` and `sonic.namespace` when set):
 | `sonic.queue.packets`, `sonic.queue.io`, `sonic.queue.dropped`, `sonic.queue.dropped.io` | counter, {packet}, By, `sonic.queue.index`, `sonic.queue.type` | COUNTERS_DB queues |
 | `sonic.queue.shared_watermark` | gauge, By | COUNTERS_DB queue shared watermark |
 | `telegen.probe.packets`, `telegen.probe.io` | counter, {packet}, By, `telegen.probe.class` | port probes |
+| `telegen.probe.packet.size` | histogram, By; bounds 1, 3, 7, ... 32767 (log2), sum = the probes' bytes there | port probes |
+| `telegen.probe.talker.packets`, `telegen.probe.talker.io` | counter, {packet}, By, `source.address`, `network.transport`, `telegen.probe.class` (receive) | port probes: sampled estimates, top 10 sources towards the CPU per port |
+| `telegen.kernel.dropped`, `telegen.kernel.dropped.io` | counter, {packet}, By, `error.type` (the skb_drop_reason, e.g. no_socket) | port probes: tp_btf/kfree_skb |
 | `telegen.mirror.packets`, `.lost`, `.truncated` | counter, {packet}, `telegen.mirror.*` | mirror decoder |
 | `telegen.mirror.malformed` | counter, {packet}, `error.type` | mirror decoder |
 | `telegen.agent.<name>` | counter if the name ends in `_total`, else gauge | Snapshot.agent |
@@ -49,8 +52,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from .. import __version__
 from ..records import FlowRecord, Snapshot
-from .schema import (PORT_COUNTERS, QUEUE_GAUGES, is_enabled, is_up, lag_members, ports_by_name, transport_name,
-                     vlan_members)
+from .schema import (PORT_COUNTERS, QUEUE_GAUGES, is_enabled, is_up, lag_members, ports_by_name,
+                     size_histograms, transport_name, vlan_members)
 
 LOGS_PER_REQUEST = 2000
 CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -100,8 +103,9 @@ class DeltaState:
         self._last: "OrderedDict[tuple, Tuple[float, int]]" = OrderedDict()
         self._max = max_series
 
-    def delta(self, key: tuple, value: float, now_ns: int) -> Optional[Tuple[float, int]]:
-        """(increase since the last export, its start time); None the first time a series is seen."""
+    def delta(self, key: tuple, value, now_ns: int) -> Optional[Tuple[object, int]]:
+        """(increase since the last export, its start time); None the first time a series is seen.
+        A value is a number or a tuple of numbers (a histogram's counts and sum), taken elementwise."""
         previous = self._last.pop(key, None)
         self._last[key] = (value, now_ns)
         if len(self._last) > self._max:
@@ -109,6 +113,9 @@ class DeltaState:
         if previous is None:
             return None
         last_value, last_ns = previous
+        if isinstance(value, tuple):
+            reset = len(value) != len(last_value) or any(v < last for v, last in zip(value, last_value))
+            return (value if reset else tuple(v - last for v, last in zip(value, last_value))), last_ns
         return (value - last_value if value >= last_value else value), last_ns  # a reset restarts
 
 
@@ -129,28 +136,38 @@ class MetricsEncoder:
             if metric is None:
                 metric = metrics[name] = metrics_pb2.Metric(name=name, unit=unit)
                 self._init_kind(metric, kind)
-            container, start = (metric.gauge, 0) if kind == "gauge" else (metric.sum, self.start_ns)
-            if kind == "counter" and self.delta is not None:
-                step = self.delta.delta((name, attrs), value, now_ns)
+            container = metric.gauge if kind == "gauge" else metric.histogram if kind == "histogram" else metric.sum
+            start = 0 if kind == "gauge" else self.start_ns
+            totals = (*value.counts, value.sum or 0) if kind == "histogram" else value
+            if kind in ("counter", "histogram") and self.delta is not None:
+                step = self.delta.delta((name, attrs), totals, now_ns)
                 if step is None:
                     continue
-                value, start = step
+                totals, start = step
             point = container.data_points.add(start_time_unix_nano=start, time_unix_nano=now_ns)
-            if kind == "gauge":
-                point.as_double = float(value)
+            if kind == "histogram":
+                point.explicit_bounds.extend(value.bounds)
+                point.bucket_counts.extend(totals[:-1])
+                point.count = sum(totals[:-1])
+                if value.sum is not None:
+                    point.sum = float(totals[-1])
+            elif kind == "gauge":
+                point.as_double = float(totals)
             else:
-                point.as_int = int(value)
+                point.as_int = int(totals)
             point.attributes.extend(key_values(attrs))
             points += 1
         request = ExportMetricsServiceRequest()
         rm = request.resource_metrics.add(resource=resource(snapshot))
         rm.scope_metrics.add(scope=SCOPE).metrics.extend(
-            m for m in metrics.values() if (m.sum.data_points if m.HasField("sum") else m.gauge.data_points))
+            m for m in metrics.values() if getattr(m, m.WhichOneof("data")).data_points)
         return request, points
 
     def _init_kind(self, metric: metrics_pb2.Metric, kind: str) -> None:
         if kind == "gauge":
             metric.gauge.SetInParent()
+        elif kind == "histogram":
+            metric.histogram.aggregation_temporality = DELTA if self.delta is not None else CUMULATIVE
         elif kind == "updown":
             metric.sum.is_monotonic = False
             metric.sum.aggregation_temporality = CUMULATIVE
@@ -159,8 +176,9 @@ class MetricsEncoder:
             metric.sum.aggregation_temporality = DELTA if self.delta is not None else CUMULATIVE
 
 
-def _series(snap: Snapshot) -> Iterator[Tuple[str, str, str, Attrs, float]]:
-    """(metric name, unit, counter | updown | gauge, attributes, value) for every point."""
+def _series(snap: Snapshot) -> Iterator[Tuple[str, str, str, Attrs, object]]:
+    """(metric name, unit, counter | updown | gauge | histogram, attributes, value) for every
+    point; a histogram's value is a `SizeHistogram`, the others' a number."""
     ports = ports_by_name(snap)
 
     def port_attrs(name: str) -> Attrs:
@@ -198,6 +216,18 @@ def _series(snap: Snapshot) -> Iterator[Tuple[str, str, str, Attrs, float]]:
                                       ("telegen.probe.class", c.klass))
         yield "telegen.probe.packets", "{packet}", "counter", attrs, c.packets
         yield "telegen.probe.io", "By", "counter", attrs, c.bytes
+    for h in size_histograms(snap):
+        attrs = port_attrs(h.port) + (("network.io.direction", DIRECTIONS.get(h.direction, h.direction)),)
+        yield "telegen.probe.packet.size", "By", "histogram", attrs, h
+    for t in snap.probe_talkers:
+        attrs = port_attrs(t.port) + (("network.io.direction", "receive"), ("source.address", t.src),
+                                      ("network.transport", transport_name(t.proto)), ("telegen.probe.class", t.klass))
+        yield "telegen.probe.talker.packets", "{packet}", "counter", attrs, t.packets
+        yield "telegen.probe.talker.io", "By", "counter", attrs, t.bytes
+    for d in snap.kernel_drops:
+        attrs = port_attrs(d.port) + (("error.type", d.reason),)
+        yield "telegen.kernel.dropped", "{packet}", "counter", attrs, d.packets
+        yield "telegen.kernel.dropped.io", "By", "counter", attrs, d.bytes
     for s in snap.sessions:
         attrs = tuple((k, v) for k, v in (
             ("telegen.mirror.session", s.session), ("telegen.mirror.status", s.status),

@@ -18,6 +18,9 @@ Metrics reference (every port series carries `port`, `alias`, `namespace`):
 | `sonic_queue_packets_total`, `sonic_queue_bytes_total`, `sonic_queue_dropped_packets_total`, `sonic_queue_dropped_bytes_total` | counter | + queue, type (unicast, multicast, all) |
 | `sonic_queue_shared_watermark_bytes` | gauge | + queue, type |
 | `telegen_probe_packets_total`, `telegen_probe_bytes_total` | counter | + direction, class |
+| `telegen_probe_packet_size_bytes` | histogram (`_bucket`, `_count`, `_sum`) | + direction; le = 1, 3, 7, ... 32767, +Inf (log2 buckets); `_sum` = the probes' bytes there |
+| `telegen_probe_talker_packets_total`, `telegen_probe_talker_bytes_total` | counter | + source, protocol, class: sampled estimates, top 10 sources towards the CPU per port |
+| `telegen_kernel_drops_total`, `telegen_kernel_drop_bytes_total` | counter | + reason (skb_drop_reason: no_socket, ...), when the kernel offers tp_btf/kfree_skb |
 | `telegen_flow_packets_total`, `telegen_flow_bytes_total` | counter | src_address, dst_address, protocol, src_port, dst_port, session, direction (top-K flows only) |
 | `telegen_flow_estimated_packets_total`, `telegen_flow_estimated_bytes_total` | counter | the same: raw x the session's sample_rate (raw when not sampled) |
 | `telegen_mirror_packets_total`, `telegen_mirror_lost_packets_total`, `telegen_mirror_truncated_packets_total` | counter | session, status, outer_src, outer_dst, gre_proto, session_id |
@@ -35,11 +38,12 @@ from __future__ import annotations
 import re
 from typing import Dict, Iterator, List
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
-from ..records import Snapshot
-from .schema import (PORT_COUNTERS, QUEUE_GAUGES, is_enabled, is_up, lag_members, ports_by_name, transport_name,
-                     vlan_members)
+from ..records import PortState, Snapshot
+from .schema import (PORT_COUNTERS, QUEUE_GAUGES, is_enabled, is_up, lag_members, ports_by_name, size_histograms,
+                     transport_name, vlan_members)
 
 PORT_LABELS = ["port", "alias", "namespace"]
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
@@ -52,18 +56,20 @@ class SeriesBudget:
         self.left = limit
         self.cut = 0
 
-    def take(self) -> bool:
-        if self.left > 0:
-            self.left -= 1
+    def take(self, samples: int = 1) -> bool:
+        """Room for `samples` more (a histogram comes out whole or not at all)?"""
+        if self.left >= samples:
+            self.left -= samples
             return True
-        self.cut += 1
+        self.cut += samples
         return False
 
 
 def snapshot_families(snapshot: Snapshot, budget: SeriesBudget) -> List[Metric]:
     """Every family for one Snapshot; samples past the budget are counted, not emitted."""
     out: List[Metric] = []
-    for encode in (_device, _port_state, _port_counters, _memberships, _queues, _probes, _sessions, _flows, _agent):
+    for encode in (_device, _port_state, _port_counters, _memberships, _queues, _probes, _probe_sizes,
+                   _probe_talkers, _kernel_drops, _sessions, _flows, _agent):
         out.extend(encode(snapshot, budget))
     return [f for f in out if f.samples]
 
@@ -200,10 +206,58 @@ def _probes(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
     octets = CounterMetricFamily("telegen_probe_bytes", "Bytes the port probes counted, by class.",
                                  labels=labels)
     for c in snap.probe_counts:
-        p = ports.get(c.port)
-        values = [c.port, p.alias if p else "", p.namespace if p else "", c.direction, c.klass]
+        values = _port_labels(ports, c.port) + [c.direction, c.klass]
         _add(packets, budget, values, c.packets)
         _add(octets, budget, values, c.bytes)
+    yield packets
+    yield octets
+
+
+def _port_labels(ports: Dict[str, PortState], name: str) -> List[str]:
+    p = ports.get(name)
+    return [name, p.alias if p else "", p.namespace if p else ""]
+
+
+def _probe_sizes(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
+    ports = ports_by_name(snap)
+    fam = HistogramMetricFamily("telegen_probe_packet_size_bytes", "Frame lengths the port probes counted (log2 "
+                                "buckets); _sum is the bytes they counted there.", labels=PORT_LABELS + ["direction"])
+    for h in size_histograms(snap):
+        cumulative, buckets = 0, []
+        for le, count in zip([*map(floatToGoString, h.bounds), "+Inf"], h.counts):
+            cumulative += count
+            buckets.append((le, cumulative))
+        if budget.take(len(buckets) + (2 if h.sum is not None else 0)):
+            fam.add_metric(_port_labels(ports, h.port) + [h.direction], buckets, h.sum)
+    yield fam
+
+
+def _probe_talkers(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
+    ports = ports_by_name(snap)
+    labels = PORT_LABELS + ["source", "protocol", "class"]
+    packets = CounterMetricFamily("telegen_probe_talker_packets", "Packets a top source sent towards the CPU on a "
+                                  "port: a sampled estimate (sampled frames x the sampling rate).", labels=labels)
+    octets = CounterMetricFamily("telegen_probe_talker_bytes", "Bytes a top source sent towards the CPU on a port: "
+                                 "a sampled estimate (sampled frames x the sampling rate).", labels=labels)
+    for t in snap.probe_talkers:
+        values = _port_labels(ports, t.port) + [t.src, transport_name(t.proto), t.klass]
+        _add(packets, budget, values, t.packets)
+        _add(octets, budget, values, t.bytes)
+    yield packets
+    yield octets
+
+
+def _kernel_drops(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
+    ports = ports_by_name(snap)
+    labels = PORT_LABELS + ["reason"]
+    packets = CounterMetricFamily("telegen_kernel_drops", "Frames the kernel dropped on a port (skb:kfree_skb), "
+                                  "by drop reason.", labels=labels)
+    octets = CounterMetricFamily("telegen_kernel_drop_bytes", "Bytes of the frames the kernel dropped on a port, "
+                                 "by drop reason.", labels=labels)
+    for d in snap.kernel_drops:
+        values = _port_labels(ports, d.port) + [d.reason]
+        _add(packets, budget, values, d.packets)
+        _add(octets, budget, values, d.bytes)
     yield packets
     yield octets
 

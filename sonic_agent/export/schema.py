@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from ..records import PortState, Snapshot
+from ..records import PortState, ProbeSizeBucket, Snapshot
 
 
 class CounterMeaning(NamedTuple):
@@ -16,6 +16,16 @@ class CounterMeaning(NamedTuple):
     @property
     def is_rate(self) -> bool:
         return self.measure.startswith("rate_")
+
+
+class SizeHistogram(NamedTuple):
+    """The probes' frame-size buckets of one (port, direction) as one histogram."""
+
+    port: str
+    direction: str
+    bounds: Tuple[int, ...]  # inclusive upper bound (bytes) of every bucket but the last, open-ended one
+    counts: Tuple[int, ...]  # frames per bucket, not cumulative: len(bounds) + 1
+    sum: Optional[int]  # bytes the probes counted on that (port, direction), all classes; None: unknown
 
 
 PORT_COUNTERS: Dict[str, CounterMeaning] = {
@@ -46,6 +56,24 @@ TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "icmpv6", 132: "sct
 
 def transport_name(proto: int) -> str:
     return TRANSPORTS.get(proto, str(proto))
+
+
+def size_histograms(snapshot: Snapshot) -> List[SizeHistogram]:
+    """Snapshot.probe_sizes grouped per (port, direction), buckets in order; the sum is
+    Snapshot.probe_counts' bytes there (every frame counted lands in one class and one bucket)."""
+    octets: Dict[Tuple[str, str], int] = {}
+    for c in snapshot.probe_counts:
+        octets[(c.port, c.direction)] = octets.get((c.port, c.direction), 0) + c.bytes
+    groups: Dict[Tuple[str, str], List[ProbeSizeBucket]] = {}
+    for b in snapshot.probe_sizes:
+        groups.setdefault((b.port, b.direction), []).append(b)
+    out = []
+    for (port, direction), buckets in groups.items():
+        buckets.sort(key=lambda b: b.low)
+        bounds = [b.high for b in buckets if b.high is not None]
+        counts = [b.packets for b in buckets] + ([0] if buckets[-1].high is not None else [])
+        out.append(SizeHistogram(port, direction, tuple(bounds), tuple(counts), octets.get((port, direction))))
+    return out
 
 
 def ports_by_name(snapshot: Snapshot) -> Dict[str, PortState]:

@@ -41,6 +41,8 @@ def main(spec: dict) -> None:
             client.get(path=["/interfaces/interface[name=Ethernet999]"], encoding="json")
         except gNMIException as exc:
             emit(missing=exc.orig_exc.code().name)
+    elif scenario == "get_paths":
+        emit(json_ietf=client.get(path=spec["paths"], encoding="json_ietf"))
     elif scenario == "once":
         sub = client.subscribe2(subscribe={"mode": "once", "encoding": "json_ietf", "subscription": [
             {"path": f"{IFACE}/state/counters/in-octets"}, {"path": "/telegen/flows"}]})

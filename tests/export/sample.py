@@ -5,19 +5,21 @@ import time
 from typing import Optional
 
 from sonic_agent.records import (DeviceInfo, FlowRecord, MirrorSessionStats, PortCounter, PortState,
-                                 ProbeCount, QueueCounter, Snapshot)
+                                 ProbeCount, ProbeDrop, ProbeSizeBucket, ProbeTalker, QueueCounter, Snapshot)
 from sonic_agent.export.schema import PORT_COUNTERS
 
 # The probes' 21 classes (bpf/port_probe.h).
 CLASSES = ("other_l2", "lldp", "lacp", "stp", "arp", "nd", "icmp", "icmpv6", "bgp", "bfd", "dhcp", "dhcpv6",
            "ssh", "snmp", "gnmi", "sflow", "vxlan", "tcp4", "udp4", "other_ip4", "other_ip6")
+SIZE_BUCKETS = 16  # the probes' log2 frame-size buckets (bpf/port_probe.h)
 
 
 def sample_snapshot(ports: int = 4, flows: int = 3, classes=CLASSES, counter_base: int = 1000,
                     drop_port: Optional[str] = None, oper_status: str = "up", queues: int = 2) -> Snapshot:
     """Ports Ethernet0, 4, ...; with 3 ports or more, PortChannel0001 of Ethernet0 (member enabled)
     and Ethernet4 (disabled), and Vlan1000 of Ethernet8 (untagged) and PortChannel0001 (tagged).
-    Per port `queues` queues, the first half unicast, the rest multicast."""
+    Per port `queues` queues, the first half unicast, the rest multicast; per port and direction
+    the probes' 16 size buckets (b frames in bucket b), per port two talkers and a kernel drop."""
     names = [f"Ethernet{4 * i}" for i in range(ports) if f"Ethernet{4 * i}" != drop_port]
     lag = {"Ethernet0": "enabled", "Ethernet4": "disabled"} if ports >= 3 else {}
     snap = Snapshot(timestamp=time.time(), device=DeviceInfo(
@@ -41,6 +43,10 @@ def sample_snapshot(ports: int = 4, flows: int = 3, classes=CLASSES, counter_bas
         for direction in ("rx", "tx"):
             for k, klass in enumerate(classes):
                 snap.probe_counts.append(ProbeCount(name, direction, klass, counter_base + k, 64 * (counter_base + k)))
+            snap.probe_sizes += [size_bucket(name, direction, b) for b in range(SIZE_BUCKETS)]
+        snap.probe_talkers += [ProbeTalker(name, f"10.0.{i}.1", 6, "bgp", 1600, 102400),
+                               ProbeTalker(name, "52:54:00:00:00:01", 0, "lldp", 32, 8192)]
+        snap.kernel_drops.append(ProbeDrop(name, "no_socket", 7 + i, 7 * 80))
     if lag:
         snap.ports += [PortState(name="PortChannel0001", kind="portchannel", mtu=9100, admin_status="up",
                                  oper_status=oper_status, vlans=("Vlan1000",), vlan_modes=("tagged",)),
@@ -50,6 +56,11 @@ def sample_snapshot(ports: int = 4, flows: int = 3, classes=CLASSES, counter_bas
     snap.malformed = {"short_gre": 3}
     snap.agent = {"probe_read_errors_total": 0, "flows_tracked": flows}
     return snap
+
+
+def size_bucket(port: str, direction: str, b: int) -> ProbeSizeBucket:
+    """Bucket b of the probes' log2 buckets ([0, 1], [2, 3], [4, 7], ... [32768, -]), b frames."""
+    return ProbeSizeBucket(port, direction, 1 << b if b else 0, (1 << (b + 1)) - 1 if b < SIZE_BUCKETS - 1 else None, b)
 
 
 def flow(i: int) -> FlowRecord:

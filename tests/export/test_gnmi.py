@@ -62,8 +62,9 @@ def server(model, certs):
     srv.stop(0)
 
 
-def pygnmi(server, certs, scenario, password="s3cret", client_cert=True):
-    spec = {"port": server.port, "ca": certs.ca, "username": "admin", "password": password, "scenario": scenario}
+def pygnmi(server, certs, scenario, password="s3cret", client_cert=True, **extra):
+    spec = {"port": server.port, "ca": certs.ca, "username": "admin", "password": password, "scenario": scenario,
+            **extra}
     if client_cert:
         spec.update(cert=certs.client_cert, key=certs.client_key)
     return subprocess.Popen([sys.executable, "-m", "tests.export.gnmi_client", json.dumps(spec)], cwd=REPO,
@@ -253,3 +254,22 @@ def test_leaves_cover_every_record_kind(model):
                      "telegen/ports/port/rates/rx-bps", "telegen/mirror-sessions/stream/state/lost",
                      "telegen/mirror-decoder/malformed/state/count", "telegen/agent/state/flows-tracked"):
         assert expected in paths
+
+
+def test_probe_sizes_talkers_and_kernel_drops_over_get(server, certs):
+    paths = ["/telegen/probes/packet-sizes/bucket[port=Ethernet4][direction=rx]",
+             "/telegen/probes/talkers/talker[port=Ethernet4]", "/telegen/probes/kernel-drops"]
+    got = lines(pygnmi(server, certs, "get_paths", paths=paths))[0]["json_ietf"]["notification"]
+    sizes, talkers, drops = ({u["path"]: u["val"] for u in n["update"]} for n in got)
+    bucket = "telegen/probes/packet-sizes/bucket[direction=rx][low={}][port=Ethernet4]/state/{}"
+    assert len(sizes) == 16 + 15  # packets of every bucket, high of all but the open-ended last one
+    assert sizes[bucket.format(0, "high")] == 1 and sizes[bucket.format(0, "packets")] == "0"  # high: uint32
+    assert sizes[bucket.format(1024, "high")] == 2047 and sizes[bucket.format(1024, "packets")] == "10"
+    assert bucket.format(32768, "high") not in sizes and sizes[bucket.format(32768, "packets")] == "15"
+    talker = "telegen/probes/talkers/talker[class={}][port=Ethernet4][protocol={}][source={}]/state/{}"
+    assert talkers == {talker.format("bgp", 6, "10.0.1.1", "packets"): "1600",
+                       talker.format("bgp", 6, "10.0.1.1", "bytes"): "102400",
+                       talker.format("lldp", 0, "52:54:00:00:00:01", "packets"): "32",
+                       talker.format("lldp", 0, "52:54:00:00:00:01", "bytes"): "8192"}
+    assert drops["telegen/probes/kernel-drops/drop[port=Ethernet12][reason=no_socket]/state/packets"] == "10"
+    assert len(drops) == 4 * 2

@@ -1,6 +1,7 @@
 """OTLP export against real receivers (opentelemetry-proto gRPC servicers, an OTLP/HTTP handler)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -180,6 +181,57 @@ def test_delta_temporality_sends_increases():
     assert not metric.sum.is_monotonic and metric.sum.aggregation_temporality == 2  # stays cumulative
     third, _ = encoder.encode(sample_snapshot(ports=2, counter_base=10))  # counters reset
     assert {value for _, value in points(third, "hw.network.io")[1]} == {10, 110, 11, 111}
+
+
+def histograms(request, name):
+    metric = next(m for m in request.resource_metrics[0].scope_metrics[0].metrics if m.name == name)
+    return metric, {attrs(p.attributes)["network.interface.name"] + "/" + attrs(p.attributes)["network.io.direction"]: p
+                    for p in metric.histogram.data_points}
+
+
+def test_probe_sizes_talkers_and_kernel_drops_reach_a_receiver():
+    receiver = GrpcReceiver().start()
+    exporter = run_exporter(OtlpConfig(endpoint=f"http://127.0.0.1:{receiver.port}", interval_s=0.2))
+    try:
+        _, request, _ = receiver.wait_for("metrics")[0]
+    finally:
+        exporter.stop()
+        receiver.stop()
+    metric, sizes = histograms(request, "telegen.probe.packet.size")
+    assert metric.unit == "By" and metric.histogram.aggregation_temporality == 2  # CUMULATIVE
+    assert set(sizes) == {f"Ethernet{4 * i}/{d}" for i in range(4) for d in ("receive", "transmit")}
+    point = sizes["Ethernet4/receive"]
+    assert list(point.explicit_bounds) == [(1 << (b + 1)) - 1 for b in range(15)]  # 1, 3, 7, ... 32767
+    assert list(point.bucket_counts) == list(range(16)) and point.count == sum(range(16))
+    assert point.sum == sum(64 * (1000 + k) for k in range(len(CLASSES)))
+    assert attrs(point.attributes)["sonic.port.alias"] == "fortyGigE0/4"
+
+    metric, talkers = points(request, "telegen.probe.talker.packets")
+    assert metric.unit == "{packet}" and metric.sum.is_monotonic and len(talkers) == 4 * 2
+    assert ({"network.interface.name": "Ethernet4", "sonic.port.alias": "fortyGigE0/4", "network.io.direction":
+             "receive", "source.address": "10.0.1.1", "network.transport": "tcp", "telegen.probe.class": "bgp"},
+            1600) in talkers
+    assert {v for _, v in points(request, "telegen.probe.talker.io")[1]} == {102400, 8192}
+    _, drops = points(request, "telegen.kernel.dropped")
+    assert sorted((a["network.interface.name"], a["error.type"], v) for a, v in drops) == [
+        ("Ethernet0", "no_socket", 7), ("Ethernet12", "no_socket", 10), ("Ethernet4", "no_socket", 8),
+        ("Ethernet8", "no_socket", 9)]
+    assert {v for _, v in points(request, "telegen.kernel.dropped.io")[1]} == {7 * 80}
+
+
+def test_delta_histograms_send_bucket_increases():
+    encoder = MetricsEncoder("delta", time.time())
+    snap = sample_snapshot(ports=1, flows=0)
+    first, _ = encoder.encode(snap)
+    assert not [m for m in first.resource_metrics[0].scope_metrics[0].metrics if m.name == "telegen.probe.packet.size"]
+    snap.probe_sizes = [dataclasses.replace(b, packets=b.packets + (3 if b.low == 64 else 0)) for b in snap.probe_sizes]
+    snap.probe_counts = [dataclasses.replace(c, bytes=c.bytes + (300 if c.klass == "bgp" else 0))
+                         for c in snap.probe_counts]
+    second, _ = encoder.encode(snap)
+    metric, sizes = histograms(second, "telegen.probe.packet.size")
+    assert metric.histogram.aggregation_temporality == 1  # DELTA
+    assert list(sizes["Ethernet0/receive"].bucket_counts) == [0] * 6 + [3] + [0] * 9  # [64, 127]: 3 more
+    assert sizes["Ethernet0/receive"].count == 3 and sizes["Ethernet0/receive"].sum == 300
 
 
 def test_delta_state_is_bounded():

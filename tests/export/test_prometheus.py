@@ -11,6 +11,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from sonic_agent.config import PrometheusConfig
 from sonic_agent.export.prometheus import PrometheusExporter
+from sonic_agent.export.prometheus_families import SeriesBudget, snapshot_families
+from sonic_agent.records import Snapshot
 from tests.conftest import require
 from tests.export.prometheus_peer import PrometheusServer
 from tests.export.sample import CLASSES, sample_snapshot
@@ -46,6 +48,9 @@ def test_promtool_check_metrics_is_clean(exporter):
     require(shutil.which("promtool") is not None, "needs promtool (apt-get install prometheus)")
     text = scrape(exporter).text
     assert 'sonic_port_bytes_total{port="Ethernet0",alias="fortyGigE0/0",namespace="",direction="rx"}' in text
+    for family in ("telegen_probe_packet_size_bytes_bucket", "telegen_probe_talker_packets_total",
+                   "telegen_kernel_drops_total"):
+        assert f"\n{family}{{" in text
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -93,6 +98,47 @@ def test_lag_vlan_and_queue_families(exporter):
     assert values("sonic_queue_dropped_bytes", "port", "queue")[("Ethernet0", "0")] == 1000 + 3
 
 
+def test_probe_sizes_talkers_and_kernel_drops(exporter):
+    text = scrape(exporter, accept="application/openmetrics-text;version=1.0.0").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    sizes = families["telegen_probe_packet_size_bytes"]
+    assert sizes.type == "histogram"
+    ethernet4_rx = {(s.name, s.labels.get("le")): s.value for s in sizes.samples
+                    if s.labels["port"] == "Ethernet4" and s.labels["direction"] == "rx"}
+    assert ethernet4_rx[("telegen_probe_packet_size_bytes_bucket", "1.0")] == 0  # bucket b holds b frames
+    assert ethernet4_rx[("telegen_probe_packet_size_bytes_bucket", "3.0")] == 1
+    assert ethernet4_rx[("telegen_probe_packet_size_bytes_bucket", "2047.0")] == sum(range(11))
+    assert ethernet4_rx[("telegen_probe_packet_size_bytes_bucket", "+Inf")] == sum(range(16))
+    assert ethernet4_rx[("telegen_probe_packet_size_bytes_count", None)] == sum(range(16))
+    assert ethernet4_rx[("telegen_probe_packet_size_bytes_sum", None)] == sum(64 * (1000 + k) for k in range(len(CLASSES)))
+    assert len(ethernet4_rx) == 16 + 2
+    assert {s.labels["alias"] for s in sizes.samples if s.labels["port"] == "Ethernet4"} == {"fortyGigE0/4"}
+
+    talkers = {(s.labels["port"], s.labels["source"], s.labels["protocol"], s.labels["class"]): s.value
+               for s in families["telegen_probe_talker_packets"].samples}
+    assert families["telegen_probe_talker_packets"].type == "counter"
+    assert talkers[("Ethernet4", "10.0.1.1", "tcp", "bgp")] == 1600
+    assert talkers[("Ethernet4", "52:54:00:00:00:01", "0", "lldp")] == 32
+    assert len(talkers) == 4 * 2
+    drops = families["telegen_kernel_drops"]
+    assert drops.type == "counter"
+    assert {(s.labels["port"], s.labels["alias"], s.labels["reason"]): s.value for s in drops.samples} == {
+        (f"Ethernet{4 * i}", f"fortyGigE0/{4 * i}", "no_socket"): 7 + i for i in range(4)}
+    assert {s.value for s in families["telegen_kernel_drop_bytes"].samples} == {7 * 80}
+
+
+def test_a_histogram_is_cut_whole():
+    snap = sample_snapshot(ports=1, flows=0)
+    snap = Snapshot(timestamp=snap.timestamp, ports=snap.ports, probe_counts=snap.probe_counts,
+                    probe_sizes=snap.probe_sizes)
+    # device and port state (1 + 6), the probe counters, one histogram (16 buckets, count, sum) and 3 more
+    budget = SeriesBudget(7 + 2 * len(CLASSES) * 2 + 18 + 3)
+    families = {f.name: f for f in snapshot_families(snap, budget)}
+    histogram = families["telegen_probe_packet_size_bytes"].samples
+    assert {s.labels["direction"] for s in histogram} == {"rx"} and len(histogram) == 18
+    assert budget.cut == 18 and budget.left == 3  # tx's whole histogram, not 3 of its buckets
+
+
 def test_gzip_when_asked(exporter):
     raw = requests.get(f"http://127.0.0.1:{exporter.port}/metrics", headers={"Accept-Encoding": "gzip"},
                        stream=True, timeout=5).raw.read()
@@ -127,6 +173,11 @@ def test_prometheus_scrapes_per_port_series_and_a_removed_port_goes_stale(export
         assert by_port["Ethernet4"]["alias"] == "fortyGigE0/4"
         probe = prom.query('telegen_probe_packets_total{port="Ethernet8",direction="tx",class="lldp"}')
         assert probe and probe[0]["value"][1] == str(1000 + CLASSES.index("lldp"))
+        # Prometheus reads the size buckets as a histogram: the median of 120 frames (b in bucket b)
+        # lies in the 6th frame of the 11 in bucket (2047, 4095], interpolated linearly.
+        median = prom.query('histogram_quantile(0.5, telegen_probe_packet_size_bytes_bucket{port="Ethernet8",'
+                            'direction="rx"})')
+        assert median and float(median[0]["value"][1]) == pytest.approx(2047 + (4095 - 2047) * 5 / 11)
 
         exporter.live.snap = sample_snapshot(ports=4, flows=3, drop_port="Ethernet4")
         prom.wait(lambda: not prom.query('sonic_port_bytes_total{port="Ethernet4"}'), 10, "marking Ethernet4 stale")
