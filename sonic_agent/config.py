@@ -9,17 +9,20 @@ as a YAML scalar and type-checked like the file.
 from __future__ import annotations
 
 import dataclasses
+import mmap
 import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
 from .errors import UserError
+from .export.listen import parse_listen
 
 ENV_PREFIX = "TELEGEN_"
+PAGE_KB = max(mmap.PAGESIZE // 1024, 1)  # AF_PACKET ring blocks are whole pages
 SONIC_DB_CONFIG = "/var/run/redis/sonic-db/database_config.json"
 
 
@@ -122,6 +125,29 @@ CHOICES = {
     "export.otlp.temporality": ("cumulative", "delta"),
 }
 
+# Numeric bounds: (low, high); a float field's low is exclusive (an interval of 0 would spin),
+# an int field's inclusive; high (None: unbounded) is always inclusive. A list's items share
+# the list's entry. The upper bounds keep a typo from sizing a map or ring the host cannot hold.
+RANGES: Dict[str, Tuple[float, Optional[float]]] = {
+    "sonic.reconnect_max_s": (0, None),
+    "probes.grpc_ports": (1, 65535),
+    "probes.top_talkers": (1, 1 << 20),
+    "probes.top_talker_sample": (1, None),
+    "probes.read_interval_s": (0, None),
+    "mirror.max_flows": (1, 1 << 22),
+    "mirror.top_flows": (1, None),
+    "mirror.vendor_header_len": (0, 255),
+    "mirror.ring_blocks": (1, 1024),
+    "mirror.ring_block_kb": (PAGE_KB, 1 << 16),
+    "export.prometheus.max_series": (1, None),
+    "export.otlp.interval_s": (0, None),
+    "export.otlp.timeout_s": (0, None),
+    "export.otlp.queue_size": (1, 1 << 16),
+    "export.otlp.max_backoff_s": (0, None),
+}
+RING_MAX_KB = 1 << 20  # mirror.ring_blocks x mirror.ring_block_kb: resident, so at most 1 GiB
+LISTENS = ("export.prometheus.listen", "export.gnmi.listen")
+
 
 def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> AgentConfig:
     """Read the YAML file (if given), apply TELEGEN_* overrides, return a validated config."""
@@ -143,6 +169,12 @@ def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]]
     cfg = _build(AgentConfig, raw, "")
     if cfg.mirror.enabled and not cfg.mirror.interface:
         raise UserError("config: mirror.interface: required when mirror.enabled is true")
+    if cfg.mirror.ring_block_kb % PAGE_KB:
+        raise UserError(f"config: mirror.ring_block_kb: must be a multiple of the page size ({PAGE_KB} KB), "
+                        f"got {cfg.mirror.ring_block_kb}")
+    if cfg.mirror.ring_blocks * cfg.mirror.ring_block_kb > RING_MAX_KB:
+        raise UserError(f"config: mirror.ring_blocks: {cfg.mirror.ring_blocks} x mirror.ring_block_kb "
+                        f"{cfg.mirror.ring_block_kb} exceeds {RING_MAX_KB} KB")
     return cfg
 
 
@@ -205,7 +237,23 @@ def _check(hint: Any, value: Any, path: str) -> Any:
     choices = CHOICES.get(path)
     if choices and value not in choices:
         raise UserError(f"config: {path}: must be one of {', '.join(choices)}, got {value!r}")
+    bounds = RANGES.get(path.split("[")[0])
+    if bounds is not None:
+        _check_range(value, bounds, path)
+    if path in LISTENS:
+        parse_listen(value, f"config: {path}")
     return value
+
+
+def _check_range(value: float, bounds: Tuple[float, Optional[float]], path: str) -> None:
+    low, high = bounds
+    if isinstance(value, float):
+        if not value > low:  # also refuses nan
+            raise UserError(f"config: {path}: must be > {low}, got {value!r}")
+    elif value < low:
+        raise UserError(f"config: {path}: must be >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise UserError(f"config: {path}: must be <= {high}, got {value!r}")
 
 
 def _type_name(value: Any) -> str:

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from sonic_agent.config import AgentConfig, load_config
+from sonic_agent.config import PAGE_KB, AgentConfig, load_config
 from sonic_agent.errors import UserError
 
 
@@ -82,3 +82,50 @@ def test_bpf_object_dir_is_outside_the_config_namespace(tmp_path, monkeypatch):
     monkeypatch.setenv(OBJECT_DIR_ENV, str(tmp_path))
     assert load_config(None) == AgentConfig()
     assert object_path("port_probe.bpf.o") == tmp_path / "port_probe.bpf.o"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("mirror.max_flows", "-5", "mirror.max_flows: must be >= 1, got -5"),
+    ("mirror.max_flows", "100000000", "mirror.max_flows: must be <= 4194304, got 100000000"),
+    ("export.otlp.queue_size", "0", "export.otlp.queue_size: must be >= 1, got 0"),
+    ("export.otlp.interval_s", "0", "export.otlp.interval_s: must be > 0, got 0.0"),
+    ("probes.read_interval_s", "0", "probes.read_interval_s: must be > 0, got 0.0"),
+    ("probes.read_interval_s", ".nan", "probes.read_interval_s: must be > 0, got nan"),
+    ("probes.grpc_ports", "[8080, 70000]", "probes.grpc_ports[1]: must be <= 65535, got 70000"),
+    ("probes.top_talker_sample", "0", "probes.top_talker_sample: must be >= 1, got 0"),
+    ("sonic.reconnect_max_s", "-1", "sonic.reconnect_max_s: must be > 0, got -1.0"),
+    ("mirror.vendor_header_len", "256", "mirror.vendor_header_len: must be <= 255, got 256"),
+    ("mirror.ring_blocks", "0", "mirror.ring_blocks: must be >= 1, got 0"),
+    ("mirror.ring_block_kb", "1", f"mirror.ring_block_kb: must be >= {PAGE_KB}, got 1"),
+    ("mirror.ring_block_kb", str(PAGE_KB * 3 // 2),  # pages are >= 4 KB on Linux
+     f"mirror.ring_block_kb: must be a multiple of the page size ({PAGE_KB} KB), got {PAGE_KB * 3 // 2}"),
+    ("export.prometheus.listen", "127.0.0.1:99999", "export.prometheus.listen: port must be 0..65535, got 99999"),
+    ("export.gnmi.listen", "50051", "export.gnmi.listen: must be host:port, got '50051'"),
+])
+def test_out_of_range_values_name_the_field(key, value, message):
+    env = "TELEGEN_" + key.upper().replace(".", "__")
+    with pytest.raises(UserError) as err:
+        load_config(None, environ={env: value})
+    assert str(err.value).startswith(f"config: {message}")
+
+
+def test_ring_memory_is_bounded():
+    with pytest.raises(UserError, match=r"^config: mirror\.ring_blocks: 1024 x mirror\.ring_block_kb 65536 exceeds"):
+        load_config(None, environ={"TELEGEN_MIRROR__RING_BLOCKS": "1024", "TELEGEN_MIRROR__RING_BLOCK_KB": "65536"})
+
+
+def test_edges_of_the_ranges_are_accepted():
+    cfg = load_config(None, environ={"TELEGEN_MIRROR__MAX_FLOWS": "1", "TELEGEN_EXPORT__OTLP__QUEUE_SIZE": "1",
+                                     "TELEGEN_PROBES__READ_INTERVAL_S": "0.01", "TELEGEN_PROBES__GRPC_PORTS": "[1, 65535]",
+                                     "TELEGEN_MIRROR__VENDOR_HEADER_LEN": "0",
+                                     "TELEGEN_EXPORT__PROMETHEUS__LISTEN": "127.0.0.1:0"})
+    assert (cfg.mirror.max_flows, cfg.export.otlp.queue_size, cfg.probes.read_interval_s) == (1, 1, 0.01)
+    assert cfg.probes.grpc_ports == [1, 65535] and cfg.export.prometheus.listen == "127.0.0.1:0"
+
+
+def test_run_with_out_of_range_value_exits_2_with_one_line(tmp_path):
+    path = tmp_path / "agent.yaml"
+    path.write_text("mirror:\n  max_flows: -5\n")
+    result = _run_cli("run", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["telegen-sonic: config: mirror.max_flows: must be >= 1, got -5"]

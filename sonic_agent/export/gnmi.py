@@ -142,7 +142,7 @@ class GnmiServer:
 
     def __init__(self, cfg: GnmiConfig, snapshot_fn: Callable[[], Snapshot], changes: Optional[ChangeFeed] = None,
                  max_workers: int = 16):
-        self.host, self.port = parse_listen(cfg.listen, "export.gnmi")
+        self.host, self.port = parse_listen(cfg.listen, "config: export.gnmi.listen")
         tls = cfg.tls
         if bool(tls.cert) != bool(tls.key):
             raise UserError("export.gnmi.tls: cert and key go together")

@@ -58,7 +58,7 @@ class PrometheusExporter:
     """Serves /metrics on cfg.listen from `snapshot_fn`; `port` is the bound port (listen :0 ok)."""
 
     def __init__(self, cfg: PrometheusConfig, snapshot_fn: Callable[[], Snapshot]):
-        self.host, self.port = parse_listen(cfg.listen, "export.prometheus")
+        self.host, self.port = parse_listen(cfg.listen, "config: export.prometheus.listen")
         self.collector = SnapshotCollector(snapshot_fn, cfg.max_series)
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
