@@ -1,20 +1,27 @@
-"""The agent's probes on the lab: they follow CONFIG_DB's ports, survive SIGKILL, leave on SIGTERM."""
+"""The agent's probes on the lab: they follow CONFIG_DB's ports, survive SIGKILL, leave on SIGTERM;
+what they count (frame sizes, top talkers, kernel drops) reaches /metrics."""
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
 from sonic_agent.lab.topology import LabLayout
 from sonic_agent.sonic.dbconfig import load_database_config
 
 from .conftest import require, require_root, wait_until
+from .export.prometheus_peer import enter_netns
+from .probes.conftest import netns, send_frames
 
 NEW_PORT = "Ethernet64"
 UPPERS = {"PortChannel0001", "Vlan1000"}  # bridges over member ports: ingress on TC by design
@@ -93,3 +100,62 @@ def test_probes_follow_config_db_and_survive_sigkill(lab, tmp_path):
     assert agent.returncode == 0, stderr[-2000:]
     left = {dev: count for dev, count in _programs(lab).items() if count != (0, 0)}
     assert left == {}, f"programs left after SIGTERM: {left}"
+
+
+def test_probe_sizes_talkers_and_kernel_drops_reach_metrics(lab, tmp_path):
+    """Jumbo frames of two sizes into Ethernet8 land in their size buckets, exactly; UDP to a
+    closed port on the switch shows as its talker and as no_socket drops."""
+    metrics_port, port, switch_ip, neighbor_ip = 9111, "Ethernet8", "10.0.0.4", "10.0.0.5"  # INTERFACE 10.0.0.4/31
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({
+        "sonic": {"database_config": str(lab.db_config)},
+        "probes": {"pin_dir": f"/sys/fs/bpf/telegen-test-{lab.name}", "top_talker_sample": 1},
+        "export": {"prometheus": {"listen": f"127.0.0.1:{metrics_port}"}},
+    }))
+    pool = ThreadPoolExecutor(1, initializer=enter_netns, initargs=(lab.switch_ns,))
+
+    def samples(name, **labels):
+        """{labels: value} of /metrics samples called `name` on Ethernet8 that carry `labels`."""
+        try:
+            text = pool.submit(lambda: requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).text).result()
+        except requests.ConnectionError:
+            return {}
+        return {tuple(sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text)
+                for s in f.samples if s.name == name and s.labels.get("port", port) == port
+                and labels.items() <= s.labels.items()}
+
+    def buckets():
+        got = samples("telegen_probe_packet_size_bytes_bucket", direction="rx")
+        return {dict(k)["le"]: v for k, v in got.items()}
+
+    agent = _start_agent(lab, config)
+    try:
+        assert wait_until(buckets, 30) is not None, "no size histogram for Ethernet8 on /metrics within 30 s"
+        before = buckets()
+        frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xb5"  # local experimental EtherType
+        send_frames(lab.neighbor_ns, port, [frame.ljust(5000, b"\0")] * 7 + [frame.ljust(9000, b"\0")] * 3)
+
+        def added():  # frames added per bucket: 5000 in [4096, 8191], 9000 in [8192, 16383]
+            now = buckets()
+            return {le: (now[le] - before[le]) - (now[low] - before[low])
+                    for low, le in (("4095.0", "8191.0"), ("8191.0", "16383.0"))}
+
+        assert wait_until(lambda: added() == {"8191.0": 7, "16383.0": 3}, 5) is not None, added()
+
+        with netns(lab.neighbor_ns):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with sock:
+            for _ in range(20):
+                sock.sendto(b"x" * 10, (switch_ip, 9))  # discard: nothing listens on the switch
+        talkers = lambda: sum(samples("telegen_probe_talker_packets_total", source=neighbor_ip,  # noqa: E731
+                                      protocol="udp").values())
+        assert wait_until(lambda: talkers() == 20, 5) is not None, talkers()  # top_talker_sample 1: exact
+        available = samples("telegen_agent_probes_kernel_drops_available")
+        require(available == {(): 1.0}, "kernel drop visibility unavailable (tp_btf/kfree_skb)")
+        drops = lambda: samples("telegen_kernel_drops_total", reason="no_socket")  # noqa: E731
+        assert wait_until(lambda: list(drops().values()) == [20], 5) is not None, drops()
+    finally:
+        pool.shutdown()
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=20)
+    assert agent.returncode == 0, stderr[-2000:]
