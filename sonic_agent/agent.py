@@ -40,9 +40,9 @@ def main(args) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: (log.info("signal", extra={"signal": signum}), stop.set()))
     pipeline = Pipeline(cfg)
-    pipeline.start()
-    log.info("agent started", extra={"endpoints": pipeline.endpoints()})
-    try:
+    try:  # a start that fails part way (a port taken, no such interface) detaches what it attached
+        pipeline.start()
+        log.info("agent started", extra={"endpoints": pipeline.endpoints()})
         stop.wait()
     finally:
         pipeline.stop()

@@ -41,6 +41,7 @@ class Pipeline:
         self._stopping = threading.Event()
         self._probe_thread: Optional[threading.Thread] = None
         self.exporters: List = []
+        self._started_exporters: List = []
         export = cfg.export
         if export.prometheus.enabled:
             from .export.prometheus import PrometheusExporter
@@ -53,24 +54,28 @@ class Pipeline:
             self.exporters.append(GnmiServer(export.gnmi, self.snapshot, self.model.subscribe))
 
     def start(self) -> None:
+        """Exporters bind first, so a listen address that cannot be had fails at once (before the
+        sync wait, before anything is attached). On failure, `stop()` undoes what had started."""
         self.model.start()
+        for exporter in self.exporters:
+            exporter.start()
+            self._started_exporters.append(exporter)
         if not self.model.wait_synced(timeout=10):
             log.warning("SONiC model not synced yet; serving what is known and retrying")
-        if self.cfg.mirror.enabled:  # first: the XDP decoder owns the collector's XDP hook,
-            from .mirror.source import start_mirror_source  # the probes count it with TC
+        if self.cfg.mirror.enabled:  # before the probes: the XDP decoder owns the collector's XDP
+            from .mirror.source import start_mirror_source  # hook, the probes count it with TC
             self.mirror = start_mirror_source(self.cfg.mirror)
         if self.probes is not None:
             self.model.subscribe(lambda changes: self._ports_changed.set())
             self._probe_thread = threading.Thread(target=self._follow_ports, name="probe-sync", daemon=True)
             self._probe_thread.start()
-        for exporter in self.exporters:
-            exporter.start()
 
     def stop(self) -> None:
+        """Stops what `start()` started; safe after a start that failed part way."""
         self._stopping.set()
         self._ports_changed.set()
-        for exporter in reversed(self.exporters):
-            exporter.stop()
+        while self._started_exporters:
+            self._started_exporters.pop().stop()
         if self.mirror is not None:
             self.mirror.stop()
         if self._probe_thread is not None:

@@ -168,7 +168,7 @@ class GnmiServer:
         else:
             self.port = self._server.add_insecure_port(address)
         if not self.port:
-            raise UserError(f"export.gnmi: cannot listen on {self._cfg.listen}")
+            raise UserError(f"export.gnmi.listen: cannot bind {self._cfg.listen}")
         self._server.start()
         log.info("gnmi: serving on %s:%d (%s)", self.host, self.port, "TLS" if tls.cert else "plain text, loopback")
         return self

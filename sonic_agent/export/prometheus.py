@@ -17,6 +17,7 @@ from typing import Callable, Dict, Iterator, Optional
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from ..config import PrometheusConfig
+from ..errors import UserError
 from ..records import Snapshot
 from .listen import parse_listen
 from .prometheus_exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, wants_openmetrics
@@ -59,6 +60,7 @@ class PrometheusExporter:
 
     def __init__(self, cfg: PrometheusConfig, snapshot_fn: Callable[[], Snapshot]):
         self.host, self.port = parse_listen(cfg.listen, "config: export.prometheus.listen")
+        self.listen = cfg.listen
         self.collector = SnapshotCollector(snapshot_fn, cfg.max_series)
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -66,7 +68,10 @@ class PrometheusExporter:
     def start(self) -> "PrometheusExporter":
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         server_cls = type("Server", (ThreadingHTTPServer,), {"daemon_threads": True, "address_family": family})
-        self._server = server_cls((self.host, self.port), _MetricsHandler)
+        try:
+            self._server = server_cls((self.host, self.port), _MetricsHandler)
+        except OSError as exc:
+            raise UserError(f"export.prometheus.listen: cannot bind {self.listen}: {exc.strerror}") from None
         self._server.collector = self.collector
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="prometheus", daemon=True)
