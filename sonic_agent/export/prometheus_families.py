@@ -36,6 +36,7 @@ COUNTERS_DB names outside the table above come out as `sonic_port_<name>_total`.
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 from typing import Dict, Iterator, List
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -222,11 +223,10 @@ def _probe_sizes(snap: Snapshot, budget: SeriesBudget) -> Iterator[Metric]:
     ports = ports_by_name(snap)
     fam = HistogramMetricFamily("telegen_probe_packet_size_bytes", "Frame lengths the port probes counted (log2 "
                                 "buckets); _sum is the bytes they counted there.", labels=PORT_LABELS + ["direction"])
+    les: Dict[tuple, List[str]] = {}  # every histogram has the same bounds: format them once
     for h in size_histograms(snap):
-        cumulative, buckets = 0, []
-        for le, count in zip([*map(floatToGoString, h.bounds), "+Inf"], h.counts):
-            cumulative += count
-            buckets.append((le, cumulative))
+        le = les.get(h.bounds) or les.setdefault(h.bounds, [*map(floatToGoString, h.bounds), "+Inf"])
+        buckets = list(zip(le, accumulate(h.counts)))
         if budget.take(len(buckets) + (2 if h.sum is not None else 0)):
             fam.add_metric(_port_labels(ports, h.port) + [h.direction], buckets, h.sum)
     yield fam
