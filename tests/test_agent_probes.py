@@ -116,8 +116,9 @@ def test_probe_sizes_talkers_and_kernel_drops_reach_metrics(lab, tmp_path):
 
     def samples(name, **labels):
         """{labels: value} of /metrics samples called `name` on Ethernet8 that carry `labels`."""
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
         try:
-            text = pool.submit(lambda: requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).text).result()
+            text = pool.submit(lambda: requests.get(url, timeout=2).text).result()
         except requests.ConnectionError:
             return {}
         return {tuple(sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text)
@@ -147,12 +148,16 @@ def test_probe_sizes_talkers_and_kernel_drops_reach_metrics(lab, tmp_path):
         with sock:
             for _ in range(20):
                 sock.sendto(b"x" * 10, (switch_ip, 9))  # discard: nothing listens on the switch
-        talkers = lambda: sum(samples("telegen_probe_talker_packets_total", source=neighbor_ip,  # noqa: E731
-                                      protocol="udp").values())
+
+        def talkers():
+            return sum(samples("telegen_probe_talker_packets_total", source=neighbor_ip, protocol="udp").values())
+
+        def drops():
+            return samples("telegen_kernel_drops_total", reason="no_socket")
+
         assert wait_until(lambda: talkers() == 20, 5) is not None, talkers()  # top_talker_sample 1: exact
         available = samples("telegen_agent_probes_kernel_drops_available")
         require(available == {(): 1.0}, "kernel drop visibility unavailable (tp_btf/kfree_skb)")
-        drops = lambda: samples("telegen_kernel_drops_total", reason="no_socket")  # noqa: E731
         assert wait_until(lambda: list(drops().values()) == [20], 5) is not None, drops()
     finally:
         pool.shutdown()

@@ -110,7 +110,8 @@ def test_probe_sizes_talkers_and_kernel_drops(exporter):
     assert ethernet4_rx[("telegen_probe_packet_size_bytes_bucket", "2047.0")] == sum(range(11))
     assert ethernet4_rx[("telegen_probe_packet_size_bytes_bucket", "+Inf")] == sum(range(16))
     assert ethernet4_rx[("telegen_probe_packet_size_bytes_count", None)] == sum(range(16))
-    assert ethernet4_rx[("telegen_probe_packet_size_bytes_sum", None)] == sum(64 * (1000 + k) for k in range(len(CLASSES)))
+    assert ethernet4_rx[("telegen_probe_packet_size_bytes_sum", None)] == sum(64 * (1000 + k)
+                                                                              for k in range(len(CLASSES)))
     assert len(ethernet4_rx) == 16 + 2
     assert {s.labels["alias"] for s in sizes.samples if s.labels["port"] == "Ethernet4"} == {"fortyGigE0/4"}
 
