@@ -30,7 +30,8 @@ Metrics reference (every port series carries `port`, `alias`, `namespace`):
 
 PortChannels and VLANs are ports too (kind portchannel, vlan in `sonic_port_info`), so their
 admin and oper status are `sonic_port_admin_up` and `sonic_port_oper_up`. Families come out
-in that order and the cap cuts from the end, so port state survives a flood of flows.
+in that order and the cap cuts from the end, so port state survives a flood of flows; a
+histogram is cut whole, never bucket by bucket.
 COUNTERS_DB names outside the table above come out as `sonic_port_<name>_total`.
 """
 from __future__ import annotations
