@@ -9,6 +9,7 @@ read from PACKET_STATISTICS. Needs CAP_NET_RAW. Receive VLAN offload moves a fra
 from __future__ import annotations
 
 import mmap
+import os
 import select
 import socket
 import struct
@@ -48,12 +49,14 @@ class PacketRing:
         self._counters = {"packets": 0, "drops": 0, "freezes": 0}
 
     def read(self, timeout: float) -> Optional[Frames]:
-        """The next filled block as a batch, or None if none filled within `timeout` seconds."""
+        """The next filled block as a batch, or None if none filled within `timeout` seconds;
+        OSError (ENETDOWN) once the interface has gone down or been removed."""
         base = self._next * self.block_size
         if not self._ready(base):
             poller = select.poll()
             poller.register(self._sock, select.POLLIN | select.POLLERR)
-            poller.poll(int(timeout * 1000))
+            if any(events & select.POLLERR for _, events in poller.poll(int(timeout * 1000))):
+                self._raise_socket_error()
             if not self._ready(base):
                 return None
         try:
@@ -85,6 +88,13 @@ class PacketRing:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _raise_socket_error(self) -> None:
+        """The interface went down or away (ENETDOWN): the kernel has unhooked this socket and
+        does not re-hook it for a re-created device, so the owner must reopen the ring."""
+        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
 
     def _ready(self, base: int) -> bool:
         return bool(struct.unpack_from("<I", self._ring, base + BLOCK_STATUS)[0] & TP_STATUS_USER)

@@ -1,5 +1,6 @@
 """The agent daemon end to end on the lab: starts, serves the model's ports, stops cleanly."""
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,3 +106,80 @@ def test_show_ports_json_on_the_lab(lab):
         assert item["speed_mbps"] == int(fields["speed"])
         assert (item["admin_status"], item["oper_status"]) == ("up", "up")
         assert item["ifindex"] == ifindex[port]
+
+
+@pytest.fixture(scope="module")
+def probe_lab():
+    require_root()
+    require(shutil.which("bpftool") is not None, "needs bpftool")
+    require(shutil.which("redis-server") is not None, "needs redis-server")
+    layout = LabLayout("f" + uuid.uuid4().hex[:5])
+    lab_up(layout)
+    yield layout
+    subprocess.run(["rm", "-rf", f"/sys/fs/bpf/telegen-test-{layout.name}"], check=False)
+    lab_down(layout)
+
+
+def _attached(layout):
+    """bpftool's view of the switch netns: every XDP and TC program on any device."""
+    out = subprocess.run(["nsenter", f"--net=/run/netns/{layout.switch_ns}", "bpftool", "net", "-j"],
+                         capture_output=True, text=True, check=True)
+    doc = json.loads(out.stdout)[0]
+    return doc["xdp"] + doc["tc"]
+
+
+@pytest.mark.parametrize("settings, error", [
+    ({"export": {"prometheus": {"listen": "10.9.9.9:9110"}}},
+     "export.prometheus.listen: cannot bind 10.9.9.9:9110: Cannot assign requested address"),
+    ({"export": {"prometheus": {"listen": "127.0.0.1:99999"}}},
+     "config: export.prometheus.listen: port must be 0..65535, got 99999"),
+    ({"mirror": {"enabled": True, "interface": "nosuchif"}, "export": {"prometheus": {"listen": "127.0.0.1:0"}}},
+     "mirror.interface: nosuchif: no such device"),
+])
+def test_bad_start_up_value_exits_2_and_leaves_nothing_attached(probe_lab, tmp_path, settings, error):
+    """Probes on (they would attach to every lab port): the agent fails with one line naming
+    the key, exit 2, no traceback, and no program is left on any device."""
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({"log_format": "json", "sonic": {"database_config": str(probe_lab.db_config)},
+                                      "probes": {"pin_dir": f"/sys/fs/bpf/telegen-test-{probe_lab.name}"},
+                                      **settings}))
+    assert _attached(probe_lab) == []
+    result = subprocess.run(["nsenter", f"--net=/run/netns/{probe_lab.switch_ns}", sys.executable, "-m",
+                             "sonic_agent", "run", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if not line.startswith("{")] == [f"telegen-sonic: {error}"]
+    assert _attached(probe_lab) == []
+
+
+def test_pipeline_stop_after_a_failed_start_stops_what_started(redis_server):
+    """Prometheus cannot bind (the port is taken): start() fails after the model's redis
+    followers started, without waiting for a redis that is down; stop() ends the followers and
+    the exporter that started."""
+    import socket
+    import threading
+
+    from sonic_agent.config import AgentConfig, load_config
+    from sonic_agent.errors import UserError
+    from sonic_agent.pipeline import Pipeline
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    cfg: AgentConfig = load_config(None, environ={
+        "TELEGEN_SONIC__DATABASE_CONFIG": str(redis_server.write_database_config()),
+        "TELEGEN_PROBES__ENABLED": "false", "TELEGEN_EXPORT__OTLP__ENABLED": "true",
+        "TELEGEN_EXPORT__PROMETHEUS__LISTEN": f"127.0.0.1:{taken.getsockname()[1]}"})
+    pipeline = Pipeline(cfg)
+    pipeline.exporters.reverse()  # prometheus after OTLP: one exporter started, one failed
+    redis_server.stop()  # the model cannot sync: the old start order waited 10 s for it first
+    try:
+        started = time.monotonic()
+        with pytest.raises(UserError, match=r"^export\.prometheus\.listen: cannot bind .*: Address already in use$"):
+            pipeline.start()
+        assert time.monotonic() - started < 5  # not after the model's 10 s sync wait
+        assert any(t.name.startswith("sonic-") for t in threading.enumerate())
+        assert any(t.name == "otlp-ticker" for t in threading.enumerate())
+    finally:
+        pipeline.stop()
+        taken.close()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(("sonic-", "otlp-", "prometheus"))]

@@ -10,7 +10,9 @@ MIRROR_SESSION `lookup` hook), malformed counts by reason, and the source's own 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 from typing import Dict, List, Optional
 
@@ -19,7 +21,9 @@ from erspan.afpacket import PacketRing
 
 from ..bpf import BpfError
 from ..config import MirrorConfig
+from ..errors import UserError
 from ..records import FlowRecord, MirrorSessionStats
+from ..sonic.follower import backoff_delay
 from .records import SessionLookup, flow_records, no_match, session_stats
 
 log = logging.getLogger("telegen.mirror")
@@ -83,18 +87,27 @@ class XdpMirrorSource(MirrorSource):
 
 
 class AfPacketMirrorSource(MirrorSource):
+    """One capture thread; a ring that fails (the interface flapped, was removed and re-created)
+    is reopened with capped backoff, each reopen counted in mirror_capture_restarts_total."""
+
     kind = "afpacket"
+    reopen_max_s = 30.0
 
     def __init__(self, cfg: MirrorConfig):
         super().__init__(cfg)
         self.collector = MirrorCollector(max_flows=cfg.max_flows, vendor_header_len=cfg.vendor_header_len)
         self._ring: Optional[PacketRing] = None
+        self._ring_lock = threading.Lock()  # the capture thread swaps the ring, exporters read its stats
+        self._closed_drops = 0  # drops of the rings already closed (the kernel's count is per ring)
+        self._restarts = 0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
-        self._ring = PacketRing(self.cfg.interface, block_size=self.cfg.ring_block_kb * 1024,
-                                block_count=self.cfg.ring_blocks)
+        try:
+            self._ring = self._open_ring()
+        except OSError as exc:
+            raise UserError(f"mirror.interface: {self.cfg.interface}: cannot capture: {exc.strerror}") from None
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="mirror-capture", daemon=True)
         self._thread.start()
@@ -103,25 +116,55 @@ class AfPacketMirrorSource(MirrorSource):
         self._stop.set()
         if self._thread:
             self._thread.join(5)
-        if self._ring:
-            self._ring.close()
-            self._ring = None
+        self._close_ring()
+
+    def _open_ring(self) -> PacketRing:
+        return PacketRing(self.cfg.interface, block_size=self.cfg.ring_block_kb * 1024,
+                          block_count=self.cfg.ring_blocks)
+
+    def _close_ring(self) -> None:
+        with self._ring_lock:
+            ring, self._ring = self._ring, None
+            if ring is not None:
+                with contextlib.suppress(OSError):  # a broken socket's last counts are lost, not the thread
+                    self._closed_drops += ring.stats()["drops"]
+                ring.close()
 
     def _run(self) -> None:
-        try:
-            for frames in self._ring.batches(self._stop):
-                self.collector.add_frames(frames)
-        except OSError:
-            log.exception("mirror capture on %s stopped", self.cfg.interface)
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if self._ring is None:
+                    ring = self._open_ring()
+                    with self._ring_lock:
+                        self._ring, self._restarts = ring, self._restarts + 1
+                    log.info("mirror capture on %s reopened", self.cfg.interface)
+                for frames in self._ring.batches(self._stop):
+                    self.collector.add_frames(frames)
+                    failures = 0
+            except OSError as exc:
+                delay = backoff_delay(failures, self.reopen_max_s)
+                (log.warning if failures == 0 else log.debug)(
+                    "mirror capture on %s failed (%s), reopening in %.1fs", self.cfg.interface, exc, delay)
+                self._close_ring()
+                failures += 1
+                self._stop.wait(delay)
 
     def extra_counters(self) -> Dict[str, float]:
-        ring = self._ring.stats() if self._ring else {"packets": 0, "drops": 0}
-        return {"mirror_capture_drops_total": float(ring["drops"]),
-                "mirror_capture_running": float(bool(self._thread and self._thread.is_alive()))}
+        with self._ring_lock:
+            drops = self._closed_drops + (self._ring.stats()["drops"] if self._ring else 0)
+            restarts, running = self._restarts, self._ring is not None
+        return {"mirror_capture_drops_total": float(drops),
+                "mirror_capture_restarts_total": float(restarts),
+                "mirror_capture_running": float(running and bool(self._thread and self._thread.is_alive()))}
 
 
 def start_mirror_source(cfg: MirrorConfig) -> MirrorSource:
     """The configured source, started; XDP that cannot attach falls back to AF_PACKET."""
+    try:
+        socket.if_nametoindex(cfg.interface)
+    except OSError:
+        raise UserError(f"mirror.interface: {cfg.interface}: no such device") from None
     if cfg.mode == "xdp":
         source = XdpMirrorSource(cfg)
         try:

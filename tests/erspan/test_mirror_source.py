@@ -1,12 +1,15 @@
 """The agent's afpacket mirror source on a real veth: records out, counters, clean stop."""
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
 from sonic_agent.config import MirrorConfig
 from sonic_agent.mirror.records import SessionMatch
 from sonic_agent.mirror.source import AfPacketMirrorSource
 
+from ..conftest import wait_until
 from .craft import erspan2, inner_frame, inner_tcp
 from .veth import send
 
@@ -31,3 +34,27 @@ def test_source_captures_decodes_and_reports(veth):
     assert counters["mirror_capture_running"] == 1.0 and counters["mirror_capture_drops_total"] == 0
     assert source.agent_counters()["mirror_capture_running"] == 0.0
     assert source.malformed() == {}
+
+
+def test_capture_reopens_after_the_interface_is_recreated(veth):
+    """The collector interface removed and re-created (or flapped): the ring is reopened with
+    backoff and capture resumes; the restart is counted."""
+    a, b = veth
+    frames = [erspan2(seq=i, session_id=5, inner=inner_frame(inner_tcp(sport=3000))) for i in range(1, 101)]
+    source = AfPacketMirrorSource(MirrorConfig(enabled=True, interface=b, mode="afpacket"))
+    source.start()
+    try:
+        subprocess.run(["ip", "link", "del", a], check=True)
+        assert wait_until(lambda: source.agent_counters()["mirror_capture_running"] == 0.0, 5) is not None
+        subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
+        for dev in (a, b):
+            Path(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6").write_text("1")
+            subprocess.run(["ip", "link", "set", dev, "up"], check=True)
+        assert wait_until(lambda: source.agent_counters()["mirror_capture_running"] == 1.0, 10) is not None
+        assert send(a, frames, len(frames)).wait(30) == 0
+        assert wait_until(lambda: source.agent_counters()["mirror_flow_packets_total"] >= 100, 10) is not None
+        assert source.agent_counters()["mirror_capture_restarts_total"] >= 1
+        assert source._thread.is_alive()
+    finally:
+        source.stop()
+    assert source.agent_counters()["mirror_capture_running"] == 0.0
