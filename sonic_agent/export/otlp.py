@@ -3,15 +3,17 @@
 Two threads: the ticker builds and encodes (metrics request plus flow log requests) into a
 bounded queue of `queue_size` requests; when full, the oldest request is dropped and its
 points or records counted. The sender retries a failed request with capped exponential
-backoff and jitter (`max_backoff_s`) until it goes through or shutdown; a non-retryable
-answer drops it (counted). A dead collector therefore costs at most `queue_size` requests
-of memory and never blocks the agent. `agent_counters()` gives the counters for Snapshot.agent.
+backoff and jitter (`max_backoff_s`) until it goes through, shutdown, or the request is older
+than `MAX_AGE_INTERVALS` intervals: then it is dropped (counted, also in
+`otlp_expired_requests_total`), as are queued requests that old, so after an outage fresh
+data goes first. A non-retryable answer drops it (counted). A dead collector therefore costs
+at most `queue_size` requests of memory and never blocks the agent. `agent_counters()` gives
+the counters for Snapshot.agent.
 """
 from __future__ import annotations
 
 import itertools
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -21,11 +23,14 @@ from google.protobuf.message import Message
 
 from ..config import OtlpConfig
 from ..records import Snapshot
+from ..sonic.follower import backoff_delay
 from .otlp_encode import MetricsEncoder, encode_flows
 from .otlp_transport import ExportFailed, GrpcTransport, HttpTransport, expand_headers
 
 log = logging.getLogger(__name__)
-Batch = Tuple[str, Message, int]  # ("metrics" | "logs", request, points or records in it)
+# ("metrics" | "logs", request, points or records in it, time.monotonic() when encoded)
+Batch = Tuple[str, Message, int, float]
+MAX_AGE_INTERVALS = 3  # a request older than this many intervals is dropped, not retried
 
 
 class OtlpExporter:
@@ -42,7 +47,9 @@ class OtlpExporter:
                          threading.Thread(target=self._send_loop, name="otlp-sender", daemon=True)]
         self._stats: Dict[str, int] = dict.fromkeys((
             "otlp_exported_points_total", "otlp_exported_logs_total", "otlp_dropped_points_total",
-            "otlp_dropped_logs_total", "otlp_retries_total", "otlp_snapshot_failures_total"), 0)
+            "otlp_dropped_logs_total", "otlp_retries_total", "otlp_expired_requests_total",
+            "otlp_snapshot_failures_total"), 0)
+        self._max_age = MAX_AGE_INTERVALS * cfg.interval_s
 
     def start(self) -> "OtlpExporter":
         for thread in self._threads:
@@ -69,8 +76,9 @@ class OtlpExporter:
         try:
             snapshot = self._snapshot_fn()
             metrics, points = self._encoder.encode(snapshot)
-            batches = [("metrics", metrics, points)]
-            batches += [("logs", req, len(req.resource_logs[0].scope_logs[0].log_records))
+            now = time.monotonic()
+            batches = [("metrics", metrics, points, now)]
+            batches += [("logs", req, len(req.resource_logs[0].scope_logs[0].log_records), now)
                         for req in encode_flows(snapshot, snapshot.flows)]
         except Exception:  # a broken source must not stop the exporter
             log.exception("otlp: building or encoding the snapshot failed")
@@ -99,12 +107,18 @@ class OtlpExporter:
             self._deliver(batch)
 
     def _deliver(self, batch: Batch) -> None:
-        kind, request, count = batch
+        kind, request, count, encoded_at = batch
         for attempt in itertools.count():
+            if time.monotonic() - encoded_at > self._max_age:
+                log.debug("otlp: dropping %d %s older than %.1fs", count, kind, self._max_age)
+                with self._ready:
+                    self._stats["otlp_expired_requests_total"] += 1
+                    self._count_drop(batch)
+                return
             try:
                 self._transport.send(kind, request)
             except ExportFailed as exc:
-                delay = backoff(attempt, self._cfg.max_backoff_s)
+                delay = backoff_delay(attempt, self._cfg.max_backoff_s, base_s=0.5)
                 if exc.retryable:
                     (log.warning if attempt == 0 else log.debug)(
                         "otlp: %s export failed (%s), retrying in %.1fs", kind, exc, delay)
@@ -122,11 +136,6 @@ class OtlpExporter:
 
     def _count_drop(self, batch: Batch) -> None:
         """Caller holds self._ready."""
-        kind, _, count = batch
+        kind, _, count, _ = batch
         self._stats["otlp_dropped_points_total" if kind == "metrics" else "otlp_dropped_logs_total"] += count
 
-
-def backoff(attempt: int, cap: float, base: float = 0.5) -> float:
-    """Capped exponential backoff with full jitter in its upper half."""
-    ceiling = min(cap, base * (2 ** min(attempt, 30)))
-    return random.uniform(ceiling / 2, ceiling)
