@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import socket
 import subprocess
+import time
 
 import pytest
 import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from sonic_agent.config import PrometheusConfig
+from sonic_agent.export import prometheus
 from sonic_agent.export.prometheus import PrometheusExporter
 from sonic_agent.export.prometheus_families import SeriesBudget, snapshot_families
 from sonic_agent.records import Snapshot
-from tests.conftest import require
+from tests.conftest import require, wait_until
 from tests.export.prometheus_peer import PrometheusServer
 from tests.export.sample import CLASSES, sample_snapshot
 
@@ -154,8 +157,8 @@ def test_series_cap_cuts_and_counts(exporter):
     finally:
         capped.stop()
     samples = [line for line in text.splitlines() if not line.startswith("#")]
-    assert len(samples) == 10 + 2  # the cap plus the exporter's own two counters
-    total = len([line for line in scrape(exporter).text.splitlines() if not line.startswith("#")]) - 2
+    assert len(samples) == 10 + 3  # the cap plus the exporter's own three counters
+    total = len([line for line in scrape(exporter).text.splitlines() if not line.startswith("#")]) - 3
     assert f"telegen_prometheus_series_cut_total {2 * (total - 10)}" in text
 
 
@@ -187,3 +190,33 @@ def test_prometheus_scrapes_per_port_series_and_a_removed_port_goes_stale(export
             "Ethernet0", "Ethernet8", "Ethernet12"}
     finally:
         prom.stop()
+
+
+def test_a_stalled_client_is_timed_out(monkeypatch):
+    monkeypatch.setattr(prometheus._MetricsHandler, "timeout", 0.5)
+    ex = PrometheusExporter(PrometheusConfig(listen="127.0.0.1:0"), LiveSnapshot(sample_snapshot())).start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", ex.port), timeout=5)  # sends nothing
+        started = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by the server, not by our 5 s timeout
+        assert time.monotonic() - started < 3
+        sock.close()
+    finally:
+        ex.stop()
+
+
+def test_concurrent_scrapes_are_capped_503_and_counted(exporter):
+    # Connections that send nothing hold every slot (accepted in order, before the scrape's).
+    idle = [socket.create_connection(("127.0.0.1", exporter.port), timeout=5)
+            for _ in range(prometheus.MAX_CONNECTIONS)]
+    try:
+        busy = requests.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=5)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    finally:
+        for sock in idle:
+            sock.close()
+    assert wait_until(lambda: requests.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=5).status_code == 200,
+                      5) is not None
+    text = scrape(exporter, accept="application/openmetrics-text;version=1.0.0").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["telegen_prometheus_scrapes_rejected"].samples[0].value >= 1
