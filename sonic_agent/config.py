@@ -9,6 +9,7 @@ as a YAML scalar and type-checked like the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import mmap
 import os
 import typing
@@ -22,7 +23,7 @@ from .errors import UserError
 from .export.listen import parse_listen
 
 ENV_PREFIX = "TELEGEN_"
-PAGE_KB = max(mmap.PAGESIZE // 1024, 1)  # AF_PACKET ring blocks are whole pages
+PAGE_KB = mmap.PAGESIZE // 1024  # AF_PACKET ring blocks are whole pages
 SONIC_DB_CONFIG = "/var/run/redis/sonic-db/database_config.json"
 
 
@@ -248,7 +249,9 @@ def _check(hint: Any, value: Any, path: str) -> Any:
 def _check_range(value: float, bounds: Tuple[float, Optional[float]], path: str) -> None:
     low, high = bounds
     if isinstance(value, float):
-        if not value > low:  # also refuses nan
+        if not math.isfinite(value):  # a wait of inf overflows, nan compares false
+            raise UserError(f"config: {path}: must be a finite number, got {value!r}")
+        if value <= low:
             raise UserError(f"config: {path}: must be > {low}, got {value!r}")
     elif value < low:
         raise UserError(f"config: {path}: must be >= {low}, got {value!r}")
