@@ -160,13 +160,17 @@ class GnmiServer:
     def start(self) -> "GnmiServer":
         tls = self._cfg.tls
         address = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-        if tls.cert:
-            creds = grpc.ssl_server_credentials(
-                [(_read(tls.key), _read(tls.cert))], root_certificates=_read(tls.client_ca) if tls.client_ca else None,
-                require_client_auth=bool(tls.client_ca))
-            self.port = self._server.add_secure_port(address, creds)
-        else:
-            self.port = self._server.add_insecure_port(address)
+        try:  # grpc answers a port it cannot bind with 0 or, in newer releases, RuntimeError
+            if tls.cert:
+                creds = grpc.ssl_server_credentials(
+                    [(_read(tls.key), _read(tls.cert))],
+                    root_certificates=_read(tls.client_ca) if tls.client_ca else None,
+                    require_client_auth=bool(tls.client_ca))
+                self.port = self._server.add_secure_port(address, creds)
+            else:
+                self.port = self._server.add_insecure_port(address)
+        except RuntimeError:
+            self.port = 0
         if not self.port:
             raise UserError(f"export.gnmi.listen: cannot bind {self._cfg.listen}")
         self._server.start()

@@ -231,6 +231,18 @@ def test_plain_text_only_on_loopback(model):
         GnmiServer(GnmiConfig(listen="0.0.0.0:0"), model.snapshot)
 
 
+def test_a_port_taken_is_one_error_naming_the_key(model):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        server = GnmiServer(GnmiConfig(listen=listen), model.snapshot)
+        with pytest.raises(UserError, match=f"^export\\.gnmi\\.listen: cannot bind {listen}$"):
+            server.start()
+        server.stop(0)
+
+
 def test_lag_vlan_and_queue_leaves(model):
     leaves = {"/".join(name + "".join(f"[{k}={v}]" for k, v in keys) for name, keys in path): value
               for path, value in snapshot_leaves(model.snap).items()}
