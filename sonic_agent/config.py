@@ -133,7 +133,7 @@ RANGES: Dict[str, Tuple[float, Optional[float]]] = {
     "sonic.reconnect_max_s": (0, None),
     "probes.grpc_ports": (1, 65535),
     "probes.top_talkers": (1, 1 << 20),
-    "probes.top_talker_sample": (1, None),
+    "probes.top_talker_sample": (0, None),  # 0: no top-talker tracking
     "probes.read_interval_s": (0, None),
     "mirror.max_flows": (1, 1 << 22),
     "mirror.top_flows": (1, None),

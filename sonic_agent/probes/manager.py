@@ -114,7 +114,7 @@ class ProbeManager:
         return None
 
     def _write_settings(self) -> None:
-        s = k.ProbeSettings(talker_sample=max(self.cfg.top_talker_sample, 0),
+        s = k.ProbeSettings(talker_sample=self.cfg.top_talker_sample,
                             netns_ino=os.stat("/proc/self/ns/net").st_ino & 0xFFFFFFFF)
         for i, port in enumerate(self.cfg.grpc_ports):
             s.grpc_ports[i] = port
