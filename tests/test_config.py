@@ -93,7 +93,7 @@ def test_bpf_object_dir_is_outside_the_config_namespace(tmp_path, monkeypatch):
     ("probes.read_interval_s", ".nan", "probes.read_interval_s: must be a finite number, got nan"),
     ("export.otlp.interval_s", ".inf", "export.otlp.interval_s: must be a finite number, got inf"),
     ("probes.grpc_ports", "[8080, 70000]", "probes.grpc_ports[1]: must be <= 65535, got 70000"),
-    ("probes.top_talker_sample", "0", "probes.top_talker_sample: must be >= 1, got 0"),
+    ("probes.top_talker_sample", "-1", "probes.top_talker_sample: must be >= 0, got -1"),
     ("sonic.reconnect_max_s", "-1", "sonic.reconnect_max_s: must be > 0, got -1.0"),
     ("mirror.vendor_header_len", "256", "mirror.vendor_header_len: must be <= 255, got 256"),
     ("mirror.ring_blocks", "0", "mirror.ring_blocks: must be >= 1, got 0"),
