@@ -14,7 +14,7 @@ import numpy as np
 
 from .decoder import Decoded
 from .grouping import group_rows
-from .slots import SlotTable
+from .slots import BoundedTable
 
 DIRECTIONS = {0: "rx", 1: "tx"}  # ERSPAN III d bit: 0 ingress (rx), 1 egress (tx)
 
@@ -75,18 +75,13 @@ FLOW_COLUMNS = {
 }
 
 
-class FlowTable:
+class FlowTable(BoundedTable):
     """Flows keyed by (erspan type, session id, direction, vlan, src, dst, proto, sport, dport)."""
 
+    COLUMNS = FLOW_COLUMNS
+
     def __init__(self, max_flows: int = 65536):
-        self._table = SlotTable(max_flows, FLOW_COLUMNS)
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    @property
-    def evictions(self) -> int:
-        return self._table.evictions
+        super().__init__(max_flows)
 
     def add(self, d: Decoded) -> None:
         rows = np.flatnonzero(d.reason == 0)

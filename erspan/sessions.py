@@ -17,7 +17,7 @@ from .decoder import Decoded
 from .flows import address
 from .grouping import group_rows
 from .reasons import FIRST_SKIPPED, NAMES
-from .slots import SlotTable
+from .slots import BoundedTable
 
 WRAP = 1 << 32
 
@@ -54,16 +54,13 @@ SESSION_COLUMNS = {
 }
 
 
-class SessionTable:
+class SessionTable(BoundedTable):
+    """Sessions keyed by (outer src, outer dst, GRE protocol, session id)."""
+
+    COLUMNS = SESSION_COLUMNS
+
     def __init__(self, max_sessions: int = 4096):
-        self._table = SlotTable(max_sessions, SESSION_COLUMNS)
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    @property
-    def evictions(self) -> int:
-        return self._table.evictions
+        super().__init__(max_sessions)
 
     def add(self, d: Decoded) -> None:
         rows = np.flatnonzero(d.session)

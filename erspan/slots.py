@@ -83,3 +83,19 @@ class SlotTable:
         """Slots in use, least recently touched first."""
         slots = np.flatnonzero(self.touched >= 0)
         return slots[np.argsort(self.touched[slots], kind="stable")]
+
+
+class BoundedTable:
+    """Base of the flow and session tables: a SlotTable of the subclass's COLUMNS."""
+
+    COLUMNS: Dict[str, Tuple[object, tuple, object]] = {}
+
+    def __init__(self, max_entries: int):
+        self._table = SlotTable(max_entries, self.COLUMNS)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    @property
+    def evictions(self) -> int:
+        return self._table.evictions
