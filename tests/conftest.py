@@ -5,6 +5,7 @@ missing; on a developer's machine it skips with the reason.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -125,3 +126,25 @@ def netns_pair():
     finally:
         for ns in (ns_a, ns_b):
             subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+@contextlib.contextmanager
+def built_in_lab(prefix: str):
+    """The built-in lab switch under a fresh name, up for the block and down after it."""
+    from sonic_agent.lab.control import lab_down, lab_up
+    from sonic_agent.lab.topology import LabLayout
+    require_root()
+    require(shutil.which("redis-server") is not None, "needs redis-server")
+    layout = LabLayout(prefix + uuid.uuid4().hex[:5])
+    lab_up(layout)
+    try:
+        yield layout
+    finally:
+        lab_down(layout)
+
+
+@pytest.fixture
+def lab():
+    """The built-in lab switch, up for one test (tests/test_lab.py has its own, not brought up)."""
+    with built_in_lab("l") as layout:
+        yield layout

@@ -10,20 +10,9 @@ import uuid
 import pytest
 import yaml
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
-from sonic_agent.lab.topology import LabLayout
+from sonic_agent.lab.control import DEFAULT_CONFIG_DB
 
-from .conftest import require, require_root
-
-
-@pytest.fixture
-def lab():
-    require_root()
-    require(subprocess.run(["which", "redis-server"], capture_output=True).returncode == 0, "needs redis-server")
-    layout = LabLayout("a" + uuid.uuid4().hex[:5])
-    lab_up(layout)
-    yield layout
-    lab_down(layout)
+from .conftest import built_in_lab, require, require_root
 
 
 def _scrape(layout, port):
@@ -110,14 +99,9 @@ def test_show_ports_json_on_the_lab(lab):
 
 @pytest.fixture(scope="module")
 def probe_lab():
-    require_root()
     require(shutil.which("bpftool") is not None, "needs bpftool")
-    require(shutil.which("redis-server") is not None, "needs redis-server")
-    layout = LabLayout("f" + uuid.uuid4().hex[:5])
-    lab_up(layout)
-    yield layout
-    subprocess.run(["rm", "-rf", f"/sys/fs/bpf/telegen-test-{layout.name}"], check=False)
-    lab_down(layout)
+    with built_in_lab("f") as layout:
+        yield layout
 
 
 def _attached(layout):
@@ -141,7 +125,7 @@ def test_bad_start_up_value_exits_2_and_leaves_nothing_attached(probe_lab, tmp_p
     the key, exit 2, no traceback, and no program is left on any device."""
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({"log_format": "json", "sonic": {"database_config": str(probe_lab.db_config)},
-                                      "probes": {"pin_dir": f"/sys/fs/bpf/telegen-test-{probe_lab.name}"},
+                                      "probes": {"pin_dir": str(probe_lab.bpf_pin_dir)},
                                       **settings}))
     assert _attached(probe_lab) == []
     result = subprocess.run(["nsenter", f"--net=/run/netns/{probe_lab.switch_ns}", sys.executable, "-m",

@@ -7,19 +7,16 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
-from sonic_agent.lab.topology import LabLayout
+from sonic_agent.lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
 
-from .conftest import require, require_root, wait_until
+from .conftest import require, wait_until
 from .export.prometheus_peer import enter_netns
 from .probes.conftest import netns, send_frames
 
@@ -32,18 +29,6 @@ def _one_each(programs, dev):
     return programs.get(dev) == ((0, 2) if dev in UPPERS else (1, 1))
 
 
-@pytest.fixture
-def lab(tmp_path):
-    require_root()
-    require(shutil.which("bpftool") is not None, "needs bpftool")
-    require(shutil.which("redis-server") is not None, "needs redis-server")
-    layout = LabLayout("p" + uuid.uuid4().hex[:5])
-    lab_up(layout)
-    yield layout
-    subprocess.run(["rm", "-rf", f"/sys/fs/bpf/telegen-test-{layout.name}"], check=False)
-    lab_down(layout)
-
-
 def _start_agent(layout, config):
     return subprocess.Popen(["nsenter", f"--net=/run/netns/{layout.switch_ns}", sys.executable, "-m", "sonic_agent",
                              "run", "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -52,6 +37,7 @@ def _start_agent(layout, config):
 
 def _programs(layout):
     """{ifname: (xdp program count, tc program count)} from bpftool inside the switch netns."""
+    require(shutil.which("bpftool") is not None, "needs bpftool")
     out = subprocess.run(["nsenter", f"--net=/run/netns/{layout.switch_ns}", "bpftool", "net", "-j"],
                          capture_output=True, text=True, check=True)
     doc = json.loads(out.stdout)[0]
@@ -70,7 +56,7 @@ def test_probes_follow_config_db_and_survive_sigkill(lab, tmp_path):
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({
         "sonic": {"database_config": str(lab.db_config)},
-        "probes": {"pin_dir": f"/sys/fs/bpf/telegen-test-{lab.name}"},
+        "probes": {"pin_dir": str(lab.bpf_pin_dir)},
         "export": {"prometheus": {"listen": "127.0.0.1:0"}},
     }))
     expected = set(json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]) | {"PortChannel0001", "Vlan1000", "eth0"}
@@ -109,7 +95,7 @@ def test_probe_sizes_talkers_and_kernel_drops_reach_metrics(lab, tmp_path):
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({
         "sonic": {"database_config": str(lab.db_config)},
-        "probes": {"pin_dir": f"/sys/fs/bpf/telegen-test-{lab.name}", "top_talker_sample": 1},
+        "probes": {"pin_dir": str(lab.bpf_pin_dir), "top_talker_sample": 1},
         "export": {"prometheus": {"listen": f"127.0.0.1:{metrics_port}"}},
     }))
     pool = ThreadPoolExecutor(1, initializer=enter_netns, initargs=(lab.switch_ns,))

@@ -5,11 +5,9 @@ probes count that port's ingress with TC."""
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,26 +15,13 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from sonic_agent.lab.control import lab_down, lab_up
-from sonic_agent.lab.topology import MGMT_PORT, LabLayout
+from sonic_agent.lab.topology import MGMT_PORT
 from sonic_agent.sonic.dbconfig import load_database_config
-from tests.conftest import require, require_root, wait_until
+from tests.conftest import wait_until
 from tests.export.prometheus_peer import enter_netns
 
 METRICS_PORT = 9312
 SAMPLE_RATE = 100
-
-
-@pytest.fixture
-def lab():
-    require_root()
-    require(shutil.which("redis-server") is not None, "needs redis-server")
-    layout = LabLayout("s" + uuid.uuid4().hex[:5])
-    lab_up(layout)
-    try:
-        yield layout
-    finally:
-        lab_down(layout)
 
 
 def families(in_lab) -> dict:

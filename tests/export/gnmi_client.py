@@ -35,7 +35,7 @@ def main(spec: dict) -> None:
     elif scenario == "get":
         emit(json_ietf=client.get(path=[f"{IFACE}/state/counters", "/telegen/probes/probe[class=bgp]"],
                                   encoding="json_ietf"),
-             json=client.get(path=[f"openconfig-interfaces:interfaces/interface[name=Ethernet4]/state/oper-status"],
+             json=client.get(path=["openconfig-interfaces:interfaces/interface[name=Ethernet4]/state/oper-status"],
                              encoding="json"))
         try:
             client.get(path=["/interfaces/interface[name=Ethernet999]"], encoding="json")

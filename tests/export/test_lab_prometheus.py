@@ -14,17 +14,15 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 import yaml
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
-from sonic_agent.lab.topology import LabLayout
+from sonic_agent.lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
-from tests.conftest import REPO, require, require_root
+from tests.conftest import REPO, built_in_lab, require
 from tests.export.gnmi_client import MARK
 from tests.export.prometheus_peer import PrometheusServer, enter_netns
 
@@ -33,15 +31,9 @@ LAB_PORTS = json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    require_root()
-    require(shutil.which("redis-server") is not None, "needs redis-server")
-    layout = LabLayout("x" + uuid.uuid4().hex[:5])
-    lab_up(layout)
-    try:
+def lab():
+    with built_in_lab("x") as layout:
         yield layout
-    finally:
-        lab_down(layout)
 
 
 @pytest.fixture(scope="module")

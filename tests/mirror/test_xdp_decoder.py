@@ -3,7 +3,6 @@ flows, sessions, sequence loss, and the same reason for every frame it leaves to
 from __future__ import annotations
 
 import os
-import struct
 import time
 
 import pytest
