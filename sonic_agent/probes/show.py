@@ -1,11 +1,13 @@
 """`telegen-sonic show probes [--format table|json]`: the counters of the running agent's probes.
 
-Reads the maps the agent pinned under `probes.pin_dir` (the default, or
-TELEGEN_PROBES__PIN_DIR), so it needs no agent API and works while the agent runs.
+Reads the maps the agent pinned under `probes.pin_dir` (from --config, TELEGEN_PROBES__PIN_DIR
+or the default), so it needs no agent API and works while the agent runs; it must run in the
+agent's network namespace, where the maps' ifindexes name the right ports.
 """
 from __future__ import annotations
 
 import json
+import os
 import socket
 from typing import Dict, List
 
@@ -24,6 +26,11 @@ def collect(pin_dir: str) -> Dict:
         raise UserError(f"show probes: no probe maps under {pin_dir} (is the agent running with "
                         f"probes enabled?): {exc.strerror}") from None
     try:
+        agent_netns = maps.settings().netns_ino
+        if agent_netns != os.stat("/proc/self/ns/net").st_ino & 0xFFFFFFFF:
+            # ifindexes only mean something in the agent's namespace: no wrong port names
+            raise UserError("show probes: run it in the agent's network namespace (e.g. nsenter "
+                            "--net=/run/netns/NAME; `ip netns exec` hides bpffs)")
         names = dict(socket.if_nameindex())
         rows: Dict[tuple, Dict] = {}
         for c in maps.counts(names):
