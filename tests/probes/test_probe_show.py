@@ -29,6 +29,8 @@ def test_show_probes_reads_a_running_agent(probed_pair, monkeypatch, capsys):
             doc = json.loads(capsys.readouterr().out)
             assert cli.main(["show", "probes"]) == 0
             lines = capsys.readouterr().out.splitlines()
+        with pytest.raises(UserError, match="run it in the agent's network namespace"):
+            show.collect(pin_dir)  # from the test's own namespace, ifindexes would name other ports
     finally:
         agent.terminate()
         agent.wait(10)
