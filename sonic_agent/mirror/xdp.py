@@ -200,7 +200,10 @@ class XdpMirrorDecoder:
         return [flow_from_entry(k, v, clock) for k, v in self._flows.read(FlowKey, FlowValue)]
 
     def top_flows(self, k: int, by: str = "bytes") -> List[Flow]:
-        return heapq.nlargest(k, self.flows(), key=lambda f: getattr(f, by))
+        """The k largest flows, chosen on the raw map values before any Flow is built."""
+        clock = _Clock()
+        entries = heapq.nlargest(k, self._flows.read(FlowKey, FlowValue), key=lambda kv: getattr(kv[1], by))
+        return [flow_from_entry(key, value, clock) for key, value in entries]
 
     def sessions(self) -> List[XdpSession]:
         clock = _Clock()
