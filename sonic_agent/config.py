@@ -62,11 +62,21 @@ class MirrorConfig:
 
 @dataclass
 class TlsConfig:
+    """A client's TLS (OTLP): the CA to verify the collector, an optional client certificate."""
+
     ca: Optional[str] = None
     cert: Optional[str] = None
     key: Optional[str] = None
-    client_ca: Optional[str] = None
     insecure: bool = False
+
+
+@dataclass
+class ServerTlsConfig:
+    """A server's TLS (gNMI): its certificate, and a client CA that turns on mTLS."""
+
+    cert: Optional[str] = None
+    key: Optional[str] = None
+    client_ca: Optional[str] = None
 
 
 @dataclass
@@ -97,7 +107,7 @@ class GnmiConfig:
     listen: str = "127.0.0.1:50051"
     username: Optional[str] = None
     password: Optional[str] = None
-    tls: TlsConfig = field(default_factory=TlsConfig)
+    tls: ServerTlsConfig = field(default_factory=ServerTlsConfig)
 
 
 @dataclass

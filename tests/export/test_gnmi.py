@@ -12,7 +12,7 @@ import grpc
 import pytest
 from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
 
-from sonic_agent.config import GnmiConfig, TlsConfig
+from sonic_agent.config import GnmiConfig, ServerTlsConfig
 from sonic_agent.errors import UserError
 from sonic_agent.export.gnmi import GnmiServer
 from sonic_agent.export.gnmi_paths import snapshot_leaves
@@ -56,7 +56,7 @@ def model():
 @pytest.fixture
 def server(model, certs):
     cfg = GnmiConfig(enabled=True, listen="127.0.0.1:0", username="admin", password="s3cret",
-                     tls=TlsConfig(cert=certs.server_cert, key=certs.server_key, client_ca=certs.ca))
+                     tls=ServerTlsConfig(cert=certs.server_cert, key=certs.server_key, client_ca=certs.ca))
     srv = GnmiServer(cfg, model.snapshot, model.subscribe).start()
     yield srv
     srv.stop(0)
@@ -99,7 +99,7 @@ def test_capabilities(server, certs):
 
 def test_server_tls_without_client_certificates(model, certs):
     cfg = GnmiConfig(listen="127.0.0.1:0", username="admin", password="s3cret",
-                     tls=TlsConfig(cert=certs.server_cert, key=certs.server_key))
+                     tls=ServerTlsConfig(cert=certs.server_cert, key=certs.server_key))
     server = GnmiServer(cfg, model.snapshot).start()
     try:
         caps = lines(pygnmi(server, certs, "capabilities", client_cert=False))[0]["result"]
