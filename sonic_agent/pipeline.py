@@ -104,6 +104,7 @@ class Pipeline:
 
     def snapshot(self) -> Snapshot:
         """Everything exporters need, read now: model state, SONiC counters, agent health."""
+        mirror = self.mirror.read(self.session_lookup) if self.mirror is not None else None
         return Snapshot(
             timestamp=time.time(),
             device=self.model.device_info(),
@@ -114,22 +115,23 @@ class Pipeline:
             probe_sizes=self.probes.sizes() if self.probes is not None else [],
             probe_talkers=self.probes.talkers(PROBE_TALKERS_PER_PORT) if self.probes is not None else [],
             kernel_drops=self.probes.drops() if self.probes is not None else [],
-            flows=self.mirror.flow_records(self.session_lookup) if self.mirror is not None else [],
-            sessions=self.mirror.session_records(self.session_lookup) if self.mirror is not None else [],
-            malformed=self.mirror.malformed() if self.mirror is not None else {},
-            agent=self.agent_counters(),
+            flows=mirror.flows if mirror else [],
+            sessions=mirror.sessions if mirror else [],
+            malformed=mirror.malformed if mirror else {},
+            agent=self.agent_counters(mirror.counters if mirror else {}),
         )
 
-    def agent_counters(self) -> Dict[str, float]:
+    def agent_counters(self, mirror_counters: Dict[str, float]) -> Dict[str, float]:
         states = self.model.connection_states()
         out = {
             "redis_instances": float(len(states)),
             "redis_connected": float(sum(s.connected for s in states)),
             "redis_reconnects_total": float(sum(s.reconnects for s in states)),
         }
-        for part in (self.probes, self.mirror, *self.exporters):
+        for part in (self.probes, *self.exporters):
             if part is not None:
                 out.update(part.agent_counters())
+        out.update(mirror_counters)
         return out
 
     def endpoints(self) -> Dict[str, str]:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import socket
 import threading
+from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from erspan import MirrorCollector
@@ -49,18 +50,33 @@ class MirrorSource:
     def malformed(self) -> Dict[str, int]:
         return self.collector.stats()["malformed"]
 
-    def agent_counters(self) -> Dict[str, float]:
+    def read(self, lookup: SessionLookup = no_match) -> "MirrorReading":
+        """What a Snapshot takes from the source, with one stats read (the XDP decoder's
+        walks its maps)."""
         stats = self.collector.stats()
+        return MirrorReading(self.flow_records(lookup), self.session_records(lookup), stats["malformed"],
+                             self.agent_counters(stats))
+
+    def agent_counters(self, stats: Optional[dict] = None) -> Dict[str, float]:
+        stats = stats or self.collector.stats()
         return {"mirror_frames_total": float(stats["frames"]),
                 "mirror_flow_packets_total": float(stats["flow_packets"]),
                 "mirror_flows": float(stats["flows"]),
                 "mirror_flow_evictions_total": float(stats["flow_evictions"]),
                 "mirror_session_evictions_total": float(stats["session_evictions"]),
                 "mirror_xdp": 1.0 if self.kind == "xdp" else 0.0,
-                **self.extra_counters()}
+                **self.extra_counters(stats)}
 
-    def extra_counters(self) -> Dict[str, float]:
+    def extra_counters(self, stats: dict) -> Dict[str, float]:
         return {}
+
+
+@dataclass
+class MirrorReading:
+    flows: List[FlowRecord]
+    sessions: List[MirrorSessionStats]
+    malformed: Dict[str, int]
+    counters: Dict[str, float]
 
 
 class XdpMirrorSource(MirrorSource):
@@ -80,8 +96,7 @@ class XdpMirrorSource(MirrorSource):
         if self.collector is not None:
             self.collector.close()
 
-    def extra_counters(self) -> Dict[str, float]:
-        stats = self.collector.stats()
+    def extra_counters(self, stats: dict) -> Dict[str, float]:
         return {"mirror_passed_to_stack_total": float(stats["passed"]),
                 "mirror_seq_contention_total": float(stats["seq_contention"])}
 
@@ -150,7 +165,7 @@ class AfPacketMirrorSource(MirrorSource):
                 failures += 1
                 self._stop.wait(delay)
 
-    def extra_counters(self) -> Dict[str, float]:
+    def extra_counters(self, stats: dict) -> Dict[str, float]:
         with self._ring_lock:
             drops = self._closed_drops + (self._ring.stats()["drops"] if self._ring else 0)
             restarts, running = self._restarts, self._ring is not None
