@@ -2,12 +2,16 @@
 
     python -m tests.export.gnmi_client '{"port": ..., "ca": ..., "cert": ..., "key": ...,
                                          "username": ..., "password": ..., "scenario": ...}'
+
+The tests start it with `start(spec)` and read its results with `next_result(proc)`.
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from pygnmi.client import gNMIclient, gNMIException
 
@@ -17,6 +21,22 @@ IFACE = "/interfaces/interface[name=Ethernet0]"
 
 def emit(**fields) -> None:
     print(MARK + json.dumps(fields, default=str), flush=True)
+
+
+def start(spec: dict, prefix=()) -> subprocess.Popen:
+    """This module in its own process (under `prefix`, e.g. `ip netns exec NS`)."""
+    return subprocess.Popen([*prefix, sys.executable, "-m", "tests.export.gnmi_client", json.dumps(spec)],
+                            cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def next_result(proc: subprocess.Popen) -> dict:
+    """The next result line the client emitted (its stderr tail if it ended first)."""
+    while True:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-3000:]
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
 
 
 def main(spec: dict) -> None:

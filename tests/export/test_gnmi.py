@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 import time
 from types import SimpleNamespace
 
@@ -16,9 +14,8 @@ from sonic_agent.config import GnmiConfig, ServerTlsConfig
 from sonic_agent.errors import UserError
 from sonic_agent.export.gnmi import GnmiServer
 from sonic_agent.export.gnmi_paths import snapshot_leaves
-from tests.conftest import REPO
 from tests.export.certs import make_certs
-from tests.export.gnmi_client import MARK
+from tests.export.gnmi_client import MARK, next_result, start
 from tests.export.sample import CLASSES, sample_snapshot
 
 
@@ -67,22 +64,13 @@ def pygnmi(server, certs, scenario, password="s3cret", client_cert=True, **extra
             **extra}
     if client_cert:
         spec.update(cert=certs.client_cert, key=certs.client_key)
-    return subprocess.Popen([sys.executable, "-m", "tests.export.gnmi_client", json.dumps(spec)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start(spec)
 
 
 def lines(proc, timeout=30):
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err[-3000:]
     return [json.loads(line[len(MARK):]) for line in out.splitlines() if line.startswith(MARK)]
-
-
-def next_line(proc):
-    while True:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()[-3000:]
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
 
 
 def updates(response) -> dict:
@@ -147,7 +135,7 @@ def test_subscribe_once(server, certs):
 
 def test_subscribe_poll_follows_the_model(server, certs, model):
     proc = pygnmi(server, certs, "poll")
-    first = next_line(proc)
+    first = next_result(proc)
     model.snap = sample_snapshot(ports=4, flows=3, counter_base=5000)
     rest = lines(proc)
     values = [updates(p["poll"])["interfaces/interface[name=Ethernet0]/state/counters/in-octets"]
@@ -167,7 +155,7 @@ def test_subscribe_stream_sample(server, certs, model):
 
 def test_subscribe_on_change_within_one_second(server, certs, model):
     proc = pygnmi(server, certs, "on_change")
-    initial = next_line(proc)
+    initial = next_result(proc)
     assert updates(initial["initial"]) == {
         f"interfaces/interface[name={name}]/state/oper-status": "UP"
         for name in ("Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12", "PortChannel0001")}

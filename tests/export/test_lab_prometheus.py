@@ -22,8 +22,8 @@ import yaml
 
 from sonic_agent.lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
-from tests.conftest import REPO, built_in_lab, require
-from tests.export.gnmi_client import MARK
+from tests.conftest import built_in_lab, require
+from tests.export.gnmi_client import next_result, start
 from tests.export.prometheus_peer import PrometheusServer, enter_netns
 
 METRICS_PORT, GNMI_PORT = 9110, 50051
@@ -133,16 +133,15 @@ def test_gnmi_on_change_within_one_second_of_the_lab_state_db(lab, agent):
     events.subscribe(f"__keyspace@{state_db_id}__:PORT_TABLE|{port}")
     spec = {"port": GNMI_PORT, "username": "", "password": "", "scenario": "watch",
             "path": f"/telegen/ports/port[name={port}]/state/netdev-oper-status"}
-    proc = subprocess.Popen(["ip", "netns", "exec", lab.switch_ns, sys.executable, "-m", "tests.export.gnmi_client",
-                             json.dumps(spec)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start(spec, prefix=("ip", "netns", "exec", lab.switch_ns))
     try:
-        assert read(proc)["initial"]["update"]["update"] == [
+        assert next_result(proc)["initial"]["update"]["update"] == [
             {"path": f"telegen/ports/port[name={port}]/state/netdev-oper-status", "val": "UP"}]
         subprocess.run(["ip", "-n", lab.neighbor_ns, "link", "set", port, "down"], check=True)
         assert next_event(events, 5) == "hset"  # the state daemon writing the link state
         written_at = time.time()
         assert state_db.hget(f"PORT_TABLE|{port}", "netdev_oper_status") == "down"
-        change = read(proc)
+        change = next_result(proc)
         assert change["change"]["update"]["update"] == [
             {"path": f"telegen/ports/port[name={port}]/state/netdev-oper-status", "val": "DOWN"}]
         assert change["at"] - written_at < 1.0
@@ -161,10 +160,3 @@ def next_event(pubsub, timeout: float):
             return message["data"]
     return None
 
-
-def read(proc) -> dict:
-    while True:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()[-3000:]
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])

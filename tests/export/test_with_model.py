@@ -7,9 +7,6 @@ ON_CHANGE subscriber within 1 s.
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -21,8 +18,7 @@ from sonic_agent.export.prometheus_exposition import render
 from sonic_agent.export.prometheus_families import SeriesBudget, snapshot_families
 from sonic_agent.pipeline import Pipeline
 from sonic_agent.sonic.dbconfig import load_database_config
-from tests.conftest import REPO
-from tests.export.gnmi_client import MARK
+from tests.export.gnmi_client import next_result, start
 from tests.export.prometheus_peer import PrometheusServer, free_port
 from tests.sonic.expect import wait_until
 from tests.sonic.generated import generate_switch, load_switch
@@ -101,16 +97,15 @@ def test_gnmi_on_change_follows_state_db_within_one_second(pipeline, redis_serve
     port = exporter(pipeline, "GnmiServer").port
     spec = {"port": port, "username": "", "password": "", "scenario": "watch",
             "path": "/telegen/ports/port[name=Ethernet0]/state/netdev-oper-status"}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.export.gnmi_client", json.dumps(spec)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start(spec)
     try:
-        initial = read(proc)
+        initial = next_result(proc)
         assert initial["initial"]["update"]["update"] == [
             {"path": "telegen/ports/port[name=Ethernet0]/state/netdev-oper-status", "val": "DOWN"}]
         time.sleep(0.3)
         changed_at = time.time()
         redis_server.client(STATE_DB).hset("PORT_TABLE|Ethernet0", "netdev_oper_status", "up")
-        change = read(proc)
+        change = next_result(proc)
         assert change["change"]["update"]["update"] == [
             {"path": "telegen/ports/port[name=Ethernet0]/state/netdev-oper-status", "val": "UP"}]
         assert change["at"] - changed_at < 1.0
@@ -118,10 +113,3 @@ def test_gnmi_on_change_follows_state_db_within_one_second(pipeline, redis_serve
         proc.kill()
         proc.wait()
 
-
-def read(proc) -> dict:
-    while True:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()[-3000:]
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
