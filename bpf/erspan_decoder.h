@@ -84,16 +84,31 @@ struct mirror_flow {
 	__u8 pad[7];
 };
 
-/* mirror_sessions: LRU hash, one entry per mirror stream, shared by all CPUs. */
+/* mirror_sessions: one entry per mirror stream, shared by all CPUs, in an array used as a
+ * set-associative cache: a stream's key hashes (seeded) to a set of MIRROR_SESSION_WAYS
+ * slots; a new stream takes the set's first free slot, else evicts the slot seen least
+ * recently. An array slot costs one inlined load where a hash map lookup costs ~30 ns.
+ * Claims (new streams) are serialised per set by the lock of the set's first slot; counting
+ * into a READY slot takes no lock. */
+#define MIRROR_SESSION_WAYS 8
+#define MIRROR_SESSION_PHASE 3 /* state: phase in the low 2 bits, the slot's claim count above */
+#define MIRROR_SESSION_FREE 0
+#define MIRROR_SESSION_CLAIMED 1 /* being (re)initialised under the set's lock */
+#define MIRROR_SESSION_READY 2
+
 struct mirror_session_key {
 	struct mirror_addrs outer;
 	__u16 gre_proto;
 	__u16 session_id;
 	__u8 outer_version;
 	__u8 pad[3];
-};
+} __attribute__((aligned(8))); /* hashed and compared as 5 u64 words */
 
 struct mirror_session {
+	struct bpf_spin_lock lock; /* the set's claim lock, in its first slot only */
+	__u32 pad;
+	__u64 state;
+	struct mirror_session_key key; /* valid when READY */
 	__u64 packets; /* frames of the stream the kernel saw, decoded or passed */
 	__u64 passed; /* of those, passed to userspace (inner headers the kernel path refused) */
 	__u64 truncated; /* decoded frames: T bit, or the inner packet longer than the frame */
@@ -105,13 +120,12 @@ struct mirror_session {
 
 /* mirror_reasons: per-CPU array of frame counts indexed by enum mirror_reason. */
 
-/* mirror_stats: per-CPU, one entry. Evictions are derived by userspace: an LRU map evicts
- * silently, so evictions = inserts - entries present. */
+/* mirror_stats: per-CPU, one entry. Flow evictions are derived by userspace: the LRU map
+ * evicts silently, so evictions = inserts - entries present. */
 struct mirror_stats {
 	__u64 passed; /* frames passed to the stack (not decoded here) */
 	__u64 flow_inserts;
-	__u64 session_inserts;
-	__u64 session_update_failed; /* decoded frames no session entry could count */
+	__u64 session_evictions;
 	__u64 seq_contention; /* sequence numbers not applied: compare-and-swap kept losing */
 };
 
@@ -119,6 +133,10 @@ struct mirror_stats {
 struct mirror_config {
 	__u32 vendor_header_len; /* GRE 0x8949: bytes before the mirrored frame (22 on Spectrum) */
 	__u32 drop; /* 1: drop decoded mirror copies (XDP_DROP); 0: pass them on too */
+	/* fixed before attaching: */
+	__u32 session_sets; /* mirror_sessions has session_sets * MIRROR_SESSION_WAYS slots, a power of 2 */
+	__u32 pad;
+	__u64 session_seed; /* random: which set a stream lands in is not predictable from outside */
 };
 
 #endif

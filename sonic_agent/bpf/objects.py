@@ -152,7 +152,8 @@ class Map:
                                           byref(count), byref(opts))
             if rc < 0 and rc != -errno.ENOENT:
                 check(rc, f"lookup_batch in {self.name}")
-            out += [(keys.raw[i * ks:(i + 1) * ks], values.raw[i * vs:(i + 1) * vs]) for i in range(count.value)]
+            kraw, vraw = keys.raw, values.raw  # .raw copies the whole buffer: once per batch
+            out += [(kraw[i * ks:(i + 1) * ks], vraw[i * vs:(i + 1) * vs]) for i in range(count.value)]
             if rc == -errno.ENOENT or count.value == 0:
                 return out
             tokens.reverse()

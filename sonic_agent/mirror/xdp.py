@@ -8,13 +8,16 @@ counted), where an AF_PACKET capture feeding the library sees exactly the passed
 Sessions: `packets` counts every frame of the stream the kernel attributed, `passed` those it
 left to userspace; sequence loss is computed in the kernel over all of them, so take loss from
 here, not from a userspace collector that only sees the passed ones.
-LRU maps evict silently: evictions are inserts (counted by the program) minus entries present.
+Flows: the LRU map evicts silently, so evictions are inserts (counted by the program) minus
+entries present. Sessions: a set-associative array (max_sessions rounded up to whole sets of 8,
+a power of two of them); the program counts its evictions.
 Timestamps come from the program's timer-kept clock: first/last seen are within 10 ms.
 """
 from __future__ import annotations
 
 import errno
 import heapq
+import math
 import os
 import socket
 import time
@@ -37,6 +40,7 @@ MAP_FLOWS, MAP_SESSIONS, MAP_REASONS = "mirror_flows", "mirror_sessions", "mirro
 MAP_STATS, MAP_CONFIG = "mirror_stats", "mirror_config"
 REASON_ENUM, REASON_PREFIX = "mirror_reason", "MIRROR_"
 NO_ID, NO_DIRECTION = 0xFFFF, 0xFF
+SESSION_WAYS, SESSION_PHASE, SESSION_READY = 8, 3, 2  # MIRROR_SESSION_WAYS, _PHASE, _READY
 VENDOR_HEADER_MAX = 255
 
 
@@ -63,13 +67,15 @@ class SessionKey(Structure):
                 ("outer_version", c_uint8), ("pad", c_uint8 * 3)]
 
 
-class SessionValue(Structure):
-    _fields_ = [("packets", c_uint64), ("passed", c_uint64), ("truncated", c_uint64), ("lost", c_uint64),
-                ("seq", c_uint64), ("first_seen_ns", c_uint64), ("last_seen_ns", c_uint64)]
+class SessionSlot(Structure):
+    _fields_ = [("lock", c_uint32), ("pad", c_uint32), ("state", c_uint64), ("key", SessionKey), ("packets", c_uint64), ("passed", c_uint64),
+                ("truncated", c_uint64), ("lost", c_uint64), ("seq", c_uint64), ("first_seen_ns", c_uint64),
+                ("last_seen_ns", c_uint64)]
 
 
 class Config(Structure):
-    _fields_ = [("vendor_header_len", c_uint32), ("drop", c_uint32)]
+    _fields_ = [("vendor_header_len", c_uint32), ("drop", c_uint32), ("session_sets", c_uint32),
+                ("pad", c_uint32), ("session_seed", c_uint64)]
 
 
 class Index(Structure):
@@ -82,7 +88,7 @@ class Count(Structure):
 
 class Stats(Structure):
     _fields_ = [("passed", c_uint64), ("flow_inserts", c_uint64),
-                ("session_inserts", c_uint64), ("session_update_failed", c_uint64), ("seq_contention", c_uint64)]
+                ("session_evictions", c_uint64), ("seq_contention", c_uint64)]
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,8 @@ def flow_from_entry(k: FlowKey, v: FlowValue, clock: _Clock) -> Flow:
         gre_proto=v.gre_proto, port_index=v.port_index if v.has_port_index else None)
 
 
-def session_from_entry(k: SessionKey, v: SessionValue, clock: _Clock) -> XdpSession:
+def session_from_slot(v: SessionSlot, clock: _Clock) -> XdpSession:
+    k = v.key
     return XdpSession(
         outer_src=_addr(k.outer_version, k.outer.src), outer_dst=_addr(k.outer_version, k.outer.dst),
         gre_proto=k.gre_proto, session_id=None if k.session_id == NO_ID else k.session_id,
@@ -135,8 +142,9 @@ class XdpMirrorDecoder:
                  path: Optional[str] = None):
         if not 0 <= vendor_header_len <= VENDOR_HEADER_MAX:
             raise ValueError(f"vendor_header_len must be 0..{VENDOR_HEADER_MAX}, not {vendor_header_len}")
+        session_sets = 1 << max(0, math.ceil(max_sessions / SESSION_WAYS) - 1).bit_length()
         self.obj = BpfObject(str(path or object_path(OBJECT)),
-                             max_entries={MAP_FLOWS: max_flows, MAP_SESSIONS: max_sessions})
+                             max_entries={MAP_FLOWS: max_flows, MAP_SESSIONS: session_sets * SESSION_WAYS})
         self.ifindex: Optional[int] = None
         self._mode = 0
         try:
@@ -144,7 +152,8 @@ class XdpMirrorDecoder:
             self._flows, self._sessions = self.obj.map(MAP_FLOWS), self.obj.map(MAP_SESSIONS)
             self._reasons, self._stats = self.obj.map(MAP_REASONS), self.obj.map(MAP_STATS)
             self.reason_names = self._reason_names()
-            self.obj.map(MAP_CONFIG).update(Index(0), bytes(Config(vendor_header_len, int(drop))))
+            config = Config(vendor_header_len, int(drop), session_sets, 0, int.from_bytes(os.urandom(8), "little"))
+            self.obj.map(MAP_CONFIG).update(Index(0), bytes(config))
         except BaseException:
             self.obj.close()
             raise
@@ -205,9 +214,15 @@ class XdpMirrorDecoder:
         entries = heapq.nlargest(k, self._flows.read(FlowKey, FlowValue), key=lambda kv: getattr(kv[1], by))
         return [flow_from_entry(key, value, clock) for key, value in entries]
 
+    def _ready_slots(self) -> List[bytes]:
+        """The READY slots of the array, picked on the raw state byte before any decoding."""
+        self._sessions.check_layout(Index, SessionSlot)
+        state = SessionSlot.state.offset  # its low byte (little-endian) holds the phase
+        return [v for _, v in self._sessions.items() if v[state] & SESSION_PHASE == SESSION_READY]
+
     def sessions(self) -> List[XdpSession]:
         clock = _Clock()
-        return [session_from_entry(k, v, clock) for k, v in self._sessions.read(SessionKey, SessionValue)]
+        return [session_from_slot(SessionSlot.from_buffer_copy(v), clock) for v in self._ready_slots()]
 
     def reasons(self) -> Dict[str, int]:
         """Frames by outcome (non-zero only): "ok" made a flow; see enum mirror_reason."""
@@ -219,16 +234,16 @@ class XdpMirrorDecoder:
         Malformed and skipped frames (but erspan_frame_type, inner_not_ip) were passed to the
         stack: a userspace collector on the device counts them again, with its own reasons."""
         ((_, s),) = self._stats.read(Index, Stats)  # first: a racing insert makes evictions read low
-        flows, sessions = len(self._flows.items()), len(self._sessions.items())
+        flows, sessions = len(self._flows.items()), len(self._ready_slots())
         by_reason = self.reasons()
         return {"frames": sum(by_reason.values()), "flow_packets": by_reason.get("ok", 0),
                 "malformed": {n: c for n, c in by_reason.items() if n in MALFORMED},
                 "skipped": {n: c for n, c in by_reason.items() if n != "ok" and n not in MALFORMED},
                 "passed": int(s.passed), "flows": flows,
                 "flow_evictions": max(0, int(s.flow_inserts) - flows), "sessions": sessions,
-                "session_evictions": max(0, int(s.session_inserts) - sessions),
-                "session_update_failed": int(s.session_update_failed), "seq_contention": int(s.seq_contention)}
+                "session_evictions": int(s.session_evictions),
+                "seq_contention": int(s.seq_contention)}
 
 
 __all__ = ["OBJECT", "PROG", "XdpMirrorDecoder", "XdpSession", "FlowKey", "FlowValue", "SessionKey",
-           "SessionValue", "Config", "Stats"]
+           "SessionSlot", "Config", "Stats"]

@@ -215,6 +215,20 @@ def test_session_table_is_bounded_and_evictions_counted(make_decoder):
     assert 0 < stats["sessions"] <= 8 and stats["sessions"] + stats["session_evictions"] == 20
 
 
+def test_a_full_session_set_evicts_the_stream_seen_least_recently(make_decoder):
+    """max_sessions=8 is one set of 8 slots: the 9th stream takes the slot of the one left
+    idle longest (the clock ticks every 10 ms, so the idle one is older by ticks)."""
+    decoder = make_decoder(max_sessions=8)
+    run_frames(decoder, [erspan2(session_id=i, seq=1) for i in range(8)])
+    time.sleep(0.05)
+    run_frames(decoder, [erspan2(session_id=i, seq=2) for i in range(8) if i != 5])
+    time.sleep(0.05)
+    run_frames(decoder, [erspan2(session_id=8, seq=1)])
+    sessions = {s.session_id: s.packets for s in decoder.sessions()}
+    assert sessions == {**{i: 2 for i in range(8) if i != 5}, 8: 1}
+    assert decoder.stats()["session_evictions"] == 1
+
+
 def _on_cpu(cpu: int, work) -> int:
     """work() in a child process bound to one CPU (it shares the parent's loaded program)."""
     pid = os.fork()
@@ -252,3 +266,28 @@ def test_kernel_records_feed_the_agent_records(decoder):
     (session,) = session_stats(decoder.sessions())
     assert (flow.erspan_type, flow.session_id, flow.packets, flow.src, flow.dport) == (2, 4, 2, "192.0.2.1", 443)
     assert (session.outer_src, session.gre_proto, session.packets, session.lost) == ("10.0.0.1", 0x88BE, 2, 1)
+
+
+def test_new_streams_raced_on_two_cpus_get_one_slot_each(make_decoder):
+    """Both CPUs start together and meet the same 1,024 new streams in the same order, so their
+    first packets race for the same free slots: each stream still ends with one slot holding
+    every packet (the table is sized so that no set overflows)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    require(len(cpus) >= 2, "needs two CPUs")
+    decoder = make_decoder(max_sessions=65536)
+    frames, passes = [erspan2(session_id=i) for i in range(1024)], 5
+    start = time.monotonic() + 0.2
+
+    def send():
+        while time.monotonic() < start:
+            pass
+        for _ in range(passes):
+            for frame in frames:
+                decoder.program.test_run(frame)
+
+    pids = [_on_cpu(cpu, send) for cpu in cpus[:2]]
+    assert all(os.waitpid(pid, 0)[1] == 0 for pid in pids)
+    sessions = decoder.sessions()
+    assert sorted(s.session_id for s in sessions) == list(range(1024))
+    assert {s.packets for s in sessions} == {2 * passes}
+    assert decoder.stats()["session_evictions"] == 0
