@@ -1,13 +1,18 @@
-"""Live capture through an AF_PACKET TPACKET_V3 ring: each filled block becomes one `Frames` batch.
+"""Live capture through an AF_PACKET TPACKET_V2 ring, read as numpy batches.
 
-The kernel fills fixed-size blocks with frames and hands a block over when it is full or
-its timeout expires; the reader copies the block out (so the decoder's padding rule holds),
-walks the block's frame headers, and returns the block to the kernel at once. Drops are
-read from PACKET_STATISTICS. Needs CAP_NET_RAW. Receive VLAN offload moves a frame's outer
-802.1Q tag into metadata: that tag is not in the bytes (turn rx-vlan-offload off for SPAN).
+The ring is an array of fixed-size slots, each with its own header and status word, so a
+read is array work with no per-frame Python: the statuses of every slot from the read
+position on are read at once, the run of slots the kernel has handed over is copied out in
+one gather (only as wide as the batch's largest frame, so the decoder's padding rule holds),
+and the run is given back by one store over its status words. (TPACKET_V3 packs frames more
+tightly, but its frames are a linked list that can only be walked frame by frame.) Slots are
+sized from the interface MTU, so no frame the interface can receive is cut. Drops are read
+from PACKET_STATISTICS. Needs CAP_NET_RAW. Receive VLAN offload moves a frame's outer 802.1Q
+tag into metadata: that tag is not in the bytes (turn rx-vlan-offload off for SPAN).
 """
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import select
@@ -21,49 +26,64 @@ import numpy as np
 from .frames import LINKTYPE_ETHERNET, PAD, Frames
 
 SOL_PACKET, PACKET_RX_RING, PACKET_STATISTICS, PACKET_VERSION = 263, 5, 6, 10
-TPACKET_V3, TP_STATUS_KERNEL, TP_STATUS_USER = 2, 0, 1
+TPACKET_V2, TP_STATUS_KERNEL, TP_STATUS_USER = 1, 0, 1
 ETH_P_ALL = 0x0003
-BLOCK_STATUS, BLOCK_PACKETS, BLOCK_FIRST = 8, 12, 16  # offsets in struct tpacket_block_desc
-TPACKET3_HDR = struct.Struct("<IIIIIIHH")  # next, sec, nsec, snaplen, len, status, mac, net
+SIOCGIFMTU = 0x8921
+# struct tpacket2_hdr; the frame starts at `mac` bytes into its slot
+SLOT_HEADER = np.dtype({"names": ["status", "len", "snaplen", "mac", "sec", "nsec"],
+                        "formats": ["<u4", "<u4", "<u4", "<u2", "<u4", "<u4"],
+                        "offsets": [0, 4, 8, 12, 16, 20], "itemsize": 32})
+# what a slot holds before the frame: header + sockaddr_ll, aligned (TPACKET_ALIGN, 16)
+SLOT_FRAME_OFFSET = 80
+FRAME_OVERHEAD = 14 + 2 * 4  # Ethernet header and two VLAN tags on top of the MTU
+MAX_BATCH = 8192  # slots looked at and taken per read: bounds the work of one read
+
+
+def slot_size(mtu: int) -> int:
+    """Bytes per ring slot: room for the largest frame an interface of this MTU receives."""
+    return (SLOT_FRAME_OFFSET + mtu + FRAME_OVERHEAD + 15) // 16 * 16
 
 
 class PacketRing:
-    """A TPACKET_V3 receive ring on one interface."""
+    """A TPACKET_V2 receive ring on one interface: `block_count` blocks of `block_size`
+    bytes (the memory it keeps), each cut into slots of `slot_size(interface MTU)` bytes."""
 
-    def __init__(self, interface: str, block_size: int = 1 << 20, block_count: int = 64,
-                 frame_size: int = 2048, block_timeout_ms: int = 50):
-        self.block_size, self.block_count = block_size, block_count
+    def __init__(self, interface: str, block_size: int = 1 << 20, block_count: int = 64):
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         try:
-            self._sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
-            request = struct.pack("7I", block_size, block_count, frame_size,
-                                  block_size * block_count // frame_size, block_timeout_ms, 0, 0)
-            self._sock.setsockopt(SOL_PACKET, PACKET_RX_RING, request)
+            ifreq = fcntl.ioctl(self._sock, SIOCGIFMTU, struct.pack("16si12x", interface.encode(), 0))
+            frame_size = slot_size(struct.unpack_from("i", ifreq, 16)[0])
+            block_size = -(-max(block_size, frame_size) // mmap.PAGESIZE) * mmap.PAGESIZE
+            per_block = block_size // frame_size
+            self._sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+            self._sock.setsockopt(SOL_PACKET, PACKET_RX_RING,
+                                  struct.pack("4I", block_size, block_count, frame_size, per_block * block_count))
             self._sock.bind((interface, ETH_P_ALL))
             self._ring = mmap.mmap(self._sock.fileno(), block_size * block_count, mmap.MAP_SHARED,
                                    mmap.PROT_READ | mmap.PROT_WRITE)
         except OSError:
             self._sock.close()
             raise
+        self.slots = per_block * block_count
+        # views of the ring by (block, slot in block): headers, and the bytes of each slot
+        self._headers = np.ndarray((block_count, per_block), SLOT_HEADER, self._ring, 0, (block_size, frame_size))
+        self._slot_bytes = np.ndarray((block_count, per_block, frame_size), np.uint8, self._ring, 0,
+                                      (block_size, frame_size, 1))
+        self._where = np.divmod(np.arange(self.slots), per_block)  # slot number -> (block, slot in block)
         self._next = 0
-        self._counters = {"packets": 0, "drops": 0, "freezes": 0}
+        self._counters = {"packets": 0, "drops": 0}
 
     def read(self, timeout: float) -> Optional[Frames]:
-        """The next filled block as a batch, or None if none filled within `timeout` seconds;
-        OSError (ENETDOWN) once the interface has gone down or been removed."""
-        base = self._next * self.block_size
-        if not self._ready(base):
+        """The frames handed over since the last read, or None if none came within `timeout`
+        seconds; OSError (ENETDOWN) once the interface has gone down or been removed."""
+        if not self._ready():
             poller = select.poll()
             poller.register(self._sock, select.POLLIN | select.POLLERR)
             if any(events & select.POLLERR for _, events in poller.poll(int(timeout * 1000))):
                 self._raise_socket_error()
-            if not self._ready(base):
+            if not self._ready():
                 return None
-        try:
-            return self._frames(base)
-        finally:
-            struct.pack_into("<I", self._ring, base + BLOCK_STATUS, TP_STATUS_KERNEL)
-            self._next = (self._next + 1) % self.block_count
+        return self._take()
 
     def batches(self, stop: threading.Event, timeout: float = 0.2) -> Iterator[Frames]:
         """Batches until `stop` is set (checked at least every `timeout` seconds)."""
@@ -73,13 +93,15 @@ class PacketRing:
                 yield frames
 
     def stats(self) -> Dict[str, int]:
-        """Kernel counters since the ring opened: packets seen, dropped, queue freezes."""
-        packets, drops, freezes = struct.unpack("3I", self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12))
-        for key, value in zip(("packets", "drops", "freezes"), (packets, drops, freezes)):
-            self._counters[key] += value  # the kernel resets them on every read
+        """Kernel counters since the ring opened: packets seen and dropped."""
+        packets, drops = struct.unpack("2I", self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+        self._counters["packets"] += packets  # the kernel resets them on every read
+        self._counters["drops"] += drops
         return dict(self._counters)
 
     def close(self) -> None:
+        # the views must go before the mapping can close
+        self._headers = self._slot_bytes = None
         self._ring.close()
         self._sock.close()
 
@@ -96,18 +118,25 @@ class PacketRing:
         if err:
             raise OSError(err, os.strerror(err))
 
-    def _ready(self, base: int) -> bool:
-        return bool(struct.unpack_from("<I", self._ring, base + BLOCK_STATUS)[0] & TP_STATUS_USER)
+    def _ready(self) -> bool:
+        block, index = self._where[0][self._next], self._where[1][self._next]
+        return bool(self._headers["status"][block, index] & TP_STATUS_USER)
 
-    def _frames(self, base: int) -> Frames:
-        count, first = struct.unpack_from("<II", self._ring, base + BLOCK_PACKETS)
-        data = np.zeros(self.block_size + PAD, dtype=np.uint8)
-        data[:self.block_size] = np.frombuffer(self._ring, np.uint8, self.block_size, base)
-        headers, off = [], first
-        for _ in range(count):
-            header = TPACKET3_HDR.unpack_from(self._ring, base + off)
-            headers.append(header[1:5] + (off + header[6],))
-            off += header[0]
-        h = np.array(headers, dtype=np.int64).reshape(-1, 5)
-        return Frames(data, h[:, 4], h[:, 2], np.maximum(h[:, 3], h[:, 2]), h[:, 0] + h[:, 1] * 1e-9,
-                      np.full(len(h), LINKTYPE_ETHERNET, dtype=np.int64))
+    def _take(self) -> Frames:
+        """The handed-over slots from the read position on (at most MAX_BATCH), copied out and
+        given back."""
+        order = (self._next + np.arange(min(self.slots, MAX_BATCH))) % self.slots
+        block, index = self._where[0][order], self._where[1][order]
+        user = (self._headers["status"][block, index] & TP_STATUS_USER) != 0
+        count = len(user) if user.all() else int(np.argmin(user))
+        block, index = block[:count], index[:count]
+        head = self._headers[block, index]
+        mac, caplen = head["mac"].astype(np.int64), head["snaplen"].astype(np.int64)
+        width = int((mac + caplen).max())
+        data = np.zeros(count * width + PAD, dtype=np.uint8)
+        data[:count * width] = self._slot_bytes[block, index, :width].reshape(-1)
+        self._headers["status"][block, index] = TP_STATUS_KERNEL
+        self._next = (self._next + count) % self.slots
+        return Frames(data, np.arange(count, dtype=np.int64) * width + mac, caplen,
+                      np.maximum(head["len"].astype(np.int64), caplen), head["sec"] + head["nsec"] * 1e-9,
+                      np.full(count, LINKTYPE_ETHERNET, dtype=np.int64))

@@ -55,8 +55,9 @@ class MirrorConfig:
     max_flows: int = 65536
     top_flows: int = 100
     vendor_header_len: int = 22  # bytes after a GRE 0x8949 header (Mellanox)
-    # AF_PACKET ring (mode afpacket): blocks x block size is what the ring keeps resident.
-    ring_blocks: int = 16
+    # AF_PACKET ring (mode afpacket): blocks x block size is what the ring keeps resident,
+    # cut into slots sized from the interface MTU (erspan.afpacket.slot_size).
+    ring_blocks: int = 64
     ring_block_kb: int = 256
 
 

@@ -3,7 +3,7 @@
 - `XdpMirrorSource` (mirror.mode = xdp): the kernel decoder (bpf/erspan_decoder.bpf.c)
   aggregates flows and sessions in bounded maps at line rate and drops the mirrored copies;
 - `AfPacketMirrorSource` (mirror.mode = afpacket, and the fallback when XDP cannot attach,
-  e.g. a foreign XDP program on the device): a TPACKET_V3 ring feeding the erspan library's
+  e.g. a foreign XDP program on the device): a TPACKET_V2 ring feeding the erspan library's
   `MirrorCollector` from one thread.
 Both read the same way at export time: top-K flow records and session records (through the
 MIRROR_SESSION `lookup` hook), malformed counts by reason, and the source's own counters.
