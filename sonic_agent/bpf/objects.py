@@ -130,57 +130,67 @@ class Map:
         check(rc, f"delete in {self.name}")
         return True
 
-    def items(self) -> List[Tuple[bytes, bytes]]:
-        """Every (key, value) as bytes; per-CPU values hold one slot per possible CPU."""
+    def blobs(self) -> Tuple[bytes, bytes, int]:
+        """Every entry: the keys and the values packed in two blobs (key_size and value_bytes
+        apart), and their count; per-CPU values hold one slot per possible CPU."""
         if self._batch:
             try:
-                return self._items_batch()
+                return self._blobs_batch()
             except BpfError as exc:
                 if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
                     raise
                 self._batch = False  # an older kernel or a map type without batch ops
-        return self._items_iter()
+        return self._blobs_iter()
 
-    def _items_batch(self) -> List[Tuple[bytes, bytes]]:
+    def items(self) -> List[Tuple[bytes, bytes]]:
+        """Every (key, value) as bytes."""
+        keys, values, n = self.blobs()
+        ks, vs = self.info.key_size, self.value_bytes
+        return [(keys[i * ks:(i + 1) * ks], values[i * vs:(i + 1) * vs]) for i in range(n)]
+
+    def _blobs_batch(self) -> Tuple[bytes, bytes, int]:
         ks, vs, n = self.info.key_size, self.value_bytes, self.info.max_entries
         keys, values = create_string_buffer(ks * n), create_string_buffer(vs * n)
         tokens = [create_string_buffer(max(ks, 8)), create_string_buffer(max(ks, 8))]
-        opts, out, first = MapBatchOpts(), [], True
+        opts, key_parts, value_parts, total, first = MapBatchOpts(), [], [], 0, True
         while True:
             count = c_uint32(n)
             rc = lib.bpf_map_lookup_batch(self.fd, None if first else tokens[0], tokens[1], keys, values,
                                           byref(count), byref(opts))
             if rc < 0 and rc != -errno.ENOENT:
                 check(rc, f"lookup_batch in {self.name}")
-            kraw, vraw = keys.raw, values.raw  # .raw copies the whole buffer: once per batch
-            out += [(kraw[i * ks:(i + 1) * ks], vraw[i * vs:(i + 1) * vs]) for i in range(count.value)]
+            key_parts.append(ctypes.string_at(keys, count.value * ks))
+            value_parts.append(ctypes.string_at(values, count.value * vs))
+            total += count.value
             if rc == -errno.ENOENT or count.value == 0:
-                return out
+                return b"".join(key_parts), b"".join(value_parts), total
             tokens.reverse()
             first = False
 
-    def _items_iter(self) -> List[Tuple[bytes, bytes]]:
-        key, nxt, out, prev = create_string_buffer(self.info.key_size), create_string_buffer(self.info.key_size), [], None
+    def _blobs_iter(self) -> Tuple[bytes, bytes, int]:
+        key, nxt, prev = create_string_buffer(self.info.key_size), create_string_buffer(self.info.key_size), None
+        key_parts, value_parts = [], []
         while lib.bpf_map_get_next_key(self.fd, prev, nxt) == 0:
             ctypes.memmove(key, nxt, self.info.key_size)
             value = create_string_buffer(self.value_bytes)
             if lib.bpf_map_lookup_elem(self.fd, key, value) == 0:  # gone in between: skip
-                out.append((key.raw, value.raw))
+                key_parts.append(key.raw)
+                value_parts.append(value.raw)
             prev = key
-        return out
+        return b"".join(key_parts), b"".join(value_parts), len(key_parts)
 
     def read(self, key_type: Type, value_type: Type) -> List[Tuple[object, object]]:
         """Decoded entries; per-CPU values (all __u64 fields) are summed over the CPUs."""
         self.check_layout(key_type, value_type)
-        pairs = self.items()
-        if not pairs:
-            return []
-        keys = [key_type.from_buffer_copy(k) for k, _ in pairs]
+        keys, values, n = self.blobs()
+        ks, vs = self.info.key_size, self.value_bytes
+        key_objs = [key_type.from_buffer_copy(keys, i * ks) for i in range(n)]
         if not self.percpu:
-            return [(k, value_type.from_buffer_copy(v)) for k, (_, v) in zip(keys, pairs)]
-        words = np.frombuffer(b"".join(v for _, v in pairs), dtype="<u8").reshape(len(pairs), NUM_CPUS, -1)
-        sums = words.sum(axis=1, dtype=np.uint64)
-        return [(k, value_type.from_buffer_copy(row.tobytes())) for k, row in zip(keys, sums)]
+            return [(k, value_type.from_buffer_copy(values, i * vs)) for i, k in enumerate(key_objs)]
+        if not n:
+            return []
+        sums = np.frombuffer(values, dtype="<u8").reshape(n, NUM_CPUS, -1).sum(axis=1, dtype=np.uint64)
+        return [(k, value_type.from_buffer_copy(row.tobytes())) for k, row in zip(key_objs, sums)]
 
     def zero_value(self) -> bytes:
         """An all-zero value in this map's userspace layout (one slot per CPU if per-CPU)."""

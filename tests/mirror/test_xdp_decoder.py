@@ -291,3 +291,13 @@ def test_new_streams_raced_on_two_cpus_get_one_slot_each(make_decoder):
     assert sorted(s.session_id for s in sessions) == list(range(1024))
     assert {s.packets for s in sessions} == {2 * passes}
     assert decoder.stats()["session_evictions"] == 0
+
+
+def test_top_flows_picks_the_largest_by_bytes_or_packets(decoder):
+    assert decoder.top_flows(3) == []
+    big, many, small = (inner_frame(tcp(sport=port) / Raw(b"b" * size)) for port, size in ((1, 900), (2, 10), (3, 300)))
+    run_frames(decoder, [erspan2(inner=big, seq=1), erspan2(inner=small, seq=2)]
+               + [erspan2(inner=many, seq=3 + i) for i in range(5)])
+    assert [f.sport for f in decoder.top_flows(2)] == [1, 3]  # IP bytes: 960, 360, then 5 x 70
+    assert [f.sport for f in decoder.top_flows(1, by="packets")] == [2]
+    assert sorted(f.sport for f in decoder.top_flows(10)) == [1, 2, 3]
