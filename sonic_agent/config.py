@@ -57,7 +57,7 @@ class MirrorConfig:
     vendor_header_len: int = 22  # bytes after a GRE 0x8949 header (Mellanox)
     # AF_PACKET ring (mode afpacket): blocks x block size is what the ring keeps resident,
     # cut into slots sized from the interface MTU (erspan.afpacket.slot_size).
-    ring_blocks: int = 64
+    ring_blocks: int = 16
     ring_block_kb: int = 256
 
 

@@ -31,10 +31,6 @@ class Pipeline:
     def __init__(self, cfg: AgentConfig):
         self.cfg = cfg
         self.model = SwitchModel.from_config(cfg.sonic)
-        self.probes = None
-        if cfg.probes.enabled:
-            from .probes.manager import ProbeManager
-            self.probes = ProbeManager(cfg.probes)
         self.mirror = None  # started in start(): the XDP decoder attaches, or AF_PACKET stands in
         self.session_lookup = session_lookup(self.model, span_port=cfg.mirror.interface)
         self._ports_changed = threading.Event()
@@ -52,6 +48,10 @@ class Pipeline:
         if export.gnmi.enabled:
             from .export.gnmi import GnmiServer
             self.exporters.append(GnmiServer(export.gnmi, self.snapshot, self.model.subscribe))
+        self.probes = None  # last: an exporter refusing its config leaves no BPF object loaded
+        if cfg.probes.enabled:
+            from .probes.manager import ProbeManager
+            self.probes = ProbeManager(cfg.probes)
 
     def start(self) -> None:
         """Exporters bind first, so a listen address that cannot be had fails at once (before the

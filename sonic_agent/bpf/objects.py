@@ -23,6 +23,7 @@ PERCPU_MAP_TYPES = {5, 6, 10, 15}  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH,
 BTF_KIND_ENUM = 6
 ENOTSUPP = 524  # the kernel's internal "not supported", seen by userspace as-is
 BPF_NOEXIST = 1
+BATCH_ENTRIES = 4096  # entries per lookup_batch call: bounds the read buffers (a map may hold millions)
 
 
 def obj_info(fd: int, info_type):
@@ -149,7 +150,7 @@ class Map:
         return [(keys[i * ks:(i + 1) * ks], values[i * vs:(i + 1) * vs]) for i in range(n)]
 
     def _blobs_batch(self) -> Tuple[bytes, bytes, int]:
-        ks, vs, n = self.info.key_size, self.value_bytes, self.info.max_entries
+        ks, vs, n = self.info.key_size, self.value_bytes, min(self.info.max_entries, BATCH_ENTRIES)
         keys, values = create_string_buffer(ks * n), create_string_buffer(vs * n)
         tokens = [create_string_buffer(max(ks, 8)), create_string_buffer(max(ks, 8))]
         opts, key_parts, value_parts, total, first = MapBatchOpts(), [], [], 0, True
