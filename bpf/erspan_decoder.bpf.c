@@ -40,6 +40,9 @@
 #define IPPROTO_UDPLITE_ 136
 #define IPPROTO_ICMPV6_ 58
 #define SEQ_RETRIES 8
+#define SEQ_TAG_SHIFT 33 /* mirror_session.seq: above MIRROR_SEQ_SEEN, the slot's claim number */
+#define SEQ_TAG_BITS (~0ULL << SEQ_TAG_SHIFT)
+#define barrier() asm volatile("" ::: "memory")
 #define V3 __attribute__((target("cpu=v3"))) /* atomic fetch-or and compare-and-swap */
 
 struct {
@@ -355,17 +358,19 @@ static __always_inline bool count_flow(struct frame *f, __u64 now, struct mirror
 	return true;
 }
 
-/* Advance the stream's sequence high-water mark to `seq`, counting the numbers skipped. */
-static __always_inline void count_sequence(struct mirror_session *s, __u32 seq,
+/* Advance the stream's sequence high-water mark to `seq`, counting the numbers skipped. `tag`
+ * is the claim of the slot this packet matched: once the slot is re-claimed for another
+ * stream, the mark is no longer this packet's to move. */
+static __always_inline void count_sequence(struct mirror_session *s, __u32 seq, __u64 tag,
 					   struct mirror_stats *stats)
 {
 	for (int i = 0; i < SEQ_RETRIES; i++) {
 		__u64 old = *(volatile __u64 *)&s->seq;
 		__s32 step = (__s32)(seq - (__u32)old);
 
-		if ((old & MIRROR_SEQ_SEEN) && step <= 0)
+		if ((old & SEQ_TAG_BITS) != tag || ((old & MIRROR_SEQ_SEEN) && step <= 0))
 			return;
-		if (__sync_val_compare_and_swap(&s->seq, old, MIRROR_SEQ_SEEN | seq) == old) {
+		if (__sync_val_compare_and_swap(&s->seq, old, tag | MIRROR_SEQ_SEEN | seq) == old) {
 			if ((old & MIRROR_SEQ_SEEN) && step > 1)
 				__sync_fetch_and_add(&s->lost, step - 1);
 			return;
@@ -385,7 +390,7 @@ static __always_inline __u32 session_set(const struct mirror_session_key *key,
 		h = (h ^ w[i]) * 0x9E3779B97F4A7C15ULL;
 		h ^= h >> 29;
 	}
-	return ((__u32)h & (cfg->session_sets - 1)) * MIRROR_SESSION_WAYS;
+	return ((__u32)h & ((cfg->session_sets ?: 1) - 1)) * MIRROR_SESSION_WAYS;
 }
 
 static __always_inline bool session_key_equal(const struct mirror_session_key *a,
@@ -401,12 +406,18 @@ static __always_inline __u64 session_state(struct mirror_session *s)
 	return *(volatile __u64 *)&s->state;
 }
 
+/* The sequence tag of a slot state: its claim number, shifted above MIRROR_SEQ_SEEN. */
+static __always_inline __u64 seq_tag(__u64 state)
+{
+	return (state >> 2) << SEQ_TAG_SHIFT;
+}
+
 /* Under the set's lock: the stream's slot if another CPU claimed it meanwhile, else the set's
  * first free slot, else the one seen least recently (evicted), initialised for the stream.
  * Slots are never freed, so free slots are a suffix of the set. No calls while locked: the
  * loops are unrolled over slot pointers taken before. */
 static __always_inline struct mirror_session *session_claim(struct mirror_session **ways, struct frame *f,
-							     __u64 now, struct mirror_stats *stats)
+							     __u64 now, __u64 *tag, struct mirror_stats *stats)
 {
 	struct mirror_session *found = NULL, *victim = ways[0];
 	__u64 state;
@@ -435,21 +446,25 @@ static __always_inline struct mirror_session *session_claim(struct mirror_sessio
 		state = ((state | MIRROR_SESSION_PHASE) + 1) | MIRROR_SESSION_CLAIMED;
 		__sync_lock_test_and_set(&victim->state, state);
 		victim->key = f->session;
-		victim->packets = victim->passed = victim->truncated = victim->lost = victim->seq = 0;
+		victim->packets = victim->passed = victim->truncated = victim->lost = 0;
+		victim->seq = seq_tag(state);
 		victim->first_seen_ns = victim->last_seen_ns = now;
 		__sync_lock_test_and_set(&victim->state, state + 1); /* READY */
 		found = victim;
 	}
+	*tag = seq_tag(found->state);
 	bpf_spin_unlock(&ways[0]->lock);
 	return found;
 }
 
-/* The stream's slot: a READY slot of its set holding its key, re-checked after the compare so
- * a slot being re-claimed meanwhile does not match; else claimed under the set's lock. An
- * eviction racing a packet of the evicted stream (the set's least recent) can still misplace
- * that packet, as reusing an LRU hash element can. */
+/* The stream's slot and its sequence tag: a READY slot of its set holding its key, the state
+ * re-read after the compare so a slot being re-claimed meanwhile does not match (the barriers
+ * keep the key loads between the two; the loads are ordered on x86); else claimed under the
+ * set's lock. An eviction racing a packet of the evicted stream (the set's least recent) can
+ * still add that packet to the new stream's counts, as reusing an LRU hash element can; the
+ * tag keeps it off the new stream's sequence mark. */
 static __always_inline struct mirror_session *session_slot(struct frame *f, const struct mirror_config *cfg,
-							    __u64 now, struct mirror_stats *stats)
+							    __u64 now, __u64 *tag, struct mirror_stats *stats)
 {
 	struct mirror_session *ways[MIRROR_SESSION_WAYS];
 	__u32 first = session_set(&f->session, cfg);
@@ -463,18 +478,25 @@ static __always_inline struct mirror_session *session_slot(struct frame *f, cons
 		if (!s)
 			return NULL;
 		state = session_state(s);
+		barrier();
 		if ((state & MIRROR_SESSION_PHASE) == MIRROR_SESSION_READY &&
-		    session_key_equal(&s->key, &f->session) && session_state(s) == state)
-			return s;
+		    session_key_equal(&s->key, &f->session)) {
+			barrier();
+			if (session_state(s) == state) {
+				*tag = seq_tag(state);
+				return s;
+			}
+		}
 		ways[w] = s;
 	}
-	return session_claim(ways, f, now, stats);
+	return session_claim(ways, f, now, tag, stats);
 }
 
 static __always_inline void count_session(struct frame *f, bool passed, __u64 now,
 					  const struct mirror_config *cfg, struct mirror_stats *stats)
 {
-	struct mirror_session *s = session_slot(f, cfg, now, stats);
+	__u64 tag = 0;
+	struct mirror_session *s = session_slot(f, cfg, now, &tag, stats);
 
 	if (!s) /* a slot past the map's end: not with session_sets as userspace sets it */
 		return;
@@ -484,7 +506,7 @@ static __always_inline void count_session(struct frame *f, bool passed, __u64 no
 	else if (f->truncated)
 		__sync_fetch_and_add(&s->truncated, 1);
 	if (f->has_seq)
-		count_sequence(s, f->seq, stats);
+		count_sequence(s, f->seq, tag, stats);
 	s->last_seen_ns = now;
 }
 

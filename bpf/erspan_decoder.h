@@ -113,7 +113,8 @@ struct mirror_session {
 	__u64 passed; /* of those, passed to userspace (inner headers the kernel path refused) */
 	__u64 truncated; /* decoded frames: T bit, or the inner packet longer than the frame */
 	__u64 lost; /* GRE sequence numbers skipped past the high-water mark */
-	__u64 seq; /* MIRROR_SEQ_SEEN | highest sequence number; 0 before the first */
+	__u64 seq; /* MIRROR_SEQ_SEEN | highest sequence number, tagged with the slot's claim (above
+		    * bit 32) so a late packet of an evicted stream cannot move the next one's mark */
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 };

@@ -6,9 +6,12 @@ position on are read at once, the run of slots the kernel has handed over is cop
 one gather (only as wide as the batch's largest frame, so the decoder's padding rule holds),
 and the run is given back by one store over its status words. (TPACKET_V3 packs frames more
 tightly, but its frames are a linked list that can only be walked frame by frame.) Slots are
-sized from the interface MTU, so no frame the interface can receive is cut. Drops are read
-from PACKET_STATISTICS. Needs CAP_NET_RAW. Receive VLAN offload moves a frame's outer 802.1Q
-tag into metadata: that tag is not in the bytes (turn rx-vlan-offload off for SPAN).
+sized from the interface MTU, so no frame the interface can receive is cut; GRO can merge
+GRE 0x6558/0x0800 streams (not ERSPAN) past the MTU, so turn it off on the collector interface
+(`ethtool -K IF gro off`) or such merged frames are cut and count as truncated. The kernel
+moves a received frame's outer 802.1Q/802.1ad tag into metadata; the ring puts it back in the
+bytes, so SPAN frames keep their VLAN. Drops are read from PACKET_STATISTICS (the packet count
+includes them). Needs CAP_NET_RAW.
 """
 from __future__ import annotations
 
@@ -27,13 +30,16 @@ from .frames import LINKTYPE_ETHERNET, PAD, Frames
 
 SOL_PACKET, PACKET_RX_RING, PACKET_STATISTICS, PACKET_VERSION = 263, 5, 6, 10
 TPACKET_V2, TP_STATUS_KERNEL, TP_STATUS_USER = 1, 0, 1
+TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
+ETH_P_8021Q = 0x8100
 ETH_P_ALL = 0x0003
 SIOCGIFMTU = 0x8921
 # struct tpacket2_hdr; the frame starts at `mac` bytes into its slot
-SLOT_HEADER = np.dtype({"names": ["status", "len", "snaplen", "mac", "sec", "nsec"],
-                        "formats": ["<u4", "<u4", "<u4", "<u2", "<u4", "<u4"],
-                        "offsets": [0, 4, 8, 12, 16, 20], "itemsize": 32})
-# what a slot holds before the frame: header + sockaddr_ll, aligned (TPACKET_ALIGN, 16)
+SLOT_HEADER = np.dtype({"names": ["status", "len", "snaplen", "mac", "sec", "nsec", "vlan_tci", "vlan_tpid"],
+                        "formats": ["<u4", "<u4", "<u4", "<u2", "<u4", "<u4", "<u2", "<u2"],
+                        "offsets": [0, 4, 8, 12, 16, 20, 24, 26], "itemsize": 32})
+# a slot's bytes before the network header: header + sockaddr_ll + Ethernet header, aligned
+# (TPACKET_ALIGN, 16); the frame itself starts 14 bytes earlier, at `mac`
 SLOT_FRAME_OFFSET = 80
 FRAME_OVERHEAD = 14 + 2 * 4  # Ethernet header and two VLAN tags on top of the MTU
 MAX_BATCH = 8192  # slots looked at and taken per read: bounds the work of one read
@@ -51,7 +57,7 @@ class PacketRing:
     def __init__(self, interface: str, block_size: int = 1 << 20, block_count: int = 64):
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         try:
-            ifreq = fcntl.ioctl(self._sock, SIOCGIFMTU, struct.pack("16si12x", interface.encode(), 0))
+            ifreq = fcntl.ioctl(self._sock, SIOCGIFMTU, struct.pack("16si20x", interface.encode(), 0))  # ifreq
             frame_size = slot_size(struct.unpack_from("i", ifreq, 16)[0])
             block_size = -(-max(block_size, frame_size) // mmap.PAGESIZE) * mmap.PAGESIZE
             per_block = block_size // frame_size
@@ -132,11 +138,32 @@ class PacketRing:
         block, index = block[:count], index[:count]
         head = self._headers[block, index]
         mac, caplen = head["mac"].astype(np.int64), head["snaplen"].astype(np.int64)
-        width = int((mac + caplen).max())
-        data = np.zeros(count * width + PAD, dtype=np.uint8)
-        data[:count * width] = self._slot_bytes[block, index, :width].reshape(-1)
+        rows = self._slot_bytes[block, index, :int((mac + caplen).max())]  # a copy
         self._headers["status"][block, index] = TP_STATUS_KERNEL
         self._next = (self._next + count) % self.slots
-        return Frames(data, np.arange(count, dtype=np.int64) * width + mac, caplen,
-                      np.maximum(head["len"].astype(np.int64), caplen), head["sec"] + head["nsec"] * 1e-9,
-                      np.full(count, LINKTYPE_ETHERNET, dtype=np.int64))
+        wirelen = np.maximum(head["len"].astype(np.int64), caplen)
+        tagged = (head["status"] & TP_STATUS_VLAN_VALID) != 0
+        if tagged.any():
+            rows = restore_vlan_tags(rows, head, tagged, mac)
+            caplen, wirelen = caplen + 4 * tagged, wirelen + 4 * tagged
+        width = rows.shape[1]
+        data = np.zeros(count * width + PAD, dtype=np.uint8)
+        data[:count * width] = rows.reshape(-1)
+        return Frames(data, np.arange(count, dtype=np.int64) * width + mac, caplen, wirelen,
+                      head["sec"] + head["nsec"] * 1e-9, np.full(count, LINKTYPE_ETHERNET, dtype=np.int64))
+
+
+def restore_vlan_tags(rows: np.ndarray, head: np.ndarray, tagged: np.ndarray, mac: np.ndarray) -> np.ndarray:
+    """Rows 4 bytes wider, the tagged frames' 802.1Q/802.1ad tag (kept by the kernel in the
+    slot header) back after their MAC addresses; the other rows unchanged."""
+    out = np.zeros((len(rows), rows.shape[1] + 4), dtype=np.uint8)
+    out[~tagged, :rows.shape[1]] = rows[~tagged]
+    tpid = np.where(head["status"] & TP_STATUS_VLAN_TPID_VALID, head["vlan_tpid"], ETH_P_8021Q)
+    tci = head["vlan_tci"]
+    tag = np.stack([tpid >> 8, tpid & 0xFF, tci >> 8, tci & 0xFF], axis=1).astype(np.uint8)
+    for offset in np.unique(mac[tagged]):  # the frame offset is one per socket in practice
+        picked, cut = tagged & (mac == offset), int(offset) + 12
+        out[picked, :cut] = rows[picked, :cut]
+        out[picked, cut:cut + 4] = tag[picked]
+        out[picked, cut + 4:] = rows[picked, cut:]
+    return out

@@ -10,6 +10,8 @@ import pytest
 
 from erspan import MirrorCollector
 from erspan.afpacket import PacketRing
+from scapy.layers.inet import IP
+from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
 from .craft import erspan2, erspan3, inner_frame, inner_tcp
 from .veth import send
@@ -104,3 +106,22 @@ def test_slots_hold_the_largest_frame_the_mtu_allows(veth, mtu):
     assert batch.caplen.tolist() == batch.wirelen.tolist() == [mtu + 14] * 3
     start = int(batch.start[0])
     assert bytes(batch.data[start:start + len(frame)]) == frame
+
+
+def test_vlan_tags_the_kernel_strips_are_put_back(veth):
+    """The receive path moves a frame's outer tag into metadata: raw SPAN frames keep their
+    VLAN, and a tagged ERSPAN frame still decodes (its outer tag walked as on the wire)."""
+    a, b = veth
+    span = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=300) / inner_tcp())
+    tagged_erspan = bytes(Ether() / Dot1AD(vlan=7) / Ether(erspan2(session_id=24))[IP])
+    with PacketRing(b, block_size=1 << 16, block_count=4) as ring:
+        assert send(a, [span, tagged_erspan, span], 3).wait(30) == 0
+        batch = ring.read(5)
+    assert batch is not None and len(batch) == 3
+    start = int(batch.start[0])
+    assert bytes(batch.data[start:start + len(span)]) == span and batch.caplen.tolist()[0] == len(span)
+    as_span, as_mirror = MirrorCollector(span=True), MirrorCollector()
+    as_span.add_frames(batch)
+    as_mirror.add_frames(batch)
+    assert {(f.vlan, f.proto, f.packets) for f in as_span.flows()} == {(300, 6, 2), (7, 47, 1)}
+    assert {(f.session_id, f.packets) for f in as_mirror.flows()} == {(24, 1)}

@@ -227,6 +227,13 @@ def test_a_full_session_set_evicts_the_stream_seen_least_recently(make_decoder):
     sessions = {s.session_id: s.packets for s in decoder.sessions()}
     assert sessions == {**{i: 2 for i in range(8) if i != 5}, 8: 1}
     assert decoder.stats()["session_evictions"] == 1
+    # stream 5 comes back into the slot of the least recent (0..4, 6, 7 at seq 2, then 8):
+    # a fresh slot, whose sequence mark starts at this packet, so no loss is claimed
+    time.sleep(0.05)
+    run_frames(decoder, [erspan2(session_id=i, seq=3) for i in (1, 2, 3, 4, 6, 7, 8)])
+    run_frames(decoder, [erspan2(session_id=5, seq=50), erspan2(session_id=5, seq=53)])
+    back = {s.session_id: s for s in decoder.sessions()}
+    assert 0 not in back and (back[5].packets, back[5].lost) == (2, 2)
 
 
 def _on_cpu(cpu: int, work) -> int:
