@@ -6,7 +6,8 @@ Prometheus) or, with --full, also the AF_PACKET mirror source on eth0 and gNMI; 
 whole run and scrapes /metrics every second, as Prometheus would. Reports the agent's VmRSS,
 whether any LLVM/clang/BCC library is mapped in it, and the baseline: an interpreter that
 imports the same agent modules and does nothing, same run.
-Target: rss_mb <= 100. Last line: `rss_mb=... baseline_mb=... ratio=... llvm_mapped=...`.
+Target: rss_mb <= 100. Last line: `rss_mb=... anon_mb=... file_mb=... baseline_mb=... ratio=...
+llvm_mapped=...`.
 """
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ AGENT_IMPORTS = ("import sonic_agent.pipeline, sonic_agent.probes.manager, sonic
                  "sonic_agent.export.prometheus, sonic_agent.export.gnmi, sys; sys.stdin.read()")
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+def rss_mb(pid: int) -> dict:
+    """VmRSS and its parts: RssAnon (the process's own memory) and RssFile (mapped file pages:
+    shared libraries; how many are mapped follows the page cache, so freshly installed
+    libraries read higher than long-cached ones)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {name: int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "RssAnon", "RssFile")}
 
 
 def llvm_mapped(pid: int) -> bool:
@@ -93,10 +95,11 @@ def main() -> int:
                 print(f"agent exited with {agent.returncode}; see {workdir}/agent.log", file=sys.stderr)
                 return 1
         attached = subprocess.run(["bpftool", "net", "-j"], capture_output=True, text=True)
-        rss, base, llvm = rss_mb(agent.pid), rss_mb(baseline.pid), llvm_mapped(agent.pid)
+        rss, base, llvm = rss_mb(agent.pid), rss_mb(baseline.pid)["VmRSS"], llvm_mapped(agent.pid)
         print(f"ports={args.ports} scrapes={sum(1 for s in sizes if s)} last_scrape_bytes={sizes[-1]} "
               f"bpftool_rc={attached.returncode}")
-        print(f"rss_mb={rss:.1f} baseline_mb={base:.1f} ratio={rss / base:.2f} llvm_mapped={'yes' if llvm else 'no'} "
+        print(f"rss_mb={rss['VmRSS']:.1f} anon_mb={rss['RssAnon']:.1f} file_mb={rss['RssFile']:.1f} "
+              f"baseline_mb={base:.1f} ratio={rss['VmRSS'] / base:.2f} llvm_mapped={'yes' if llvm else 'no'} "
               f"ports={args.ports} duration_s={args.duration:.0f} config={'full' if args.full else 'default'}")
         return 0
     finally:
