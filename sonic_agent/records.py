@@ -84,15 +84,20 @@ class ProbeCount:
 
 
 @dataclass(frozen=True)
-class ProbeSizeBucket:
-    """Frames of length [low, high] bytes the port probes counted on one port and direction
-    (log2 buckets: [0, 1], [2, 3], [4, 7], ...)."""
+class SizeHistogram:
+    """The frame lengths the port probes counted on one (port, direction), as one histogram
+    (log2 buckets: [0, 1], [2, 3], [4, 7], ... and an open-ended last one)."""
 
     port: str
     direction: str  # rx | tx
-    low: int
-    high: Optional[int]  # None: the last, open-ended bucket
-    packets: int
+    bounds: Tuple[int, ...]  # inclusive upper bound (bytes) of every bucket but the last, open-ended one
+    counts: Tuple[int, ...]  # frames per bucket, not cumulative: len(bounds) + 1
+    sum: Optional[int]  # bytes the probes counted there, all classes; None: unknown
+
+    @property
+    def lows(self) -> Tuple[int, ...]:
+        """The inclusive lower bound of every bucket."""
+        return (0,) + tuple(b + 1 for b in self.bounds)
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,8 @@ class FlowRecord:
     session: str = ""  # MIRROR_SESSION name
     source_ports: Tuple[str, ...] = ()
     sample_rate: Optional[int] = None  # MIRROR_SESSION sample_rate: one mirrored packet stands for this many
+    outer_src: str = ""  # the mirror stream (the switch that sent the copies, and where to):
+    outer_dst: str = ""  # flows of different streams are different flows, even with one session id
 
     @property
     def estimated_packets(self) -> int:
@@ -176,10 +183,31 @@ class Snapshot:
     port_counters: List[PortCounter] = field(default_factory=list)
     queue_counters: List[QueueCounter] = field(default_factory=list)
     probe_counts: List[ProbeCount] = field(default_factory=list)
-    probe_sizes: List[ProbeSizeBucket] = field(default_factory=list)
+    probe_sizes: List[SizeHistogram] = field(default_factory=list)
     probe_talkers: List[ProbeTalker] = field(default_factory=list)  # already top-N per port
     kernel_drops: List[ProbeDrop] = field(default_factory=list)
     flows: List[FlowRecord] = field(default_factory=list)  # already top-K
     sessions: List[MirrorSessionStats] = field(default_factory=list)
     malformed: Dict[str, int] = field(default_factory=dict)  # mirror decode, by reason
     agent: Dict[str, float] = field(default_factory=dict)  # the agent's own counters (drops, ...)
+
+
+@dataclass
+class ProbeReading:
+    """What one read of the port probes gives (each kernel map read once)."""
+
+    counts: List[ProbeCount] = field(default_factory=list)
+    sizes: List[SizeHistogram] = field(default_factory=list)
+    talkers: List[ProbeTalker] = field(default_factory=list)  # top-N per port
+    drops: List[ProbeDrop] = field(default_factory=list)
+    counters: Dict[str, float] = field(default_factory=dict)  # the probes' own health, for Snapshot.agent
+
+
+@dataclass
+class MirrorReading:
+    """What one read of the mirror source gives (each kernel map or table read once)."""
+
+    flows: List[FlowRecord] = field(default_factory=list)  # top-K
+    sessions: List[MirrorSessionStats] = field(default_factory=list)
+    malformed: Dict[str, int] = field(default_factory=dict)
+    counters: Dict[str, float] = field(default_factory=dict)  # the source's own health, for Snapshot.agent
