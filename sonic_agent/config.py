@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import yaml
 
 from .errors import UserError
-from .export.listen import parse_listen
+from .listen import parse_listen
 
 ENV_PREFIX = "TELEGEN_"
 PAGE_KB = mmap.PAGESIZE // 1024  # AF_PACKET ring blocks are whole pages
@@ -122,6 +122,9 @@ class ExportConfig:
 class AgentConfig:
     log_level: str = "info"
     log_format: str = "json"  # json | text
+    # Every source is read once per tick into the Snapshot every exporter serves: what a scrape,
+    # an OTLP export or a gNMI sample carries is at most one tick old.
+    tick_s: float = 1.0
     sonic: SonicConfig = field(default_factory=SonicConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     mirror: MirrorConfig = field(default_factory=MirrorConfig)
@@ -141,6 +144,7 @@ CHOICES = {
 # an int field's inclusive; high (None: unbounded) is always inclusive. A list's items share
 # the list's entry. The upper bounds keep a typo from sizing a map or ring the host cannot hold.
 RANGES: Dict[str, Tuple[float, Optional[float]]] = {
+    "tick_s": (0, 3600),
     "sonic.reconnect_max_s": (0, None),
     "probes.grpc_ports": (1, 65535),
     "probes.top_talkers": (1, 1 << 20),

@@ -1,25 +1,30 @@
 """The agent's one pipeline, visible in one place:
 
-    sources            decode / aggregate           enrich               export
-    -------            ------------------           ------               ------
-    port probes (XDP ingress, TC egress)  ->  per-CPU kernel maps, summed   \\
-    mirror copies (XDP or AF_PACKET)      ->  flow table + session stats     >  SONiC model  ->  Snapshot  ->  Prometheus
-    COUNTERS_DB (SONiC's own counters)    ->  read at export time           /   (redis, live)              OTLP, gNMI
+    sources (read once per tick)           decode / aggregate          enrich              export
+    ----------------------------           ------------------          ------              ------
+    port probes (XDP ingress, TC egress) -> per-CPU kernel maps     \
+    mirror copies (XDP or AF_PACKET)     -> flow table, sessions     >  SONiC model  ->  Snapshot  ->  Prometheus
+    COUNTERS_DB (SONiC's own counters)   -> one round trip per ns   /   (redis, live)   (one per     OTLP, gNMI
+                                                                                         tick)
 
-Nothing is pushed through queues between the stages: kernel maps and the flow table are the
-aggregates, and every exporter pulls a `Snapshot` built here at export time, so a removed
-port or session disappears from every output at the next export. The model's change events
-drive the probes (attach/detach as ports come and go) and gNMI ON_CHANGE.
+Kernel maps and the flow table are the aggregates. Every tick (`tick_s`) the SnapshotFeed
+reads each source once into one Snapshot that every exporter shares; the catalogue
+(sonic_agent.catalogue) says what each encoder makes of it. A model change re-labels the
+current Snapshot at once (a removed port or session disappears from every output), drives
+the probes (attach/detach as ports come and go) and wakes gNMI ON_CHANGE streams.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from typing import Dict, List, Optional
 
+from .catalogue import CATALOGUE, Catalogue
 from .config import AgentConfig
-from .records import Snapshot
+from .records import MirrorReading, ProbeReading, Snapshot
+from .snapshots import SnapshotFeed
 from .sonic.mirror_match import session_lookup
 from .sonic.model import SwitchModel
 
@@ -28,9 +33,11 @@ PROBE_TALKERS_PER_PORT = 10  # top talkers per port in a Snapshot: bounds the ex
 
 
 class Pipeline:
-    def __init__(self, cfg: AgentConfig):
+    def __init__(self, cfg: AgentConfig, catalogue: Catalogue = CATALOGUE):
         self.cfg = cfg
+        self.catalogue = catalogue
         self.model = SwitchModel.from_config(cfg.sonic)
+        self.feed = SnapshotFeed(self.read_snapshot, self.relabel_snapshot, cfg.tick_s)
         self.mirror = None  # started in start(): the XDP decoder attaches, or AF_PACKET stands in
         self.session_lookup = session_lookup(self.model, span_port=cfg.mirror.interface)
         self._ports_changed = threading.Event()
@@ -41,13 +48,13 @@ class Pipeline:
         export = cfg.export
         if export.prometheus.enabled:
             from .export.prometheus import PrometheusExporter
-            self.exporters.append(PrometheusExporter(export.prometheus, self.snapshot))
+            self.exporters.append(PrometheusExporter(export.prometheus, self.feed.current, catalogue))
         if export.otlp.enabled:
             from .export.otlp import OtlpExporter
-            self.exporters.append(OtlpExporter(export.otlp, self.snapshot))
+            self.exporters.append(OtlpExporter(export.otlp, self.feed.current, catalogue))
         if export.gnmi.enabled:
             from .export.gnmi import GnmiServer
-            self.exporters.append(GnmiServer(export.gnmi, self.snapshot, self.model.subscribe))
+            self.exporters.append(GnmiServer(export.gnmi, self.feed.current, self.feed.subscribe, catalogue=catalogue))
         self.probes = None  # last: an exporter refusing its config leaves no BPF object loaded
         if cfg.probes.enabled:
             from .probes.manager import ProbeManager
@@ -55,8 +62,10 @@ class Pipeline:
 
     def start(self) -> None:
         """Exporters bind first, so a listen address that cannot be had fails at once (before the
-        sync wait, before anything is attached). On failure, `stop()` undoes what had started."""
+        sync wait, before anything is attached); until the first tick they serve an empty
+        Snapshot. On failure, `stop()` undoes what had started."""
         self.model.start()
+        self.model.subscribe(self.feed.model_changed)
         for exporter in self.exporters:
             exporter.start()
             self._started_exporters.append(exporter)
@@ -69,11 +78,13 @@ class Pipeline:
             self.model.subscribe(lambda changes: self._ports_changed.set())
             self._probe_thread = threading.Thread(target=self._follow_ports, name="probe-sync", daemon=True)
             self._probe_thread.start()
+        self.feed.start()
 
     def stop(self) -> None:
         """Stops what `start()` started; safe after a start that failed part way."""
         self._stopping.set()
         self._ports_changed.set()
+        self.feed.stop()
         while self._started_exporters:
             self._started_exporters.pop().stop()
         if self.mirror is not None:
@@ -103,35 +114,51 @@ class Pipeline:
             self._ports_changed.wait(self.cfg.probes.read_interval_s)
 
     def snapshot(self) -> Snapshot:
-        """Everything exporters need, read now: model state, SONiC counters, agent health."""
-        mirror = self.mirror.read(self.session_lookup) if self.mirror is not None else None
-        return Snapshot(
-            timestamp=time.time(),
-            device=self.model.device_info(),
-            ports=self.model.port_states(),
-            port_counters=self.model.port_counters(),
-            queue_counters=self.model.queue_counters(),
-            probe_counts=self.probes.read() if self.probes is not None else [],
-            probe_sizes=self.probes.sizes() if self.probes is not None else [],
-            probe_talkers=self.probes.talkers(PROBE_TALKERS_PER_PORT) if self.probes is not None else [],
-            kernel_drops=self.probes.drops() if self.probes is not None else [],
-            flows=mirror.flows if mirror else [],
-            sessions=mirror.sessions if mirror else [],
-            malformed=mirror.malformed if mirror else {},
-            agent=self.agent_counters(mirror.counters if mirror else {}),
-        )
+        """The current Snapshot (at most one tick old)."""
+        return self.feed.current()
 
-    def agent_counters(self, mirror_counters: Dict[str, float]) -> Dict[str, float]:
+    def _model_part(self) -> dict:
+        return dict(device=self.model.device_info(), ports=self.model.port_states(), lags=self.model.lag_states(),
+                    vlans=self.model.vlan_states())
+
+    def read_snapshot(self, seq: int) -> Snapshot:
+        """Every source read once: the model (in memory), COUNTERS_DB (one round trip per
+        namespace), each kernel map of the probes and the mirror decoder."""
+        port_counters, queue_counters = self.model.read_counters(self.catalogue)
+        probes = self.probes.read(PROBE_TALKERS_PER_PORT) if self.probes is not None else ProbeReading()
+        mirror = self.mirror.read(self.session_lookup) if self.mirror is not None else MirrorReading()
+        return Snapshot(
+            timestamp=time.time(), seq=seq, **self._model_part(), port_counters=port_counters,
+            queue_counters=queue_counters, probe_counts=probes.counts, probe_sizes=probes.sizes,
+            probe_talkers=probes.talkers, kernel_drops=probes.drops, flows=mirror.flows, sessions=mirror.sessions,
+            malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters))
+
+    def relabel_snapshot(self, previous: Snapshot, seq: int) -> Snapshot:
+        """The model's state now over the last tick's readings, less those of ports that left."""
+        model = self._model_part()
+        gone = {p.name for p in previous.ports} - {p.name for p in model["ports"]}
+
+        def kept(records):
+            return [r for r in records if r.port not in gone] if gone else records
+
+        return dataclasses.replace(
+            previous, timestamp=time.time(), seq=seq, **model, port_counters=kept(previous.port_counters),
+            queue_counters=kept(previous.queue_counters), probe_counts=kept(previous.probe_counts),
+            probe_sizes=kept(previous.probe_sizes), probe_talkers=kept(previous.probe_talkers),
+            kernel_drops=kept(previous.kernel_drops))
+
+    def agent_counters(self, *parts: Dict[str, float]) -> Dict[str, float]:
         states = self.model.connection_states()
         out = {
             "redis_instances": float(len(states)),
             "redis_connected": float(sum(s.connected for s in states)),
             "redis_reconnects_total": float(sum(s.reconnects for s in states)),
+            **self.model.counter_reads, **self.feed.counters(),
         }
-        for part in (self.probes, *self.exporters):
-            if part is not None:
-                out.update(part.agent_counters())
-        out.update(mirror_counters)
+        for exporter in self.exporters:
+            out.update(exporter.agent_counters())
+        for counters in parts:
+            out.update(counters)
         return out
 
     def endpoints(self) -> Dict[str, str]:

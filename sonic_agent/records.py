@@ -1,13 +1,16 @@
 """Neutral records: what sources produce and exporters encode, with no transport in them.
 
-The pipeline (`sonic_agent.pipeline`) assembles a `Snapshot` at export time from the live
-SONiC model, the port probes and the mirror decoder; every exporter is a pure function of
-a Snapshot (plus a thin transport). Nothing here holds per-label state between exports.
+The pipeline (`sonic_agent.pipeline`) assembles one `Snapshot` per tick from the live SONiC
+model, COUNTERS_DB, the port probes and the mirror decoder; every exporter is a pure function
+of a Snapshot (plus a thin transport), driven by the catalogue (`sonic_agent.catalogue`).
+Nothing here holds per-label state between ticks.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,37 +41,58 @@ class PortState:
     netdev_oper_status: str = ""  # STATE_DB PORT_TABLE netdev_oper_status (kernel)
     description: str = ""
     lag: str = ""  # the PortChannel this port is a member of
-    vlans: Tuple[str, ...] = ()
     ifindex: Optional[int] = None
-    lag_member_status: str = ""  # APPL_DB LAG_MEMBER_TABLE status in `lag`: enabled | disabled
-    vlan_modes: Tuple[str, ...] = ()  # VLAN_MEMBER tagging_mode, one per entry of `vlans`
 
 
 @dataclass(frozen=True)
-class PortCounter:
-    """A COUNTERS_DB port counter or rate, under a neutral name.
+class LagMember:
+    port: str
+    status: str = ""  # APPL_DB LAG_MEMBER_TABLE status: enabled | disabled; "" unknown
 
-    name is one of: in_octets, out_octets, in_ucast_pkts, out_ucast_pkts, in_mcast_pkts,
-    out_mcast_pkts, in_bcast_pkts, out_bcast_pkts, in_errors, out_errors, in_discards,
-    out_discards, rx_bps, tx_bps, rx_pps, tx_pps (rates are gauges, the rest counters).
-    """
+
+@dataclass(frozen=True)
+class LagState:
+    """A PortChannel with its member ports (CONFIG_DB PORTCHANNEL_MEMBER)."""
+
+    name: str
+    namespace: str = ""
+    members: Tuple[LagMember, ...] = ()
+
+
+@dataclass(frozen=True)
+class VlanMember:
+    port: str  # a port or a PortChannel
+    tagging_mode: str = ""  # CONFIG_DB VLAN_MEMBER tagging_mode: tagged | untagged
+
+
+@dataclass(frozen=True)
+class VlanState:
+    """A VLAN with its members (CONFIG_DB VLAN_MEMBER)."""
+
+    name: str
+    namespace: str = ""
+    members: Tuple[VlanMember, ...] = ()
+
+
+@dataclass(frozen=True)
+class PortCounters:
+    """One port's COUNTERS_DB counters and rates, by catalogue metric name (sonic_agent.catalogue);
+    a field the platform does not have, or that does not parse, is absent."""
 
     port: str
-    name: str
-    value: float
+    values: Mapping[str, float]
     namespace: str = ""
 
 
 @dataclass(frozen=True)
-class QueueCounter:
-    """A COUNTERS_DB queue counter: name is packets, bytes, dropped_packets, dropped_bytes or
-    shared_watermark_bytes (a gauge); kind is unicast, multicast or all."""
+class QueueCounters:
+    """One egress queue's COUNTERS_DB counters, by catalogue metric name; port and index from
+    COUNTERS_QUEUE_PORT_MAP / COUNTERS_QUEUE_INDEX_MAP, type unicast | multicast | all."""
 
     port: str
     queue: int
-    kind: str
-    name: str
-    value: float
+    type: str
+    values: Mapping[str, float]
     namespace: str = ""
 
 
@@ -173,15 +197,20 @@ class MirrorSessionStats:
     status: str = ""  # STATE_DB MIRROR_SESSION_TABLE status
 
 
-@dataclass
+@dataclass(frozen=True)
 class Snapshot:
-    """Everything an exporter needs at one instant; built fresh for every export."""
+    """Everything the exporters encode, read at one instant: the pipeline builds one per tick and
+    every consumer (each scrape, OTLP export and gNMI stream) shares it. Never changed once built
+    (derive another with dataclasses.replace); what encoders compute from it is kept in `derived`."""
 
     timestamp: float
+    seq: int = 0  # the tick that built it (0: not built by the pipeline)
     device: DeviceInfo = field(default_factory=DeviceInfo)
-    ports: List[PortState] = field(default_factory=list)
-    port_counters: List[PortCounter] = field(default_factory=list)
-    queue_counters: List[QueueCounter] = field(default_factory=list)
+    ports: List[PortState] = field(default_factory=list)  # ports, then PortChannels, then VLANs
+    lags: List[LagState] = field(default_factory=list)
+    vlans: List[VlanState] = field(default_factory=list)
+    port_counters: List[PortCounters] = field(default_factory=list)
+    queue_counters: List[QueueCounters] = field(default_factory=list)
     probe_counts: List[ProbeCount] = field(default_factory=list)
     probe_sizes: List[SizeHistogram] = field(default_factory=list)
     probe_talkers: List[ProbeTalker] = field(default_factory=list)  # already top-N per port
@@ -189,7 +218,17 @@ class Snapshot:
     flows: List[FlowRecord] = field(default_factory=list)  # already top-K
     sessions: List[MirrorSessionStats] = field(default_factory=list)
     malformed: Dict[str, int] = field(default_factory=dict)  # mirror decode, by reason
-    agent: Dict[str, float] = field(default_factory=dict)  # the agent's own counters (drops, ...)
+    agent: Dict[str, float] = field(default_factory=dict)  # the agent's own counters (catalogue.agent)
+    _derived: Dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: object, build: Callable[[], T]) -> T:
+        """What `build()` gives, computed once per Snapshot and shared by its readers (a race
+        computes it twice, harmlessly)."""
+        try:
+            return self._derived[key]  # type: ignore[return-value]
+        except KeyError:
+            value = self._derived[key] = build()
+            return value
 
 
 @dataclass

@@ -14,7 +14,7 @@ import logging
 import threading
 from concurrent import futures
 from pathlib import Path
-from typing import Callable, Dict, Optional, Protocol, Sequence, Set
+from typing import Callable, Dict, Optional, Protocol, Set
 
 import grpc
 from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
@@ -23,9 +23,10 @@ from .. import __version__
 from ..config import GnmiConfig
 from ..errors import UserError
 from ..records import Snapshot
-from .gnmi_paths import from_proto, matches, path_text, snapshot_leaves, to_proto, typed_value
+from ..catalogue import CATALOGUE, Catalogue
+from .gnmi_paths import from_proto, leaves, path_text, to_proto, typed_value
 from .gnmi_subscribe import Wakeup, run_subscription, timestamp_ns
-from .listen import is_loopback, parse_listen
+from ..listen import is_loopback, parse_listen
 
 log = logging.getLogger(__name__)
 GNMI_VERSION = "0.8.0"
@@ -36,31 +37,25 @@ MODELS = [gnmi_pb2.ModelData(name="openconfig-interfaces", organization="OpenCon
           gnmi_pb2.ModelData(name="telegen-sonic", organization="telegen-sonic", version=__version__)]
 
 
-class ChangeEvent(Protocol):
-    """What the model reports when a row changes (e.g. STATE_DB PORT_TABLE|Ethernet0 set)."""
-
-    db: str
-    table: str
-    key: str
-    op: str
-
-
 class ChangeFeed(Protocol):
-    """`subscribe(callback) -> unsubscribe`: the model calls `callback(events)` after each batch
-    of changes it applied, from any thread (SwitchModel.subscribe is one)."""
+    """`subscribe(callback) -> unsubscribe`: `callback(anything)` is called, from any thread,
+    whenever `snapshot_fn()` has something new (the pipeline's SnapshotFeed.subscribe: each tick
+    and each model change)."""
 
-    def __call__(self, callback: Callable[[Sequence[ChangeEvent]], None]) -> Callable[[], None]: ...
+    def __call__(self, callback: Callable[[object], None]) -> Callable[[], None]: ...
 
 
 class GnmiService(gnmi_pb2_grpc.gNMIServicer):
-    def __init__(self, snapshot_fn: Callable[[], Snapshot], username: Optional[str], password: Optional[str]):
+    def __init__(self, snapshot_fn: Callable[[], Snapshot], username: Optional[str], password: Optional[str],
+                 catalogue: Catalogue = CATALOGUE):
         self._snapshot_fn = snapshot_fn
+        self._catalogue = catalogue
         self._credentials = (username or "", password or "") if (username or password) else None
         self._lock = threading.Lock()
         self._streams: Set[Wakeup] = set()
 
-    def on_change(self, events: Sequence[ChangeEvent]) -> None:
-        """Any change re-diffs every ON_CHANGE stream against a fresh Snapshot."""
+    def on_change(self, _news: object = None) -> None:
+        """Something new: every stream looks at the current Snapshot (ON_CHANGE ones re-diff)."""
         with self._lock:
             streams = list(self._streams)
         for wakeup in streams:
@@ -92,12 +87,12 @@ class GnmiService(gnmi_pb2_grpc.gNMIServicer):
         self._authorize(context)
         self._check_encoding(request.encoding, context)
         snap = self._snapshot_fn()
-        leaves = snapshot_leaves(snap) if request.type != gnmi_pb2.GetRequest.CONFIG else {}
         notifications = []
         for path in list(request.path) or [gnmi_pb2.Path()]:
             pattern = from_proto(request.prefix, path)
-            found = [gnmi_pb2.Update(path=to_proto(p), val=typed_value(p, v, request.encoding))
-                     for p, v in leaves.items() if matches(pattern, p)]
+            found = [gnmi_pb2.Update(path=to_proto(p), val=typed_value(leaf, request.encoding))
+                     for p, leaf in (leaves(snap, [pattern], self._catalogue).items()
+                                     if request.type != gnmi_pb2.GetRequest.CONFIG else ())]
             if not found:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"no data at {path_text(pattern)}")
             notifications.append(gnmi_pb2.Notification(timestamp=timestamp_ns(snap), update=found))
@@ -118,7 +113,7 @@ class GnmiService(gnmi_pb2_grpc.gNMIServicer):
         with self._lock:
             self._streams.add(wakeup)
         try:
-            yield from run_subscription(request, patterns, self._snapshot_fn, wakeup)
+            yield from run_subscription(request, patterns, self._snapshot_fn, wakeup, self._catalogue)
         finally:
             with self._lock:
                 self._streams.discard(wakeup)
@@ -141,7 +136,7 @@ class GnmiServer:
     """Serves gNMI on cfg.listen; `port` is the bound port (listen on :0 for a free one)."""
 
     def __init__(self, cfg: GnmiConfig, snapshot_fn: Callable[[], Snapshot], changes: Optional[ChangeFeed] = None,
-                 max_workers: int = 16):
+                 max_workers: int = 16, catalogue: Catalogue = CATALOGUE):
         self.host, self.port = parse_listen(cfg.listen, "config: export.gnmi.listen")
         tls = cfg.tls
         if bool(tls.cert) != bool(tls.key):
@@ -150,7 +145,7 @@ class GnmiServer:
             raise UserError(f"export.gnmi: refusing plain text on {cfg.listen}, which is not loopback; "
                             "set export.gnmi.tls.cert and tls.key (or listen on 127.0.0.1)")
         self._cfg = cfg
-        self.service = GnmiService(snapshot_fn, cfg.username, cfg.password)
+        self.service = GnmiService(snapshot_fn, cfg.username, cfg.password, catalogue)
         self._unsubscribe = changes(self.service.on_change) if changes is not None else None
         # Each open subscription holds a worker; past max_workers calls get RESOURCE_EXHAUSTED.
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers, thread_name_prefix="gnmi"),

@@ -1,10 +1,12 @@
 """One gNMI Subscribe RPC: ONCE, POLL, or STREAM with SAMPLE, ON_CHANGE and TARGET_DEFINED.
 
-Every reply is built from a fresh Snapshot. ON_CHANGE subscriptions are re-diffed when the
-model reports a change (see `gnmi.ChangeFeed`), and every `ON_CHANGE_RECHECK_S` for values
-that change without an event; changed leaves go out as updates, vanished ones as deletes.
-SAMPLE runs at `sample_interval` (at least `MIN_SAMPLE_S`; 0 means that minimum);
-TARGET_DEFINED samples counters every `TARGET_DEFINED_SAMPLE_S` and sends the rest on change.
+Every reply selects from the current Snapshot (the pipeline's, shared by every stream: a
+stream never reads a source itself, and streams on the same paths share the selection).
+ON_CHANGE subscriptions are re-diffed whenever a new Snapshot is published (each tick, and at
+once after a model change; see `gnmi.ChangeFeed`); changed leaves go out as updates, vanished
+ones as deletes. SAMPLE runs at `sample_interval` (at least `MIN_SAMPLE_S`; 0 means that
+minimum); TARGET_DEFINED samples counters every `TARGET_DEFINED_SAMPLE_S` and sends the rest
+on change.
 """
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ from typing import Callable, Iterator, List, Optional, Tuple
 from pygnmi.spec.v080 import gnmi_pb2
 
 from ..records import Snapshot
-from .gnmi_paths import Leaves, PathKey, is_sampled, matches, snapshot_leaves, to_proto, typed_value
+from ..catalogue import CATALOGUE, Catalogue
+from .gnmi_paths import Leaf, Leaves, PathKey, Pattern, is_sampled, selected, to_proto, typed_value
 
 MIN_SAMPLE_S = 1.0
 TARGET_DEFINED_SAMPLE_S = 10.0
-ON_CHANGE_RECHECK_S = 5.0
 UPDATES_PER_NOTIFICATION = 1000
 SYNC = gnmi_pb2.SubscribeResponse(sync_response=True)
 _UNSENT = object()
@@ -30,26 +32,26 @@ _UNSENT = object()
 class Stream:
     """One effective subscription: a pattern, a leaf filter, and when it next fires."""
 
-    pattern: tuple
+    pattern: Pattern
     sampled: bool  # SAMPLE (True) or ON_CHANGE (False)
-    interval_s: float
-    keep: Callable[[PathKey], bool] = lambda path: True
+    interval_s: float  # SAMPLE only
+    keep: Callable[[Leaf], bool] = lambda leaf: True
     suppress_redundant: bool = False
     due: float = 0.0
     sent: Leaves = field(default_factory=dict)
 
-    def select(self, leaves: Leaves) -> Leaves:
-        return {p: v for p, v in leaves.items() if self.keep(p) and matches(self.pattern, p)}
+    def select(self, snap: Snapshot, catalogue: Catalogue) -> Leaves:
+        return {p: leaf for p, leaf in selected(snap, self.pattern, catalogue).items() if self.keep(leaf)}
 
 
-def streams_for(subscription: gnmi_pb2.Subscription, pattern: tuple) -> List[Stream]:
+def streams_for(subscription: gnmi_pb2.Subscription, pattern: Pattern) -> List[Stream]:
     mode, interval = subscription.mode, max(subscription.sample_interval / 1e9, MIN_SAMPLE_S)
     if mode == gnmi_pb2.SAMPLE:
         return [Stream(pattern, True, interval, suppress_redundant=subscription.suppress_redundant)]
     if mode == gnmi_pb2.ON_CHANGE:
-        return [Stream(pattern, False, ON_CHANGE_RECHECK_S)]
+        return [Stream(pattern, False, 0.0)]
     return [Stream(pattern, True, TARGET_DEFINED_SAMPLE_S, keep=is_sampled),
-            Stream(pattern, False, ON_CHANGE_RECHECK_S, keep=lambda p: not is_sampled(p))]
+            Stream(pattern, False, 0.0, keep=lambda leaf: not is_sampled(leaf))]
 
 
 class Wakeup:
@@ -92,8 +94,8 @@ def notifications(leaves: Leaves, deleted: List[PathKey], encoding: int, timesta
     for start in range(0, max(len(items), 1), UPDATES_PER_NOTIFICATION):
         chunk = items[start:start + UPDATES_PER_NOTIFICATION]
         notification = gnmi_pb2.Notification(
-            timestamp=timestamp_ns, update=[gnmi_pb2.Update(path=to_proto(p), val=typed_value(p, v, encoding))
-                                            for p, v in chunk],
+            timestamp=timestamp_ns, update=[gnmi_pb2.Update(path=to_proto(p), val=typed_value(leaf, encoding))
+                                            for p, leaf in chunk],
             delete=[to_proto(p) for p in deleted] if start == 0 else [])
         if notification.update or notification.delete:
             yield gnmi_pb2.SubscribeResponse(update=notification)
@@ -103,16 +105,16 @@ def timestamp_ns(snap: Snapshot) -> int:
     return int(snap.timestamp * 1e9) or time.time_ns()
 
 
-def run_subscription(request: gnmi_pb2.SubscriptionList, patterns: List[tuple], snapshot_fn: Callable[[], Snapshot],
-                     wakeup: Wakeup) -> Iterator[gnmi_pb2.SubscribeResponse]:
-    """The responses of one Subscribe RPC, ending when the mode says so or `wakeup.end()`."""
+def run_subscription(request: gnmi_pb2.SubscriptionList, patterns: List[Pattern], snapshot_fn: Callable[[], Snapshot],
+                     wakeup: Wakeup, catalogue: Catalogue = CATALOGUE) -> Iterator[gnmi_pb2.SubscribeResponse]:
+    """The responses of one Subscribe RPC, ending when the mode says so or `wakeup.end()`;
+    `wakeup.change()` means a new Snapshot is out."""
     streams = [s for sub, pattern in zip(request.subscription, patterns) for s in streams_for(sub, pattern)]
     snap = snapshot_fn()
-    leaves = snapshot_leaves(snap)
     now = time.monotonic()
     initial: Leaves = {}
     for stream in streams:
-        stream.sent = stream.select(leaves)
+        stream.sent = stream.select(snap, catalogue)
         stream.due = now + stream.interval_s
         initial.update(stream.sent)
     if not request.updates_only:
@@ -121,35 +123,33 @@ def run_subscription(request: gnmi_pb2.SubscriptionList, patterns: List[tuple], 
     if request.mode == gnmi_pb2.SubscriptionList.ONCE:
         return
     poll = request.mode == gnmi_pb2.SubscriptionList.POLL
+    samplers = [s for s in streams if s.sampled]
     while True:
-        timeout = None if poll else max(0.0, min(s.due for s in streams) - time.monotonic())
+        timeout = None if poll or not samplers else max(0.0, min(s.due for s in samplers) - time.monotonic())
         ended, polled, changed = wakeup.wait(timeout)
         if ended:
             return
+        snap = snapshot_fn()
         if poll:
             if polled:
-                snap = snapshot_fn()
-                leaves = snapshot_leaves(snap)
-                selected: Leaves = {}
+                current: Leaves = {}
                 for stream in streams:
-                    selected.update(stream.select(leaves))
-                yield from notifications(selected, [], request.encoding, timestamp_ns(snap))
+                    current.update(stream.select(snap, catalogue))
+                yield from notifications(current, [], request.encoding, timestamp_ns(snap))
                 yield SYNC
             continue
-        snap = snapshot_fn()
-        leaves = snapshot_leaves(snap)
         now = time.monotonic()
         updates: Leaves = {}
         deleted: List[PathKey] = []
         for stream in streams:
-            if not (now >= stream.due or (changed and not stream.sampled)):
+            if not (now >= stream.due if stream.sampled else changed):
                 continue
             stream.due = now + stream.interval_s
-            current = stream.select(leaves)
+            current = stream.select(snap, catalogue)
             if stream.sampled and not stream.suppress_redundant:
                 updates.update(current)
             else:
-                updates.update({p: v for p, v in current.items() if stream.sent.get(p, _UNSENT) != v})
+                updates.update({p: leaf for p, leaf in current.items() if stream.sent.get(p, _UNSENT) != leaf})
                 deleted += [p for p in stream.sent if p not in current]
             stream.sent = current
         yield from notifications(updates, deleted, request.encoding, timestamp_ns(snap))

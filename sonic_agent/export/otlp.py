@@ -1,4 +1,4 @@
-"""The OTLP exporter: every interval, encode a fresh Snapshot and queue it for a sender thread.
+"""The OTLP exporter: every interval, encode the current Snapshot and queue it for a sender thread.
 
 Two threads: the ticker builds and encodes (metrics request plus flow log requests) into a
 bounded queue of `queue_size` requests; when full, the oldest request is dropped and its
@@ -21,6 +21,7 @@ from typing import Callable, Deque, Dict, Tuple
 
 from google.protobuf.message import Message
 
+from ..catalogue import CATALOGUE, Catalogue
 from ..config import OtlpConfig
 from ..records import Snapshot
 from ..sonic.follower import backoff_delay
@@ -34,12 +35,12 @@ MAX_AGE_INTERVALS = 3  # a request older than this many intervals is dropped, no
 
 
 class OtlpExporter:
-    def __init__(self, cfg: OtlpConfig, snapshot_fn: Callable[[], Snapshot]):
+    def __init__(self, cfg: OtlpConfig, snapshot_fn: Callable[[], Snapshot], catalogue: Catalogue = CATALOGUE):
         headers = expand_headers(cfg.headers)
         self._transport = (GrpcTransport if cfg.protocol == "grpc" else HttpTransport)(cfg, headers)
         self._cfg = cfg
         self._snapshot_fn = snapshot_fn
-        self._encoder = MetricsEncoder(cfg.temporality, time.time())
+        self._encoder = MetricsEncoder(cfg.temporality, time.time(), catalogue=catalogue)
         self._queue: Deque[Batch] = deque()
         self._ready = threading.Condition()
         self._shutdown = threading.Event()

@@ -1,30 +1,10 @@
 """Pure encoders: a Snapshot -> OTLP ExportMetricsServiceRequest, flows -> ExportLogsServiceRequest.
 
-Metrics (OTel semantic conventions where one exists; `network.interface.name` on every port
-metric, `network.io.direction` = receive | transmit on every port counter and queue (queues
-are egress: transmit), plus `sonic.port.alias` and `sonic.namespace` when set):
-
-| metric | kind, unit | from |
-| --- | --- | --- |
-| `hw.network.io` | counter, By | COUNTERS_DB in/out octets |
-| `hw.network.packets` | counter, {packet}, `sonic.packet.cast` | COUNTERS_DB unicast/multicast/broadcast |
-| `hw.errors` | counter, {error}, `hw.type`=network | COUNTERS_DB in/out errors |
-| `sonic.port.discards` | counter, {packet} | COUNTERS_DB in/out discards |
-| `sonic.port.io.rate`, `sonic.port.packets.rate` | gauge, By/s, {packet}/s | COUNTERS_DB RATES |
-| `hw.network.up` | updowncounter 0/1 | APPL_DB oper_status |
-| `hw.network.bandwidth.limit` | updowncounter, By/s | CONFIG_DB speed |
-| `sonic.lag.members`, `sonic.vlan.members` | updowncounter, {port} | PortState.lag, .vlans (on the LAG, VLAN) |
-| `sonic.lag.member.enabled` | updowncounter 0/1, `sonic.lag.name` | APPL_DB LAG_MEMBER_TABLE status |
-| `sonic.vlan.member` | updowncounter 1, `sonic.vlan.name`, `sonic.vlan.tagging_mode` | CONFIG_DB VLAN_MEMBER |
-| `sonic.queue.packets`, `sonic.queue.io`, `sonic.queue.dropped`, `sonic.queue.dropped.io` | counter, {packet}, By, `sonic.queue.index`, `sonic.queue.type` | COUNTERS_DB queues |
-| `sonic.queue.shared_watermark` | gauge, By | COUNTERS_DB queue shared watermark |
-| `telegen.probe.packets`, `telegen.probe.io` | counter, {packet}, By, `telegen.probe.class` | port probes |
-| `telegen.probe.packet.size` | histogram, By; bounds 1, 3, 7, ... 32767 (log2), sum = the probes' bytes there | port probes |
-| `telegen.probe.talker.packets`, `telegen.probe.talker.io` | counter, {packet}, By, `source.address`, `network.transport`, `telegen.probe.class` (receive) | port probes: sampled estimates, top 10 sources towards the CPU per port |
-| `telegen.kernel.dropped`, `telegen.kernel.dropped.io` | counter, {packet}, By, `error.type` (the skb_drop_reason, e.g. no_socket) | port probes: tp_btf/kfree_skb |
-| `telegen.mirror.packets`, `.lost`, `.truncated` | counter, {packet}, `telegen.mirror.*` | mirror decoder |
-| `telegen.mirror.malformed` | counter, {packet}, `error.type` | mirror decoder |
-| `telegen.agent.<name>` | counter if the name ends in `_total`, else gauge | Snapshot.agent |
+Metrics come from the catalogue (its OTel names, units and attributes; README lists them):
+a counter is a monotonic Sum, a gauge a Gauge, a state an up-down (non-monotonic) Sum, a
+histogram a Histogram; info texts are not metrics here. Port keys carry
+`network.interface.name` plus `sonic.port.alias` and `sonic.namespace` when set; attributes
+whose value is empty are left out.
 
 Resource: `host.name` (DEVICE_METADATA hostname), `sonic.hwsku`, `sonic.platform`,
 `os.name`=SONiC and `os.version` (the SONiC version) when present, `service.name`.
@@ -35,7 +15,7 @@ Flows: one log record each, `event_name` `network.flow`, attributes `source.addr
 `telegen.flow.estimated_packets`, `telegen.flow.estimated_bytes` (raw x the session's
 sample_rate; raw when not sampled), and
 when known `telegen.flow.tcp_flags`, `.dscp`, `.vlan`, `.sample_rate`, `telegen.mirror.session`,
-`.session_id`, `.source_ports`, `telegen.erspan.type`; the record's time is the flow's
+`.session_id`, `.source_ports`, `.outer_src`, `.outer_dst` (the mirror stream), `telegen.erspan.type`; the record's time is the flow's
 last_seen. Requests carry at most `LOGS_PER_REQUEST` records (a collector's default gRPC
 receive limit is 4 MiB).
 """
@@ -51,25 +31,15 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from .. import __version__
+from ..catalogue import CATALOGUE, COUNTER, GAUGE, HISTOGRAM, STATE, Catalogue, Metric
+from ..catalogue.probes import transport_name
 from ..records import FlowRecord, Snapshot
-from .schema import (PORT_COUNTERS, QUEUE_GAUGES, is_enabled, is_up, lag_members, ports_by_name,
-                     size_histograms, transport_name, vlan_members)
 
 LOGS_PER_REQUEST = 2000
 CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
 SCOPE = InstrumentationScope(name="telegen-sonic", version=__version__)
-DIRECTIONS = {"rx": "receive", "tx": "transmit", "ingress": "receive", "egress": "transmit"}
-_PORT_METRICS = {  # CounterMeaning.measure -> (name, unit, monotonic sum or gauge)
-    "bytes": ("hw.network.io", "By", True), "packets": ("hw.network.packets", "{packet}", True),
-    "errors": ("hw.errors", "{error}", True), "discards": ("sonic.port.discards", "{packet}", True),
-    "rate_bytes": ("sonic.port.io.rate", "By/s", False), "rate_packets": ("sonic.port.packets.rate", "{packet}/s", False),
-}
-_QUEUE_METRICS = {  # QueueCounter.name -> (name, unit)
-    "packets": ("sonic.queue.packets", "{packet}"), "bytes": ("sonic.queue.io", "By"),
-    "dropped_packets": ("sonic.queue.dropped", "{packet}"), "dropped_bytes": ("sonic.queue.dropped.io", "By"),
-    "shared_watermark_bytes": ("sonic.queue.shared_watermark", "By"),
-}
+DIRECTIONS = {"rx": "receive", "tx": "transmit"}
 Attrs = Tuple[Tuple[str, object], ...]
 
 
@@ -122,41 +92,48 @@ class DeltaState:
 class MetricsEncoder:
     """Snapshot -> ExportMetricsServiceRequest; keeps only DeltaState (when delta) between calls."""
 
-    def __init__(self, temporality: str, start_time: float, max_series: int = 100_000):
+    def __init__(self, temporality: str, start_time: float, max_series: int = 100_000,
+                 catalogue: Catalogue = CATALOGUE):
         self.delta = DeltaState(max_series) if temporality == "delta" else None
         self.start_ns = int(start_time * 1e9)
+        self.catalogue = catalogue
 
     def encode(self, snapshot: Snapshot) -> Tuple[ExportMetricsServiceRequest, int]:
         """The request and how many data points it carries."""
         now_ns = int(snapshot.timestamp * 1e9)
+        ports = {p.name: p for p in snapshot.ports}
         metrics: Dict[str, metrics_pb2.Metric] = {}
         points = 0
-        for name, unit, kind, attrs, value in _series(snapshot):
-            metric = metrics.get(name)
+        for m in self.catalogue:
+            if not m.otel or m.kind not in _KINDS:
+                continue
+            metric = metrics.get(m.otel)
             if metric is None:
-                metric = metrics[name] = metrics_pb2.Metric(name=name, unit=unit)
-                self._init_kind(metric, kind)
-            container = metric.gauge if kind == "gauge" else metric.histogram if kind == "histogram" else metric.sum
-            start = 0 if kind == "gauge" else self.start_ns
-            totals = (*value.counts, value.sum or 0) if kind == "histogram" else value
-            if kind in ("counter", "histogram") and self.delta is not None:
-                step = self.delta.delta((name, attrs), totals, now_ns)
-                if step is None:
-                    continue
-                totals, start = step
-            point = container.data_points.add(start_time_unix_nano=start, time_unix_nano=now_ns)
-            if kind == "histogram":
-                point.explicit_bounds.extend(value.bounds)
-                point.bucket_counts.extend(totals[:-1])
-                point.count = sum(totals[:-1])
-                if value.sum is not None:
-                    point.sum = float(totals[-1])
-            elif kind == "gauge":
-                point.as_double = float(totals)
-            else:
-                point.as_int = int(totals)
-            point.attributes.extend(key_values(attrs))
-            points += 1
+                metric = metrics[m.otel] = metrics_pb2.Metric(name=m.otel, unit=m.unit, description=m.help)
+                self._init_kind(metric, m.kind)
+            container = getattr(metric, _KINDS[m.kind])
+            for key, value in m.points(snapshot):
+                attrs = _attributes(m, key, ports)
+                start = 0 if m.kind == GAUGE else self.start_ns
+                totals = (*value.counts, value.sum or 0) if m.kind == HISTOGRAM else value
+                if m.kind in (COUNTER, HISTOGRAM) and self.delta is not None:
+                    step = self.delta.delta((m.otel, attrs), totals, now_ns)
+                    if step is None:
+                        continue
+                    totals, start = step
+                point = container.data_points.add(start_time_unix_nano=start, time_unix_nano=now_ns)
+                if m.kind == HISTOGRAM:
+                    point.explicit_bounds.extend(value.bounds)
+                    point.bucket_counts.extend(totals[:-1])
+                    point.count = sum(totals[:-1])
+                    if value.sum is not None:
+                        point.sum = float(totals[-1])
+                elif m.kind == GAUGE:
+                    point.as_double = float(totals)
+                else:
+                    point.as_int = int(totals)
+                point.attributes.extend(key_values(attrs))
+                points += 1
         request = ExportMetricsServiceRequest()
         rm = request.resource_metrics.add(resource=resource(snapshot))
         rm.scope_metrics.add(scope=SCOPE).metrics.extend(
@@ -164,11 +141,11 @@ class MetricsEncoder:
         return request, points
 
     def _init_kind(self, metric: metrics_pb2.Metric, kind: str) -> None:
-        if kind == "gauge":
+        if kind == GAUGE:
             metric.gauge.SetInParent()
-        elif kind == "histogram":
+        elif kind == HISTOGRAM:
             metric.histogram.aggregation_temporality = DELTA if self.delta is not None else CUMULATIVE
-        elif kind == "updown":
+        elif kind == STATE:
             metric.sum.is_monotonic = False
             metric.sum.aggregation_temporality = CUMULATIVE
         else:
@@ -176,89 +153,23 @@ class MetricsEncoder:
             metric.sum.aggregation_temporality = DELTA if self.delta is not None else CUMULATIVE
 
 
-def _series(snap: Snapshot) -> Iterator[Tuple[str, str, str, Attrs, object]]:
-    """(metric name, unit, counter | updown | gauge | histogram, attributes, value) for every
-    point; a histogram's value is a `SizeHistogram`, the others' a number."""
-    ports = ports_by_name(snap)
+_KINDS = {COUNTER: "sum", STATE: "sum", GAUGE: "gauge", HISTOGRAM: "histogram"}  # catalogue kind -> OTLP data
 
-    def port_attrs(name: str) -> Attrs:
-        p = ports.get(name)
-        extra = ((("sonic.port.alias", p.alias),) if p and p.alias else ()) + (
-            (("sonic.namespace", p.namespace),) if p and p.namespace else ())
-        return (("network.interface.name", name),) + extra
 
-    for p in snap.ports:
-        up = is_up(p.oper_status)
-        if up is not None:
-            yield "hw.network.up", "1", "updown", port_attrs(p.name), int(up)
-        if p.speed_mbps is not None:
-            yield "hw.network.bandwidth.limit", "By/s", "updown", port_attrs(p.name), p.speed_mbps * 125_000
-    for c in snap.port_counters:
-        meaning = PORT_COUNTERS.get(c.name)
-        if meaning is None:
-            yield f"sonic.port.{c.name}", "1", "counter", port_attrs(c.port), c.value
+def _attributes(m: Metric, key: tuple, ports) -> Attrs:
+    """The point's attributes: its keys' (a port's with alias and namespace), then the fixed
+    ones of its entity and metric; empty values left out."""
+    attrs = []
+    for k, value in zip(m.entity.keys, key):
+        if not k.otel:
             continue
-        name, unit, monotonic = _PORT_METRICS[meaning.measure]
-        attrs = port_attrs(c.port) + (("network.io.direction", DIRECTIONS[meaning.direction]),)
-        if meaning.cast:
-            attrs += (("sonic.packet.cast", meaning.cast),)
-        if meaning.measure == "errors":
-            attrs += (("hw.type", "network"),)
-        yield name, unit, "counter" if monotonic else "gauge", attrs, c.value
-    yield from _memberships(snap, port_attrs)
-    for q in snap.queue_counters:
-        name, unit = _QUEUE_METRICS.get(q.name, (f"sonic.queue.{q.name}", "1"))
-        attrs = port_attrs(q.port) + (("network.io.direction", "transmit"), ("sonic.queue.index", q.queue),
-                                      ("sonic.queue.type", q.kind))
-        yield name, unit, "gauge" if q.name in QUEUE_GAUGES else "counter", attrs, q.value
-    for c in snap.probe_counts:
-        attrs = port_attrs(c.port) + (("network.io.direction", DIRECTIONS.get(c.direction, c.direction)),
-                                      ("telegen.probe.class", c.klass))
-        yield "telegen.probe.packets", "{packet}", "counter", attrs, c.packets
-        yield "telegen.probe.io", "By", "counter", attrs, c.bytes
-    for h in size_histograms(snap):
-        attrs = port_attrs(h.port) + (("network.io.direction", DIRECTIONS.get(h.direction, h.direction)),)
-        yield "telegen.probe.packet.size", "By", "histogram", attrs, h
-    for t in snap.probe_talkers:
-        attrs = port_attrs(t.port) + (("network.io.direction", "receive"), ("source.address", t.src),
-                                      ("network.transport", transport_name(t.proto)), ("telegen.probe.class", t.klass))
-        yield "telegen.probe.talker.packets", "{packet}", "counter", attrs, t.packets
-        yield "telegen.probe.talker.io", "By", "counter", attrs, t.bytes
-    for d in snap.kernel_drops:
-        attrs = port_attrs(d.port) + (("error.type", d.reason),)
-        yield "telegen.kernel.dropped", "{packet}", "counter", attrs, d.packets
-        yield "telegen.kernel.dropped.io", "By", "counter", attrs, d.bytes
-    for s in snap.sessions:
-        attrs = tuple((k, v) for k, v in (
-            ("telegen.mirror.session", s.session), ("telegen.mirror.status", s.status),
-            ("telegen.mirror.outer_src", s.outer_src), ("telegen.mirror.outer_dst", s.outer_dst),
-            ("telegen.mirror.gre_proto", s.gre_proto), ("telegen.mirror.session_id", s.session_id))
-            if v not in ("", None))
-        yield "telegen.mirror.packets", "{packet}", "counter", attrs, s.packets
-        yield "telegen.mirror.lost", "{packet}", "counter", attrs, s.lost
-        yield "telegen.mirror.truncated", "{packet}", "counter", attrs, s.truncated
-    for reason, count in sorted(snap.malformed.items()):
-        yield "telegen.mirror.malformed", "{packet}", "counter", (("error.type", reason),), count
-    for key, value in sorted(snap.agent.items()):
-        if key.endswith("_total"):
-            yield f"telegen.agent.{key[:-len('_total')]}", "1", "counter", (), value
-        else:
-            yield f"telegen.agent.{key}", "1", "gauge", (), value
-
-
-def _memberships(snap: Snapshot, port_attrs: Callable[[str], Attrs]) -> Iterator[Tuple[str, str, str, Attrs, float]]:
-    for lag, members in lag_members(snap):
-        yield "sonic.lag.members", "{port}", "updown", port_attrs(lag.name), len(members)
-        for m in members:
-            enabled = is_enabled(m.lag_member_status)
-            if enabled is not None:
-                yield ("sonic.lag.member.enabled", "1", "updown", port_attrs(m.name) + (("sonic.lag.name", lag.name),),
-                       int(enabled))
-    for vlan, members in vlan_members(snap):
-        yield "sonic.vlan.members", "{port}", "updown", port_attrs(vlan.name), len(members)
-        for m, mode in members:
-            attrs = port_attrs(m.name) + (("sonic.vlan.name", vlan.name), ("sonic.vlan.tagging_mode", mode))
-            yield "sonic.vlan.member", "1", "updown", attrs, 1
+        attrs.append((k.otel, k.otel_value(value)))
+        if k.port:
+            p = ports.get(value)
+            if p is not None:
+                attrs += [("sonic.port.alias", p.alias), ("sonic.namespace", p.namespace)]
+    attrs += m.entity.otel_attrs + m.otel_attrs
+    return tuple((k, v) for k, v in attrs if v not in ("", None))
 
 
 def encode_flows(snapshot: Snapshot, flows: List[FlowRecord]) -> Iterator[ExportLogsServiceRequest]:
@@ -294,4 +205,7 @@ def encode_flows(snapshot: Snapshot, flows: List[FlowRecord]) -> Iterator[Export
                 add(key="telegen.mirror.session").value.string_value = f.session
             if f.source_ports:
                 add(key="telegen.mirror.source_ports").value.string_value = ",".join(f.source_ports)
+            for key, text in (("telegen.mirror.outer_src", f.outer_src), ("telegen.mirror.outer_dst", f.outer_dst)):
+                if text:
+                    add(key=key).value.string_value = text
         yield request

@@ -1,11 +1,13 @@
-"""Prometheus `/metrics`: an HTTP server that encodes a fresh Snapshot per scrape.
+"""Prometheus `/metrics`: an HTTP server encoding the current Snapshot (the tick's, shared).
 
 Default address 127.0.0.1:9110 (`export.prometheus.listen`). OpenMetrics 1.0 when the
 scraper's Accept header asks for it (Prometheus does), the text format 0.0.4 otherwise;
-gzip when Accept-Encoding allows. Nothing is kept per label between scrapes, so a port, flow
-or session that leaves the Snapshot leaves the exposition. At most `MAX_CONNECTIONS` clients
-are served at once, each with `_MetricsHandler.timeout` seconds per read or write; one more is
-answered 503 at once and counted (telegen_prometheus_scrapes_rejected_total).
+gzip when Accept-Encoding allows. A Snapshot is encoded once per format however many scrape
+it (a scrape reads at most one tick old data); the exporter's own counters follow in a gzip
+member of their own. Nothing is kept per label between ticks, so a port, flow or session that
+leaves the Snapshot leaves the exposition. At most `MAX_CONNECTIONS` clients are served at
+once, each with `_MetricsHandler.timeout` seconds per read or write; one more is answered 503
+at once and counted (telegen_prometheus_scrapes_rejected_total).
 """
 from __future__ import annotations
 
@@ -14,67 +16,79 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Optional, Tuple
 
-from prometheus_client.core import CounterMetricFamily, Metric
-
+from ..catalogue import CATALOGUE, Catalogue
+from ..catalogue.agent import PROMETHEUS_COUNTERS
 from ..config import PrometheusConfig
 from ..errors import UserError
+from ..listen import parse_listen
 from ..records import Snapshot
-from .listen import parse_listen
-from .prometheus_exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, wants_openmetrics
-from .prometheus_families import SeriesBudget, snapshot_families
+from .prometheus_encode import (EOF, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, SeriesBudget, families, render,
+                                snapshot_text, wants_openmetrics)
 
 log = logging.getLogger(__name__)
-MAX_CONNECTIONS = 4  # handler threads; scrapes are seconds apart and each builds a whole Snapshot
+MAX_CONNECTIONS = 4  # handler threads; scrapes are seconds apart
+POLL_S = 0.05  # how soon the accept loop sees stop()
 _BUSY_BODY = b"too many concurrent scrapes, retry\n"
 BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
 
 
 class SnapshotCollector:
-    """A prometheus_client collector: `collect()` encodes `snapshot_fn()` at scrape time."""
+    """Encodes `snapshot_fn()` per scrape (once per Snapshot and format), then its own counters."""
 
-    def __init__(self, snapshot_fn: Callable[[], Snapshot], max_series: int):
+    def __init__(self, snapshot_fn: Callable[[], Snapshot], max_series: int, catalogue: Catalogue = CATALOGUE):
         self._snapshot_fn = snapshot_fn
         self._max_series = max_series
+        self._catalogue = catalogue
         self._lock = threading.Lock()
-        self.series_cut = 0
-        self.failures = 0
-        self.rejected = 0
+        self._gzipped: Dict[Tuple[int, bool], Tuple[Snapshot, bytes]] = {}  # the last Snapshot's, per format
+        self.stats = {"series_cut": 0, "snapshot_failures": 0, "scrapes_rejected": 0}
 
-    def collect(self) -> Iterator[Metric]:
-        budget = SeriesBudget(self._max_series)
+    def body(self, openmetrics: bool, gzipped: bool) -> bytes:
+        """The exposition; gzip as two members (the Snapshot's, cached, then the counters)."""
+        snapshot_part = b""
         try:
-            families = snapshot_families(self._snapshot_fn(), budget)
+            snapshot = self._snapshot_fn()
+            text, cut = snapshot_text(snapshot, self._catalogue, openmetrics, self._max_series)
+            snapshot_part = self._gzip(snapshot, text, openmetrics) if gzipped else text.encode()
         except Exception:  # still serve the exporter's own counters, which say so
-            log.exception("prometheus: building the snapshot failed")
-            with self._lock:
-                self.failures += 1
-            families = []
+            log.exception("prometheus: encoding the snapshot failed")
+            cut, failed = 0, 1
+        else:
+            failed = 0
         with self._lock:
-            self.series_cut += budget.cut
-            cut, failures, rejected = self.series_cut, self.failures, self.rejected
-        yield from families
-        yield CounterMetricFamily("telegen_prometheus_series_cut", "Series left out by "
-                                  "export.prometheus.max_series since the agent started.", value=cut)
-        yield CounterMetricFamily("telegen_prometheus_snapshot_failures", "Scrapes whose snapshot "
-                                  "could not be built.", value=failures)
-        yield CounterMetricFamily("telegen_prometheus_scrapes_rejected", "Connections answered 503: "
-                                  "more than the concurrent scrapes served at once.", value=rejected)
+            self.stats["series_cut"] += cut
+            self.stats["snapshot_failures"] += failed
+            stats = dict(self.stats)
+        tail = render(families(PROMETHEUS_COUNTERS, stats, SeriesBudget(len(stats))), openmetrics)
+        tail = (tail + (EOF if openmetrics else "")).encode()
+        return snapshot_part + (gzip.compress(tail, compresslevel=1) if gzipped else tail)
+
+    def _gzip(self, snapshot: Snapshot, text: str, openmetrics: bool) -> bytes:
+        key = (id(self._catalogue), openmetrics)
+        with self._lock:
+            cached = self._gzipped.get(key)
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]
+        data = gzip.compress(text.encode(), compresslevel=1)
+        with self._lock:
+            self._gzipped[key] = (snapshot, data)
+        return data
 
     def count_rejected(self) -> None:
         with self._lock:
-            self.rejected += 1
+            self.stats["scrapes_rejected"] += 1
 
 
 class PrometheusExporter:
     """Serves /metrics on cfg.listen from `snapshot_fn`; `port` is the bound port (listen :0 ok)."""
 
-    def __init__(self, cfg: PrometheusConfig, snapshot_fn: Callable[[], Snapshot]):
+    def __init__(self, cfg: PrometheusConfig, snapshot_fn: Callable[[], Snapshot], catalogue: Catalogue = CATALOGUE):
         self.host, self.port = parse_listen(cfg.listen, "config: export.prometheus.listen")
         self.listen = cfg.listen
-        self.collector = SnapshotCollector(snapshot_fn, cfg.max_series)
+        self.collector = SnapshotCollector(snapshot_fn, cfg.max_series, catalogue)
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -84,7 +98,8 @@ class PrometheusExporter:
         except OSError as exc:
             raise UserError(f"export.prometheus.listen: cannot bind {self.listen}: {exc.strerror}") from None
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="prometheus", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_S,),
+                                        name="prometheus", daemon=True)
         self._thread.start()
         log.info("prometheus: serving /metrics on %s:%d", self.host, self.port)
         return self
@@ -144,11 +159,11 @@ class _MetricsHandler(BaseHTTPRequestHandler):
             self.send_error(404, "only /metrics here")
             return
         openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
-        body = render(self.server.collector.collect(), openmetrics)
+        gzipped = "gzip" in self.headers.get("Accept-Encoding", "")
+        body = self.server.collector.body(openmetrics, gzipped)
         self.send_response(200)
         self.send_header("Content-Type", OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE)
-        if "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body, compresslevel=1)
+        if gzipped:
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

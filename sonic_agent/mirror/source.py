@@ -14,7 +14,6 @@ import contextlib
 import logging
 import socket
 import threading
-from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from erspan import MirrorCollector
@@ -23,7 +22,7 @@ from erspan.afpacket import PacketRing
 from ..bpf import BpfError
 from ..config import MirrorConfig
 from ..errors import UserError
-from ..records import FlowRecord, MirrorSessionStats
+from ..records import FlowRecord, MirrorReading, MirrorSessionStats
 from ..sonic.follower import backoff_delay
 from .records import SessionLookup, flow_records, no_match, session_stats
 
@@ -69,14 +68,6 @@ class MirrorSource:
 
     def extra_counters(self, stats: dict) -> Dict[str, float]:
         return {}
-
-
-@dataclass
-class MirrorReading:
-    flows: List[FlowRecord]
-    sessions: List[MirrorSessionStats]
-    malformed: Dict[str, int]
-    counters: Dict[str, float]
 
 
 class XdpMirrorSource(MirrorSource):

@@ -28,7 +28,7 @@ from ..bpf.libbpf import quiet
 from ..bpf.objects import BPF_NOEXIST, prog_fd_by_id
 from ..config import ProbesConfig
 from ..errors import UserError
-from ..records import ProbeCount, ProbeDrop, ProbeSizeBucket, ProbeTalker
+from ..records import ProbeReading
 from . import kernel as k
 from . import leftovers
 from .reader import ProbeMaps, drop_reasons
@@ -272,26 +272,24 @@ class ProbeManager:
                 return []
             return read({att.ifindex: name for name, att in self.ports.items()}, *args)
 
-    def read(self) -> List[ProbeCount]:
-        return self._read(self.maps.counts)
-
-    def sizes(self) -> List[ProbeSizeBucket]:
-        return self._read(self.maps.sizes)
-
-    def talkers(self, per_port: int = 10) -> List[ProbeTalker]:
-        return self._read(self.maps.talkers, per_port)
-
-    def drops(self) -> List[ProbeDrop]:
-        return self._read(self.maps.drops, self._reasons) if self.drops_available else []
+    def read(self, talkers_per_port: int = 10) -> ProbeReading:
+        """Counts, size histograms, top talkers, drops and the probes' own counters."""
+        with self._lock:
+            if self._obj is None:
+                return ProbeReading(counters=self.agent_counters())
+            ports = {att.ifindex: name for name, att in self.ports.items()}
+            counts, sizes = self.maps.counts_and_sizes(ports)
+            talkers = self.maps.talkers(ports, talkers_per_port)
+            drops = self.maps.drops(ports, self._reasons) if self.drops_available else []
+        return ProbeReading(counts, sizes, talkers, drops, self.agent_counters())
 
     def agent_counters(self) -> Dict[str, float]:
-        """The probes' own health, for Snapshot.agent."""
-        with self._lock:
-            out = {f"probes_{name}_total": float(v) for name, v in self.stats.items()}
-            out["probes_ports_attached"] = float(len(self.ports))
-            out["probes_ports_tc_ingress"] = float(sum(a.ingress == "tc" for a in self.ports.values()))
-            out["probes_kernel_drops_available"] = 1.0 if self.drops_available else 0.0
-            out["probes_talkers_left_out"] = float(self.maps.talkers_left_out)  # by the last talkers(per_port)
-            if self._obj is not None:
-                out.update({f"probes_kernel_{name}_total": float(v) for name, v in self.maps.errors().items()})
+        """The probes' own health, for Snapshot.agent (the caller holds the lock)."""
+        out = {f"probes_{name}_total": float(v) for name, v in self.stats.items()}
+        out["probes_ports_attached"] = float(len(self.ports))
+        out["probes_ports_tc_ingress"] = float(sum(a.ingress == "tc" for a in self.ports.values()))
+        out["probes_kernel_drops_available"] = 1.0 if self.drops_available else 0.0
+        out["probes_talkers_left_out"] = float(self.maps.talkers_left_out)  # by the last talkers(per_port)
+        if self._obj is not None:
+            out.update({f"probes_kernel_{name}_total": float(v) for name, v in self.maps.errors().items()})
         return out

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Tuple
 
 from ..bpf import Map
-from ..records import ProbeCount, ProbeDrop, ProbeSizeBucket, ProbeTalker
+from ..records import ProbeCount, ProbeDrop, ProbeTalker, SizeHistogram
 from . import kernel as k
 
 
@@ -45,14 +45,19 @@ class ProbeMaps:
 
     def counts(self, ports: Mapping[int, str]) -> List[ProbeCount]:
         """Every class of every (port, direction), zeros included: exact and monotonic."""
-        return [ProbeCount(port, direction, name, value.cls[c].packets, value.cls[c].bytes)
-                for port, direction, value in self._port_entries(ports)
-                for c, name in sorted(self.classes.items())]
+        return self.counts_and_sizes(ports)[0]
 
-    def sizes(self, ports: Mapping[int, str]) -> List[ProbeSizeBucket]:
-        return [ProbeSizeBucket(port, direction, 1 << b if b else 0,
-                                (1 << (b + 1)) - 1 if b < k.SIZE_BUCKETS - 1 else None, value.sizes[b])
-                for port, direction, value in self._port_entries(ports) for b in range(k.SIZE_BUCKETS)]
+    def counts_and_sizes(self, ports: Mapping[int, str]) -> Tuple[List[ProbeCount], List[SizeHistogram]]:
+        """From one read of the port map: the class counts and each (port, direction)'s size
+        histogram, whose sum is the bytes of every class there."""
+        counts, sizes = [], []
+        bounds = tuple((1 << (b + 1)) - 1 for b in range(k.SIZE_BUCKETS - 1))
+        for port, direction, value in self._port_entries(ports):
+            counts += [ProbeCount(port, direction, name, value.cls[c].packets, value.cls[c].bytes)
+                       for c, name in sorted(self.classes.items())]
+            sizes.append(SizeHistogram(port, direction, bounds, tuple(value.sizes),
+                                       sum(value.cls[c].bytes for c in self.classes)))
+        return counts, sizes
 
     def settings(self) -> k.ProbeSettings:
         return self.maps[k.MAP_SETTINGS].read(k.Index, k.ProbeSettings)[0][1]

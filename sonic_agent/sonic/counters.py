@@ -1,93 +1,81 @@
-"""SONiC's own COUNTERS_DB port and queue counters, read at call time, under neutral names.
+"""SONiC's own COUNTERS_DB port and queue counters, read at each tick under their catalogue names.
 
-One pipelined round trip per namespace: HMGET of the wanted fields of `COUNTERS:<oid>` and
-`RATES:<oid>` for every port in COUNTERS_PORT_NAME_MAP (oids contain ':', so keys are built,
-never split). A field a platform does not support is absent and simply not reported. Only the
-ports asked for (those CONFIG_DB has) are read: COUNTERS_DB keeps a deleted port's maps and
-counters, and a deleted port must leave every export.
+One pipelined round trip per namespace: HMGET of the catalogue's fields of `COUNTERS:<oid>` and
+`RATES:<oid>` for every port, and of `COUNTERS:<oid>` for every queue (oids contain ':', so
+keys are built, never split). Queues are named the way sonic-utilities' queuestat names them:
+port from COUNTERS_QUEUE_PORT_MAP (queue oid -> port oid), index from COUNTERS_QUEUE_INDEX_MAP,
+type from COUNTERS_QUEUE_TYPE_MAP, never by parsing the `Ethernet0:3` name (VOQ and system-port
+platforms name them differently). A field a platform does not have, or that does not parse
+("N/A", ""), is absent from that record only. Only the ports asked for (those CONFIG_DB has)
+are read: COUNTERS_DB keeps a deleted port's maps and counters, and a deleted port must leave
+every export.
 """
 from __future__ import annotations
 
-from typing import Container, Dict, List, Mapping, Optional, Tuple
+from typing import Container, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import redis
 
-from ..records import PortCounter, QueueCounter
+from ..catalogue import Metric
+from ..records import PortCounters, QueueCounters
 from .entities import to_int
 
-# neutral name -> SAI stat (counters) or RATES field (gauges), see records.PortCounter
-PORT_STATS: Dict[str, str] = {
-    "in_octets": "SAI_PORT_STAT_IF_IN_OCTETS",
-    "out_octets": "SAI_PORT_STAT_IF_OUT_OCTETS",
-    "in_ucast_pkts": "SAI_PORT_STAT_IF_IN_UCAST_PKTS",
-    "out_ucast_pkts": "SAI_PORT_STAT_IF_OUT_UCAST_PKTS",
-    "in_mcast_pkts": "SAI_PORT_STAT_IF_IN_MULTICAST_PKTS",
-    "out_mcast_pkts": "SAI_PORT_STAT_IF_OUT_MULTICAST_PKTS",
-    "in_bcast_pkts": "SAI_PORT_STAT_IF_IN_BROADCAST_PKTS",
-    "out_bcast_pkts": "SAI_PORT_STAT_IF_OUT_BROADCAST_PKTS",
-    "in_errors": "SAI_PORT_STAT_IF_IN_ERRORS",
-    "out_errors": "SAI_PORT_STAT_IF_OUT_ERRORS",
-    "in_discards": "SAI_PORT_STAT_IF_IN_DISCARDS",
-    "out_discards": "SAI_PORT_STAT_IF_OUT_DISCARDS",
-}
-PORT_RATES: Dict[str, str] = {"rx_bps": "RX_BPS", "tx_bps": "TX_BPS", "rx_pps": "RX_PPS", "tx_pps": "TX_PPS"}
-QUEUE_STATS: Dict[str, str] = {
-    "packets": "SAI_QUEUE_STAT_PACKETS",
-    "bytes": "SAI_QUEUE_STAT_BYTES",
-    "dropped_packets": "SAI_QUEUE_STAT_DROPPED_PACKETS",
-    "dropped_bytes": "SAI_QUEUE_STAT_DROPPED_BYTES",
-    "shared_watermark_bytes": "SAI_QUEUE_STAT_SHARED_WATERMARK_BYTES",
-}
+
+class CounterMaps:
+    """The COUNTERS_DB oid maps of one namespace (followed by the model)."""
+
+    def __init__(self, ports: Mapping[str, str], queue_names: Mapping[str, str], queue_ports: Mapping[str, str],
+                 queue_indexes: Mapping[str, str], queue_types: Mapping[str, str]):
+        self.ports = ports  # port name -> oid (COUNTERS_PORT_NAME_MAP)
+        port_names = {oid: name for name, oid in ports.items()}
+        self.queues: List[Tuple[str, int, str, str]] = []  # (port, index, type, oid)
+        for oid in dict.fromkeys(queue_names.values()):
+            port, index = port_names.get(queue_ports.get(oid, "")), to_int(queue_indexes.get(oid))
+            if port is not None and index is not None:
+                kind = queue_types.get(oid, "SAI_QUEUE_TYPE_ALL").rpartition("_")[2].lower()
+                self.queues.append((port, index, kind, oid))
 
 
-def _number(text: Optional[str]) -> Optional[float]:
+def number(text: Optional[str]) -> Optional[float]:
     try:
         return float(text) if text is not None else None
     except ValueError:
         return None
 
 
-def _hmget_all(client: redis.Redis, keys_fields: List[Tuple[str, List[str]]]) -> List[List[Optional[str]]]:
+def _values(metrics: Sequence[Metric], replies: Sequence[Optional[str]]) -> Dict[str, float]:
+    out = {}
+    for m, text in zip(metrics, replies):
+        value = number(text)
+        if value is not None:
+            out[m.name] = value
+    return out
+
+
+def read_counters(client: redis.Redis, maps: CounterMaps, known: Container[str], separator: str,
+                  port_metrics: Sequence[Metric], queue_metrics: Sequence[Metric],
+                  namespace: str = "") -> Tuple[List[PortCounters], List[QueueCounters]]:
+    """Every known port's and queue's counters, in one pipelined round trip."""
+    by_table: Dict[str, List[Metric]] = {}
+    for m in port_metrics:
+        by_table.setdefault(m.source.table, []).append(m)
+    tables = list(by_table.items())
+    ports = [(port, oid) for port, oid in maps.ports.items() if port in known]
+    queues = [q for q in maps.queues if q[0] in known] if queue_metrics else []
     pipe = client.pipeline(transaction=False)
-    for key, fields in keys_fields:
-        pipe.hmget(key, fields)
-    return pipe.execute()
-
-
-def read_port_counters(client: redis.Redis, port_oids: Mapping[str, str], known: Container[str], separator: str,
-                       namespace: str = "") -> List[PortCounter]:
-    stat_fields, rate_fields = list(PORT_STATS.values()), list(PORT_RATES.values())
-    ports = [(port, oid) for port, oid in port_oids.items() if port in known]
-    requests = []
     for _, oid in ports:
-        requests += [(f"COUNTERS{separator}{oid}", stat_fields), (f"RATES{separator}{oid}", rate_fields)]
-    replies = _hmget_all(client, requests)
-    out: List[PortCounter] = []
-    for i, (port, _) in enumerate(ports):
-        for names, values in ((PORT_STATS, replies[2 * i]), (PORT_RATES, replies[2 * i + 1])):
-            for name, text in zip(names, values):
-                value = _number(text)
-                if value is not None:
-                    out.append(PortCounter(port, name, value, namespace))
-    return out
-
-
-def read_queue_counters(client: redis.Redis, queue_oids: Mapping[str, str], queue_types: Mapping[str, str],
-                        known: Container[str], separator: str, namespace: str = "") -> List[QueueCounter]:
-    """Queues are `<port>:<index>` in COUNTERS_QUEUE_NAME_MAP; kind from COUNTERS_QUEUE_TYPE_MAP."""
-    fields = list(QUEUE_STATS.values())
-    queues = []
-    for queue_name, oid in queue_oids.items():
-        port, _, index = queue_name.rpartition(":")
-        queue = to_int(index)
-        if port in known and queue is not None:
-            queues.append((port, queue, oid))
-    replies = _hmget_all(client, [(f"COUNTERS{separator}{oid}", fields) for _, _, oid in queues])
-    out: List[QueueCounter] = []
-    for (port, queue, oid), values in zip(queues, replies):
-        kind = queue_types.get(oid, "SAI_QUEUE_TYPE_ALL").rpartition("_")[2].lower()
-        for name, text in zip(QUEUE_STATS, values):
-            value = _number(text)
-            if value is not None:
-                out.append(QueueCounter(port, queue, kind, name, value, namespace))
-    return out
+        for table, metrics in tables:
+            pipe.hmget(f"{table}{separator}{oid}", [m.source.field for m in metrics])
+    queue_fields = [m.source.field for m in queue_metrics]
+    for *_, oid in queues:
+        pipe.hmget(f"COUNTERS{separator}{oid}", queue_fields)
+    replies = iter(pipe.execute()) if ports or queues else iter(())
+    port_out = []
+    for port, _ in ports:
+        values: Dict[str, float] = {}
+        for _, metrics in tables:
+            values.update(_values(metrics, next(replies)))
+        port_out.append(PortCounters(port, values, namespace))
+    queue_out = [QueueCounters(port, index, kind, _values(queue_metrics, next(replies)), namespace)
+                 for port, index, kind, _ in queues]
+    return port_out, queue_out

@@ -109,7 +109,8 @@ class VlanMember:
 
 @dataclass(frozen=True)
 class Vlan:
-    """CONFIG_DB VLAN|VlanN with its VLAN_MEMBER|VlanN|port entries."""
+    """CONFIG_DB VLAN|VlanN with its VLAN_MEMBER|VlanN|port entries (mtu falling back to APPL_DB
+    VLAN_TABLE)."""
 
     name: str
     namespace: str = ""
@@ -120,12 +121,14 @@ class Vlan:
     description: str = ""
 
     @classmethod
-    def from_fields(cls, name: str, namespace: str, cfg: Fields, members: Tuple[VlanMember, ...]) -> "Vlan":
+    def from_fields(cls, name: str, namespace: str, cfg: Fields, members: Tuple[VlanMember, ...],
+                    appl: Fields = EMPTY) -> "Vlan":
+        """MTU from CONFIG_DB, else APPL_DB VLAN_TABLE (as for ports: SONiC fills in the default there)."""
         vlanid = to_int(cfg.get("vlanid"))
         if vlanid is None and name.startswith("Vlan"):
             vlanid = to_int(name[4:])
         return cls(name=name, namespace=namespace, vlanid=vlanid, members=members,
-                   admin_status=str(cfg.get("admin_status", "up")), mtu=to_int(cfg.get("mtu")),
+                   admin_status=str(cfg.get("admin_status", "up")), mtu=to_int(cfg.get("mtu", appl.get("mtu"))),
                    description=str(cfg.get("description", "")))
 
 

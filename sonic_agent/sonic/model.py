@@ -16,7 +16,8 @@ Public API (`SwitchModel`):
   `portchannel_of(port)`, `vlans_of(port)`, `addresses_of(interface)`, `resolve_ip(ip) -> IpOwner`,
   `mirror_session_for_stream(outer_src, outer_dst, gre_proto)`, `span_session_for(dst_port)`.
 - neutral records (sonic_agent.records): `device_info()`, `port_states()` (ports, PortChannels,
-  VLANs), `port_counters()` and `queue_counters()` (read from COUNTERS_DB at call time, for
+  VLANs), `lag_states()` and `vlan_states()` (with their members), `read_counters(catalogue)`
+  (COUNTERS_DB port and queue counters read at call time, one round trip per namespace, for
   the ports CONFIG_DB has: a deleted port's COUNTERS_DB entries are not reported).
 - health: `connection_states()` (per namespace and instance: connected, reconnects, last error),
   `updates_applied()`.
@@ -29,21 +30,23 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import redis
 
+from ..catalogue import Catalogue
+from ..catalogue.switch import PORT_COUNTERS, QUEUE
 from ..config import SonicConfig
 from ..errors import UserError
-from ..records import DeviceInfo, PortCounter, PortState, QueueCounter
-from .counters import read_port_counters, read_queue_counters
+from ..records import DeviceInfo, LagState, PortCounters, PortState, QueueCounters, VlanState
+from .counters import read_counters
 from .dbconfig import DatabaseConfig, load_namespaces
 from .entities import BgpNeighbor, DeviceMetadata, InterfaceAddress, MirrorSession, Port, PortChannel, Vlan
 from .follower import REDIS_ERRORS, Change, ConnectionState, Follower, connect
 from .netdevs import NetdevIndex
 from .store import NamespaceStore
 from .tables import FOLLOWED
-from .to_records import port_states, sonic_version
+from .to_records import lag_states, port_states, sonic_version, vlan_states
 from .view import NamespaceView, normalize_ip
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ class SwitchModel:
                 self._followers.append(Follower(config, instance, on_instance, store, self._dispatch,
                                                 reconnect_max_s, self._stop))
         self._counter_clients: Dict[str, redis.Redis] = {}
+        self.counter_reads = {"counters_db_reads_total": 0, "counters_db_read_errors_total": 0}
 
     @classmethod
     def from_config(cls, cfg: SonicConfig) -> "SwitchModel":
@@ -254,32 +258,39 @@ class SwitchModel:
         ifindexes = self._netdevs.snapshot()
         return [state for view in self._views() for state in port_states(view, ifindexes)]
 
+    def lag_states(self) -> List[LagState]:
+        return [lag for view in self._views() for lag in lag_states(view)]
+
+    def vlan_states(self) -> List[VlanState]:
+        return [vlan for view in self._views() for vlan in vlan_states(view)]
+
     def _counters_client(self, namespace: str) -> redis.Redis:
         client = self._counter_clients.get(namespace)
         if client is None:
             client = self._counter_clients[namespace] = connect(self._configs[namespace], "COUNTERS_DB")
         return client
 
-    def _read_counters(self, read) -> list:
-        out: list = []
+    def read_counters(self, catalogue: Catalogue) -> Tuple[List[PortCounters], List[QueueCounters]]:
+        """COUNTERS_DB port and queue counters (the catalogue's fields) of every port CONFIG_DB
+        has (COUNTERS_DB outlives a deleted port): one round trip per namespace. A namespace
+        whose redis is unreachable is left out (connection_states() says so) and counted."""
+        port_metrics = [m for m in catalogue.of_entity(PORT_COUNTERS) if m.source.where == "COUNTERS_DB"]
+        queue_metrics = [m for m in catalogue.of_entity(QUEUE) if m.source.where == "COUNTERS_DB"
+                         and m.source.table == "COUNTERS"]
+        ports: List[PortCounters] = []
+        queues: List[QueueCounters] = []
         for view in self._views():
             config = self._configs[view.namespace]
             if "COUNTERS_DB" not in config.databases:
                 continue
             try:
-                out += read(self._counters_client(view.namespace), view, config.db("COUNTERS_DB").separator)
-            except REDIS_ERRORS as exc:  # shown by connection_states(); the rest still reports
+                p, q = read_counters(self._counters_client(view.namespace), view.counter_maps, view.ports,
+                                     config.db("COUNTERS_DB").separator, port_metrics, queue_metrics, view.namespace)
+            except REDIS_ERRORS as exc:
+                self.counter_reads["counters_db_read_errors_total"] += 1
                 log.debug("COUNTERS_DB unreadable", extra={"namespace": view.namespace, "error": str(exc)})
-        return out
-
-    def port_counters(self) -> List[PortCounter]:
-        """COUNTERS_DB port counters and rates of every port CONFIG_DB has (COUNTERS_DB outlives
-        a deleted port), one round trip per namespace."""
-        return self._read_counters(
-            lambda client, v, sep: read_port_counters(client, v.port_oids, v.ports, sep, v.namespace))
-
-    def queue_counters(self) -> List[QueueCounter]:
-        """COUNTERS_DB queue counters of the same ports."""
-        return self._read_counters(lambda client, v, sep: read_queue_counters(
-            client, v.queue_oids, v.queue_types, v.ports, sep, v.namespace))
-
+                continue
+            self.counter_reads["counters_db_reads_total"] += 1
+            ports += p
+            queues += q
+        return ports, queues

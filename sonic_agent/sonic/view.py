@@ -11,6 +11,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from .entities import (EMPTY, BgpNeighbor, DeviceMetadata, Fields, InterfaceAddress, MirrorSession, Port,
                        PortChannel, Vlan, VlanMember)
+from .counters import CounterMaps
 from .tables import INTERFACE_TABLES
 
 RawTables = Mapping[Tuple[str, str], Mapping[str, Fields]]  # (db, table) -> {key: fields}
@@ -72,7 +73,8 @@ class NamespaceView:
             vlan_members.setdefault(vlan, []).append(VlanMember(port, str(fields.get("tagging_mode", "untagged"))))
         self.vlans: Dict[str, Vlan] = {
             name: Vlan.from_fields(name, namespace, cfg,
-                                   tuple(sorted(vlan_members.get(name, ()), key=lambda m: natural_key(m.port))))
+                                   tuple(sorted(vlan_members.get(name, ()), key=lambda m: natural_key(m.port))),
+                                   table("APPL_DB", "VLAN_TABLE").get(name, EMPTY))
             for name, cfg in sorted(table("CONFIG_DB", "VLAN").items(), key=lambda kv: natural_key(kv[0]))}
 
         self.addresses: List[InterfaceAddress] = []
@@ -97,10 +99,14 @@ class NamespaceView:
             name: MirrorSession.from_fields(name, namespace, cfg, state_sessions.get(name, EMPTY))
             for name, cfg in sorted(table("CONFIG_DB", "MIRROR_SESSION").items())}
 
-        self.port_oids = _string_map(table("COUNTERS_DB", "COUNTERS_PORT_NAME_MAP").get("", EMPTY))
-        self.lag_oids = _string_map(table("COUNTERS_DB", "COUNTERS_LAG_NAME_MAP").get("", EMPTY))
-        self.queue_oids = _string_map(table("COUNTERS_DB", "COUNTERS_QUEUE_NAME_MAP").get("", EMPTY))
-        self.queue_types = _string_map(table("COUNTERS_DB", "COUNTERS_QUEUE_TYPE_MAP").get("", EMPTY))
+        def oid_map(name: str) -> Dict[str, str]:
+            return _string_map(table("COUNTERS_DB", name).get("", EMPTY))
+
+        self.port_oids = oid_map("COUNTERS_PORT_NAME_MAP")
+        self.lag_oids = oid_map("COUNTERS_LAG_NAME_MAP")
+        self.counter_maps = CounterMaps(self.port_oids, oid_map("COUNTERS_QUEUE_NAME_MAP"),
+                                        oid_map("COUNTERS_QUEUE_PORT_MAP"), oid_map("COUNTERS_QUEUE_INDEX_MAP"),
+                                        oid_map("COUNTERS_QUEUE_TYPE_MAP"))
         self._index()
 
     def _index(self) -> None:

@@ -126,10 +126,10 @@ def test_subscribe_once(server, certs):
         got.update(updates(r))
     assert got["interfaces/interface[name=Ethernet0]/state/counters/in-octets"] == "1000"
     flows = {p: v for p, v in got.items() if p.startswith("telegen/flows/flow")}
-    assert flows["telegen/flows/flow[dst-address=10.2.0.1][dst-port=443][protocol=17][session=everflow0]"
-                 "[src-address=10.1.0.1][src-port=1024]/state/packets"] == "100"
-    assert flows["telegen/flows/flow[dst-address=10.2.0.1][dst-port=443][protocol=17][session=everflow0]"
-                 "[src-address=10.1.0.1][src-port=1024]/state/estimated-packets"] == "10000"  # sample_rate 100
+    flow = ("telegen/flows/flow[direction=rx][dst-address=10.2.0.1][dst-port=443][outer-src=10.0.0.1][protocol=17]"
+            "[session=everflow0][src-address=10.1.0.1][src-port=1024]/state/")  # keyed by its mirror stream too
+    assert flows[flow + "packets"] == "100"
+    assert flows[flow + "estimated-packets"] == "10000"  # sample_rate 100
     assert len({p.split("/state/")[0] for p in flows}) == 3
 
 
@@ -252,7 +252,7 @@ def test_leaves_cover_every_record_kind(model):
     paths = {"/".join(name for name, _ in p) for p in snapshot_leaves(model.snap)}
     for expected in ("system/state/hostname", "interfaces/interface/state/oper-status",
                      "telegen/ports/port/rates/rx-bps", "telegen/mirror-sessions/stream/state/lost",
-                     "telegen/mirror-decoder/malformed/state/count", "telegen/agent/state/flows-tracked"):
+                     "telegen/mirror-decoder/malformed/state/count", "telegen/agent/state/mirror-flows"):
         assert expected in paths
 
 

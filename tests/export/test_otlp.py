@@ -226,10 +226,9 @@ def test_delta_histograms_send_bucket_increases():
     snap = sample_snapshot(ports=1, flows=0)
     first, _ = encoder.encode(snap)
     assert not [m for m in first.resource_metrics[0].scope_metrics[0].metrics if m.name == "telegen.probe.packet.size"]
-    snap.probe_sizes = [dataclasses.replace(b, packets=b.packets + (3 if b.low == 64 else 0)) for b in snap.probe_sizes]
-    snap.probe_counts = [dataclasses.replace(c, bytes=c.bytes + (300 if c.klass == "bgp" else 0))
-                         for c in snap.probe_counts]
-    second, _ = encoder.encode(snap)
+    grown = [dataclasses.replace(h, counts=tuple(n + (3 if low == 64 else 0) for low, n in zip(h.lows, h.counts)),
+                                 sum=h.sum + 300) for h in snap.probe_sizes]  # three 100-byte BGP frames more
+    second, _ = encoder.encode(dataclasses.replace(snap, probe_sizes=grown))
     metric, sizes = histograms(second, "telegen.probe.packet.size")
     assert metric.histogram.aggregation_temporality == 1  # DELTA
     assert list(sizes["Ethernet0/receive"].bucket_counts) == [0] * 6 + [3] + [0] * 9  # [64, 127]: 3 more

@@ -14,7 +14,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from sonic_agent.config import PrometheusConfig
 from sonic_agent.export import prometheus
 from sonic_agent.export.prometheus import PrometheusExporter
-from sonic_agent.export.prometheus_families import SeriesBudget, snapshot_families
+from sonic_agent.catalogue import CATALOGUE
+from sonic_agent.export.prometheus_encode import SeriesBudget, families
 from sonic_agent.records import Snapshot
 from tests.conftest import require, wait_until
 from tests.export.prometheus_peer import PrometheusServer
@@ -137,9 +138,9 @@ def test_a_histogram_is_cut_whole():
                     probe_sizes=snap.probe_sizes)
     # device and port state (1 + 6), the probe counters, one histogram (16 buckets, count, sum) and 3 more
     budget = SeriesBudget(7 + 2 * len(CLASSES) * 2 + 18 + 3)
-    families = {f.name: f for f in snapshot_families(snap, budget)}
-    histogram = families["telegen_probe_packet_size_bytes"].samples
-    assert {s.labels["direction"] for s in histogram} == {"rx"} and len(histogram) == 18
+    fams = {f.name: f for f in families(CATALOGUE, snap, budget, snap)}
+    histogram = fams["telegen_probe_packet_size_bytes"].lines
+    assert {'direction="rx"' in line for line in histogram} == {True} and len(histogram) == 18
     assert budget.cut == 18 and budget.left == 3  # tx's whole histogram, not 3 of its buckets
 
 

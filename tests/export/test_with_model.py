@@ -14,8 +14,8 @@ import pytest
 from sonic_agent.config import AgentConfig, GnmiConfig, OtlpConfig, PrometheusConfig
 from sonic_agent.export.gnmi_paths import snapshot_leaves
 from sonic_agent.export.otlp_encode import MetricsEncoder
-from sonic_agent.export.prometheus_exposition import render
-from sonic_agent.export.prometheus_families import SeriesBudget, snapshot_families
+from sonic_agent.catalogue import CATALOGUE
+from sonic_agent.export.prometheus_encode import snapshot_text
 from sonic_agent.pipeline import Pipeline
 from sonic_agent.sonic.dbconfig import load_database_config
 from tests.export.gnmi_client import next_result, start
@@ -75,19 +75,19 @@ def test_every_exporter_reports_into_the_agent_counters(pipeline):
     agent = pipeline.snapshot().agent
     assert agent["gnmi_subscriptions"] == 0 and agent["redis_connected"] == 1
     assert set(otlp.agent_counters()) <= set(agent) and "otlp_retries_total" in agent
-    text = render(snapshot_families(pipeline.snapshot(), SeriesBudget(100_000)), openmetrics=False).decode()
+    text = snapshot_text(pipeline.snapshot(), CATALOGUE, openmetrics=False, max_series=100_000)[0]
     assert "telegen_agent_otlp_dropped_points_total " in text and "telegen_agent_gnmi_subscriptions 0" in text
 
 
 def test_a_deleted_port_leaves_every_encoder_though_counters_db_keeps_it(pipeline, redis_server):
     def encoded(snap):
-        prometheus = render(snapshot_families(snap, SeriesBudget(100_000)), openmetrics=True).decode()
+        prometheus = snapshot_text(snap, CATALOGUE, openmetrics=True, max_series=100_000)[0]
         otlp = MetricsEncoder("cumulative", 0).encode(snap)[0].SerializeToString().decode("utf-8", "replace")
         return prometheus, otlp, repr(list(snapshot_leaves(snap)))
 
     assert all('Ethernet12' in text for text in encoded(pipeline.snapshot()))
     redis_server.client(CONFIG_DB).delete("PORT|Ethernet12")
-    assert wait_until(lambda: pipeline.model.port("Ethernet12") is None, 1.0)
+    assert wait_until(lambda: "Ethernet12" not in {p.name for p in pipeline.snapshot().ports}, 1.0)  # re-labelled
     assert redis_server.client(COUNTERS_DB).hget("COUNTERS_PORT_NAME_MAP", "Ethernet12")
     for text in encoded(pipeline.snapshot()):
         assert "Ethernet8" in text and "Ethernet12" not in text

@@ -72,6 +72,8 @@ def generate_switch(ports: int = 16, portchannels: int = 2, vlans: int = 4) -> D
                            for i, oid in enumerate(oids.values())},
                         **{f"RATES:{oid}": {"RX_BPS": f"{i}.5e3"} for i, oid in enumerate(oids.values())},
                         "COUNTERS_QUEUE_NAME_MAP": queue_oids,
+                        "COUNTERS_QUEUE_PORT_MAP": {oid: oids[name.partition(":")[0]] for name, oid in queue_oids.items()},
+                        "COUNTERS_QUEUE_INDEX_MAP": {oid: name.partition(":")[2] for name, oid in queue_oids.items()},
                         "COUNTERS_QUEUE_TYPE_MAP": {oid: "SAI_QUEUE_TYPE_MULTICAST" if name.endswith(":2") else
                                                     "SAI_QUEUE_TYPE_UNICAST" for name, oid in queue_oids.items()},
                         **{f"COUNTERS:{oid}": {"SAI_QUEUE_STAT_PACKETS": str(10 * i), "SAI_QUEUE_STAT_BYTES":

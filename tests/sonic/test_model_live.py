@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from typing import List
 
+from sonic_agent.catalogue import CATALOGUE
 from sonic_agent.sonic.dbconfig import load_database_config
 from sonic_agent.sonic import follower
 from sonic_agent.sonic.follower import Change
@@ -177,15 +178,17 @@ def test_a_deleted_port_leaves_the_counters_though_counters_db_keeps_it(redis_se
     model reports counters and queues only for ports CONFIG_DB has."""
     model = started_model(redis_server, generate_switch(ports=4, portchannels=1, vlans=1))
     try:
-        assert {c.port for c in model.port_counters()} == {"Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12"}
-        queues = {(q.port, q.queue, q.kind) for q in model.queue_counters() if q.name == "packets"}
+        ports, queues = model.read_counters(CATALOGUE)
+        assert {c.port for c in ports} == {"Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12"}
+        queues = {(q.port, q.queue, q.type) for q in queues if "queue.packets" in q.values}
         assert {(p, q, k) for p, q, k in queues if p == "Ethernet4"} == {
             ("Ethernet4", 0, "unicast"), ("Ethernet4", 1, "unicast"), ("Ethernet4", 2, "multicast")}
 
         redis_server.client(CONFIG_DB).delete("PORT|Ethernet4")
         assert wait_until(lambda: model.port("Ethernet4") is None, 1.0)
         assert "Ethernet4" in model.port_oids()  # still in COUNTERS_PORT_NAME_MAP
-        assert {c.port for c in model.port_counters()} == {"Ethernet0", "Ethernet8", "Ethernet12"}
-        assert {q.port for q in model.queue_counters()} == {"Ethernet0", "Ethernet8", "Ethernet12"}
+        ports, queues = model.read_counters(CATALOGUE)
+        assert {c.port for c in ports} == {"Ethernet0", "Ethernet8", "Ethernet12"}
+        assert {q.port for q in queues} == {"Ethernet0", "Ethernet8", "Ethernet12"}
     finally:
         model.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sonic_agent.catalogue import CATALOGUE
 from sonic_agent.sonic.dbconfig import load_database_config
 from sonic_agent.sonic.model import SwitchModel
 from tests.conftest import RedisServer, require, shared_path
@@ -39,13 +40,13 @@ def test_single_asic_mock_tables(redis_server):
     assert checked == 32 + 5 + 4 + 2
     assert model.port("etp5").oper_status == "up"  # from APPL_DB PORT_TABLE, not CONFIG_DB
     assert model.port("Ethernet0").oper_status == "down"
-    counters = {(c.port, c.name): c.value for c in model.port_counters()}
+    ports, queues = model.read_counters(CATALOGUE)
+    counters = {(c.port, name): value for c in ports for name, value in c.values.items()}
     raw = json.loads((mock / "counters_db.json").read_text())
     oid = raw["COUNTERS_PORT_NAME_MAP"]["Ethernet0"]
-    assert counters[("Ethernet0", "in_octets")] == float(raw[f"COUNTERS:{oid}"]["SAI_PORT_STAT_IF_IN_OCTETS"])
-    assert counters[("Ethernet0", "rx_bps")] == float(raw[f"RATES:{oid}"]["RX_BPS"])
-    queues = model.queue_counters()
-    assert {q.kind for q in queues} <= {"unicast", "multicast", "all"} and queues
+    assert counters[("Ethernet0", "port.in_octets")] == float(raw[f"COUNTERS:{oid}"]["SAI_PORT_STAT_IF_IN_OCTETS"])
+    assert counters[("Ethernet0", "port.rx_bps")] == float(raw[f"RATES:{oid}"]["RX_BPS"])
+    assert {q.type for q in queues} <= {"unicast", "multicast", "all"} and queues
 
 
 def test_multi_asic_mock_tables(tmp_path):
@@ -92,15 +93,18 @@ def test_generated_switch(redis_server):
     assert {s.kind for s in states.values()} == {"port", "portchannel", "vlan"}
     assert states["Ethernet0"].lag == "PortChannel0001" and states["Ethernet4"].lag == "PortChannel0001"
     assert states["Ethernet4"].oper_status == "up" and states["Ethernet0"].oper_status == "down"
-    assert "Vlan100" in states["PortChannel0001"].vlans
+    lags = {lag.name: {m.port: m.status for m in lag.members} for lag in model.lag_states()}
+    vlans = {vlan.name: {m.port: m.tagging_mode for m in vlan.members} for vlan in model.vlan_states()}
+    assert "PortChannel0001" in vlans["Vlan100"]
     assert states["PortChannel0001"].oper_status == "up"  # APPL_DB LAG_TABLE
-    assert (states["Ethernet0"].lag_member_status, states["Ethernet4"].lag_member_status) == ("enabled", "disabled")
-    assert states["Ethernet32"].lag == states["Ethernet32"].lag_member_status == ""
-    assert dict(zip(states["PortChannel0001"].vlans, states["PortChannel0001"].vlan_modes)) == {
+    assert (lags["PortChannel0001"]["Ethernet0"], lags["PortChannel0001"]["Ethernet4"]) == ("enabled", "disabled")
+    assert states["Ethernet32"].lag == "" and not any("Ethernet32" in members for members in lags.values())
+    assert {vlan: members["PortChannel0001"] for vlan, members in vlans.items() if "PortChannel0001" in members} == {
         "Vlan100": "tagged", "Vlan104": "tagged"}
-    assert (states["Ethernet32"].vlans, states["Ethernet32"].vlan_modes) == (("Vlan100",), ("untagged",))
+    assert {vlan: members["Ethernet32"] for vlan, members in vlans.items() if "Ethernet32" in members} == {
+        "Vlan100": "untagged"}
     info = model.device_info()
     assert (info.hostname, info.hwsku, info.asn) == ("gen-switch", "Gen-64x100G", "65100")
-    counters = {(c.port, c.name): c.value for c in model.port_counters()}
-    assert counters[("Ethernet4", "in_octets")] == 1000 and counters[("Ethernet8", "rx_bps")] == 2500
-    assert ("Ethernet4", "in_errors") not in counters  # absent fields are not invented
+    counters = {(c.port, name): value for c in model.read_counters(CATALOGUE)[0] for name, value in c.values.items()}
+    assert counters[("Ethernet4", "port.in_octets")] == 1000 and counters[("Ethernet8", "port.rx_bps")] == 2500
+    assert ("Ethernet4", "port.in_errors") not in counters  # absent fields are not invented

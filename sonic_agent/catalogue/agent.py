@@ -1,0 +1,85 @@
+"""The agent's own counters (Snapshot.agent): its health, per part, and what its bounds dropped.
+
+A name ending in `_total` is a counter, the others gauges. Prometheus `telegen_agent_<name>`,
+OTel `telegen.agent.<name without _total>`, gNMI `/telegen/agent/state/<name, - for _>`.
+Every part's `agent_counters()` keys must be here (a test checks); unknown keys are not exported.
+"""
+from __future__ import annotations
+
+from typing import List
+
+from .model import COUNTER, GAUGE, Entity, Metric, Source
+
+AGENT = Entity("agent", lambda s: (s.agent,), help="the agent itself")
+
+COUNTERS = (  # (name, part, meaning)
+    ("snapshot_ticks_total", "pipeline", "Snapshots built (one per tick: every source read once)."),
+    ("snapshot_model_refreshes_total", "pipeline", "Snapshots re-labelled between ticks after a model change."),
+    ("snapshot_failures_total", "pipeline", "Ticks whose Snapshot could not be built (the last one is served)."),
+    ("snapshot_build_seconds", "pipeline", "How long the last tick took to read every source."),
+    ("redis_instances", "sonic", "Redis instances followed (one per namespace and instance)."),
+    ("redis_connected", "sonic", "Redis instances connected now."),
+    ("redis_reconnects_total", "sonic", "Reconnections to redis (capped, jittered backoff)."),
+    ("counters_db_reads_total", "sonic", "COUNTERS_DB round trips (one pipelined read per namespace per tick)."),
+    ("counters_db_read_errors_total", "sonic", "COUNTERS_DB reads that failed (the tick keeps the rest)."),
+    ("probes_ports_attached", "probes", "Netdevs with probes attached."),
+    ("probes_ports_tc_ingress", "probes", "Netdevs counting ingress with TC (upper devices, XDP taken)."),
+    ("probes_kernel_drops_available", "probes", "1 if kernel drop reasons (tp_btf/kfree_skb) are counted."),
+    ("probes_talkers_left_out", "probes", "Sources past the top 10 of their port at the last read."),
+    ("probes_xdp_fallbacks_total", "probes", "Ports where XDP was not usable and TC counts ingress."),
+    ("probes_attach_errors_total", "probes", "Probe attachments that failed (retried at the next sync)."),
+    ("probes_ports_full_total", "probes", "Ports refused because the port table was full."),
+    ("probes_recovered_programs_total", "probes", "A killed predecessor's programs taken over at start."),
+    ("probes_counter_resets_total", "probes", "Pinned maps that no longer fitted the object (counters restarted)."),
+    ("probes_kernel_no_port_entry_total", "probes", "Frames on a device with no port entry (kernel side)."),
+    ("probes_kernel_talker_update_total", "probes", "Top-talker updates the kernel could not make."),
+    ("probes_kernel_drops_full_total", "probes", "Drop reasons not counted: the drop table was full."),
+    ("probes_map_reads_total", "probes", "Whole reads of the probes' kernel maps (one per map per tick)."),
+    ("mirror_xdp", "mirror", "1 if mirror copies are decoded in XDP, 0 for AF_PACKET."),
+    ("mirror_frames_total", "mirror", "Mirrored frames seen by the decoder."),
+    ("mirror_flow_packets_total", "mirror", "Mirrored frames that made a flow."),
+    ("mirror_flows", "mirror", "Flows in the flow table now."),
+    ("mirror_flow_evictions_total", "mirror", "Flows evicted by the flow table's bound (mirror.max_flows)."),
+    ("mirror_session_evictions_total", "mirror", "Mirror streams evicted by the session table's bound."),
+    ("mirror_passed_to_stack_total", "mirror", "Frames the XDP decoder left to the kernel stack."),
+    ("mirror_seq_contention_total", "mirror", "Sequence updates that raced on another CPU (XDP)."),
+    ("mirror_capture_drops_total", "mirror", "Frames the AF_PACKET ring dropped (ring full)."),
+    ("mirror_capture_restarts_total", "mirror", "AF_PACKET captures reopened after the interface went down or away."),
+    ("mirror_capture_running", "mirror", "1 while the AF_PACKET capture runs."),
+    ("mirror_map_reads_total", "mirror", "Whole reads of the XDP decoder's maps (one per map per tick)."),
+    ("otlp_exported_points_total", "otlp", "Metric points the collector accepted."),
+    ("otlp_exported_logs_total", "otlp", "Flow log records the collector accepted."),
+    ("otlp_dropped_points_total", "otlp", "Metric points dropped (queue full, expired, refused)."),
+    ("otlp_dropped_logs_total", "otlp", "Flow log records dropped (queue full, expired, refused)."),
+    ("otlp_retries_total", "otlp", "Export attempts retried (capped, jittered backoff)."),
+    ("otlp_expired_requests_total", "otlp", "Requests older than 3 intervals dropped, not retried."),
+    ("otlp_snapshot_failures_total", "otlp", "Intervals whose request could not be encoded."),
+    ("otlp_queue_length", "otlp", "Requests waiting for the collector."),
+    ("gnmi_subscriptions", "gnmi", "Subscribe RPCs open now."),
+)
+
+
+def gnmi_leaf(name: str) -> str:
+    return "/telegen/agent/state/" + name.replace("_", "-")
+
+
+def metrics() -> List[Metric]:
+    out = []
+    for name, part, help in COUNTERS:
+        counter = name.endswith("_total")
+        stem = name[:-len("_total")] if counter else name
+        out.append(Metric(f"agent.{name}", AGENT, COUNTER if counter else GAUGE, "s" if name.endswith("_seconds") else "1",
+                          help, Source("agent", part), lambda counters, name=name: counters.get(name),
+                          prom=f"telegen_agent_{stem}", otel=f"telegen.agent.{stem}", gnmi=gnmi_leaf(name)))
+    return out
+
+
+PROMETHEUS = Entity("prometheus", lambda stats: (stats,), help="the /metrics server, served even when no "
+                    "Snapshot could be encoded")
+PROMETHEUS_COUNTERS = tuple(
+    Metric(f"prometheus.{name}", PROMETHEUS, COUNTER, "1", help, Source("agent", "prometheus"),
+           lambda stats, name=name: stats.get(name), prom=f"telegen_prometheus_{name}")
+    for name, help in (
+        ("series_cut", "Series left out by export.prometheus.max_series since the agent started."),
+        ("snapshot_failures", "Scrapes whose Snapshot could not be encoded."),
+        ("scrapes_rejected", "Connections answered 503: more than the concurrent scrapes served at once.")))

@@ -1,0 +1,201 @@
+"""Pure encoder: a Snapshot -> the Prometheus text format 0.0.4 or OpenMetrics 1.0, by catalogue.
+
+Families come out in catalogue order, one per Prometheus name (entries sharing a name are
+its series, told apart by their fixed labels); an info family (`*_info`) is one series per
+record, its labels the entries' texts. Every port label (`port`) is followed by the port's
+`alias` and `namespace`. The cap (`max_series`) cuts from the end, so port state survives a
+flood of flows, and cuts a histogram whole. Each distinct label text is escaped once per
+encode: prometheus_client's own exposition escapes every label of every sample, which alone
+took longer than the scrape budget for ~15,000 samples.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..catalogue import COUNTER, HISTOGRAM, INFO, Catalogue, Metric
+from ..records import Snapshot
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+TYPES = {COUNTER: "counter", HISTOGRAM: "histogram"}  # every other kind is a gauge
+
+
+class SeriesBudget:
+    """How many more samples may come out; counts the ones refused."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+        self.cut = 0
+
+    def take(self, samples: int = 1) -> bool:
+        """Room for `samples` more (a histogram comes out whole or not at all)?"""
+        if self.left >= samples:
+            self.left -= samples
+            return True
+        self.cut += samples
+        return False
+
+    def take_up_to(self, samples: int) -> int:
+        """How many of `samples` single series fit; the rest are cut."""
+        room = min(samples, self.left)
+        self.left -= room
+        self.cut += samples - room
+        return room
+
+
+@dataclass
+class Family:
+    name: str  # counters without _total
+    type: str  # counter | gauge | histogram
+    help: str
+    lines: List[str] = field(default_factory=list)  # sample lines, each ending in \n
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """Same rule as prometheus_client.exposition.choose_encoder."""
+    return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
+
+
+class _Labels:
+    """Label texts of one encode: escaped once, port labels with alias and namespace."""
+
+    def __init__(self, snapshot: Optional[Snapshot]):
+        self._ports = {p.name: (p.alias, p.namespace) for p in snapshot.ports} if snapshot else {}
+        self._texts: Dict[Tuple[str, str], str] = {}
+        self._port_texts: Dict[str, str] = {}
+        self._keys: Dict[str, Dict[tuple, str]] = {}  # entity -> key values -> their labels' text
+
+    def text(self, label: str, value: str) -> str:
+        key = (label, value)
+        out = self._texts.get(key)
+        if out is None:
+            out = self._texts[key] = f'{label}="{escape(value)}"'
+        return out
+
+    def port(self, name: str) -> str:
+        out = self._port_texts.get(name)
+        if out is None:
+            alias, namespace = self._ports.get(name, ("", ""))
+            out = self._port_texts[name] = ",".join(
+                (self.text("port", name), self.text("alias", alias), self.text("namespace", namespace)))
+        return out
+
+    def of_key(self, metric: Metric, values: Sequence[Any]) -> List[str]:
+        out = []
+        for key, value in zip(metric.entity.keys, values):
+            if key.port:
+                out.append(self.port(value))
+            elif key.prom:
+                out.append(self.text(key.prom, key.prom_text(value)))
+        return out
+
+    def key_text(self, metric: Metric, values: tuple) -> str:
+        """`of_key` joined, once per entity and key (an entity's metrics share their keys)."""
+        texts = self._keys.setdefault(metric.entity.name, {})
+        out = texts.get(values)
+        if out is None:
+            out = texts[values] = ",".join(self.of_key(metric, values))
+        return out
+
+
+def families(metrics: Iterable[Metric], source: Any, budget: SeriesBudget,
+             snapshot: Optional[Snapshot] = None) -> List[Family]:
+    """Every family of `metrics` with samples; points from `snapshot` (cached there) or, for
+    what is not in a Snapshot (the exporter's own counters), from `source`."""
+    labels = _Labels(snapshot)
+    groups: Dict[str, List[Metric]] = {}
+    for m in metrics:
+        if m.prom:
+            groups.setdefault(m.prom, []).append(m)
+    out = []
+    for name, group in groups.items():
+        first = group[0]
+        family = Family(name, TYPES.get(first.kind, "gauge"), first.help)
+        points = [(m, m.points(snapshot) if snapshot is not None else m.points_of(source)) for m in group]
+        if first.kind == INFO:
+            _info(family, points, labels, budget)
+        elif first.kind == HISTOGRAM:
+            _histograms(family, points, labels, budget)
+        else:
+            sample = name + ("_total" if first.kind == COUNTER else "")
+            for m, pts in points:
+                fixed = ",".join(labels.text(k, v) for k, v in m.prom_labels)
+                lines, key_text = family.lines, labels.key_text
+                for key, value in pts[:budget.take_up_to(len(pts))]:
+                    body = key_text(m, key)
+                    body = f"{body},{fixed}" if body and fixed else body or fixed
+                    lines.append(f"{sample}{{{body}}} {number(value)}\n" if body else f"{sample} {number(value)}\n")
+        if family.lines:
+            out.append(family)
+    return out
+
+
+def _info(family: Family, points, labels: _Labels, budget: SeriesBudget) -> None:
+    rows: Dict[tuple, List[str]] = {}
+    for m, pts in points:
+        for key, value in pts:
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = labels.of_key(m, key)
+            row.append(labels.text(m.info_label, str(value)))
+    for row in rows.values():
+        if budget.take():
+            family.lines.append(f"{family.name}{{{','.join(row)}}} 1\n")
+
+
+def _histograms(family: Family, points, labels: _Labels, budget: SeriesBudget) -> None:
+    les: Dict[tuple, List[str]] = {}  # every histogram has the same bounds: format them once
+    for m, pts in points:
+        for key, h in pts:
+            if not budget.take(len(h.counts) + 1 + (h.sum is not None)):
+                continue
+            le = les.get(h.bounds) or les.setdefault(h.bounds, [labels.text("le", repr(float(b))) for b in h.bounds]
+                                                     + [labels.text("le", "+Inf")])
+            base = labels.key_text(m, key)
+            total = 0
+            for bound, count in zip(le, h.counts):
+                total += count
+                family.lines.append(f"{family.name}_bucket{{{base},{bound}}} {total}\n")
+            family.lines.append(f"{family.name}_count{{{base}}} {total}\n")
+            if h.sum is not None:
+                family.lines.append(f"{family.name}_sum{{{base}}} {h.sum}\n")
+
+
+def render(fams: Iterable[Family], openmetrics: bool) -> str:
+    """The families as exposition text (no `# EOF`: see `EOF`)."""
+    parts = []
+    for f in fams:
+        header = f.name if openmetrics or f.type != "counter" else f.name + "_total"
+        parts.append(f"# HELP {header} {escape_help(f.help, openmetrics)}\n# TYPE {header} {f.type}\n")
+        parts.extend(f.lines)
+    return "".join(parts)
+
+
+EOF = "# EOF\n"  # OpenMetrics' last line
+
+
+def snapshot_text(snapshot: Snapshot, catalogue: Catalogue, openmetrics: bool, max_series: int) -> Tuple[str, int]:
+    """The Snapshot's exposition and how many series the cap cut; once per Snapshot and format."""
+    def build():
+        budget = SeriesBudget(max_series)
+        return render(families(catalogue, snapshot, budget, snapshot), openmetrics), budget.cut
+    return snapshot.derived(("prometheus", id(catalogue), openmetrics, max_series), build)
+
+
+def escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def escape_help(text: str, openmetrics: bool) -> str:
+    text = text.replace("\\", r"\\").replace("\n", r"\n")
+    return text.replace('"', r"\"") if openmetrics else text
+
+
+def number(value) -> str:
+    if type(value) is int:
+        return str(value)
+    if math.isfinite(value):
+        return str(int(value)) if value.is_integer() and abs(value) < 2 ** 53 else repr(value)
+    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")

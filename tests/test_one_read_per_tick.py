@@ -1,0 +1,118 @@
+"""Each source is read once per tick, whatever the number of consumers.
+
+A real pipeline on a real redis: the COUNTERS_DB commands it sends per tick (redis `INFO
+commandstats`) are counted first with no consumer at all, then while three clients scrape
+/metrics back to back and twelve gNMI streams (SAMPLE and ON_CHANGE) plus a Get loop read
+everything; the per-tick figures must be the same.
+"""
+from __future__ import annotations
+
+import threading
+
+import grpc
+import pytest
+import requests
+from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
+
+from sonic_agent.config import AgentConfig, GnmiConfig, PrometheusConfig
+from sonic_agent.pipeline import Pipeline
+from sonic_agent.sonic.dbconfig import load_database_config
+from tests.conftest import wait_until
+from tests.sonic.generated import generate_switch, load_switch
+
+TICK_S = 0.2
+TICKS = 10
+
+
+@pytest.fixture
+def pipeline(redis_server):
+    path = redis_server.write_database_config()
+    load_switch(load_database_config(str(path)), generate_switch(ports=8, portchannels=1, vlans=2))
+    cfg = AgentConfig(tick_s=TICK_S)
+    cfg.sonic.database_config = str(path)
+    cfg.sonic.database_global = str(redis_server.dir / "absent.json")
+    cfg.probes.enabled = cfg.mirror.enabled = False
+    cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
+    cfg.export.gnmi = GnmiConfig(enabled=True, listen="127.0.0.1:0")
+    pipe = Pipeline(cfg)
+    pipe.start()
+    yield pipe
+    pipe.stop()
+
+
+def commands(redis_server) -> dict:
+    stats = redis_server.client().info("commandstats")
+    return {name[len("cmdstat_"):]: value["calls"] for name, value in stats.items()}
+
+
+def per_tick(pipe, redis_server) -> dict:
+    """Redis commands and COUNTERS_DB round trips per tick over TICKS ticks."""
+    def agent():
+        return pipe.snapshot().agent
+    start, before = agent(), commands(redis_server)
+    assert wait_until(lambda: agent()["snapshot_ticks_total"] >= start["snapshot_ticks_total"] + TICKS, 30)
+    end, after = agent(), commands(redis_server)
+    ticks = end["snapshot_ticks_total"] - start["snapshot_ticks_total"]
+    out = {name: (after[name] - before.get(name, 0)) / ticks for name in after if name not in ("info", "ping")}
+    out["round_trips"] = (end["counters_db_reads_total"] - start["counters_db_reads_total"]) / ticks
+    return {k: v for k, v in out.items() if v}
+
+
+def test_redis_is_read_once_per_tick_whatever_the_consumers(pipeline, redis_server):
+    idle = per_tick(pipeline, redis_server)
+    assert idle["round_trips"] == 1  # one pipelined read per namespace and tick
+    assert idle["hmget"] == 8 * 2 + 8 * 3  # COUNTERS and RATES of 8 ports, 3 queues each
+    prometheus, gnmi = (next(e for e in pipeline.exporters if type(e).__name__ == kind)
+                        for kind in ("PrometheusExporter", "GnmiServer"))
+    stop = threading.Event()
+    served = {"scrapes": 0, "gets": 0, "updates": 0}
+    lock = threading.Lock()
+
+    def count(what: str, n: int = 1) -> None:
+        with lock:
+            served[what] += n
+
+    def scrape():
+        while not stop.is_set():
+            requests.get(f"http://127.0.0.1:{prometheus.port}/metrics", timeout=5).raise_for_status()
+            count("scrapes")
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{gnmi.port}")
+    stub = gnmi_pb2_grpc.gNMIStub(channel)
+
+    def get():
+        while not stop.is_set():
+            stub.Get(gnmi_pb2.GetRequest(path=[gnmi_pb2.Path()], encoding=gnmi_pb2.JSON_IETF), timeout=5)
+            count("gets")
+
+    def subscription(mode):
+        path = gnmi_pb2.Path(elem=[gnmi_pb2.PathElem(name="interfaces")])
+        return gnmi_pb2.SubscribeRequest(subscribe=gnmi_pb2.SubscriptionList(
+            subscription=[gnmi_pb2.Subscription(path=path, mode=mode, sample_interval=0)], encoding=gnmi_pb2.JSON))
+
+    streams = [stub.Subscribe(iter([subscription(gnmi_pb2.SAMPLE if i % 2 else gnmi_pb2.ON_CHANGE)]), timeout=60)
+               for i in range(12)]
+
+    def read(stream):
+        try:
+            for response in stream:
+                count("updates", len(response.update.update))
+        except grpc.RpcError:
+            pass  # cancelled at the end
+
+    threads = [threading.Thread(target=scrape) for _ in range(3)] + [threading.Thread(target=get)] + \
+        [threading.Thread(target=read, args=(s,)) for s in streams]
+    for t in threads:
+        t.start()
+    try:
+        assert wait_until(lambda: served["scrapes"] > 8 and served["gets"] > 1 and served["updates"] > 0, 20)
+        busy = per_tick(pipeline, redis_server)
+    finally:
+        stop.set()
+        for s in streams:
+            s.cancel()
+        for t in threads:
+            t.join(10)
+        channel.close()
+    assert busy == idle, (busy, idle, served)
+    assert served["scrapes"] > TICKS  # more consumers than ticks: they shared the Snapshots
