@@ -108,6 +108,7 @@ class GnmiConfig:
     listen: str = "127.0.0.1:50051"
     username: Optional[str] = None
     password: Optional[str] = None
+    max_subscriptions: int = 64  # Subscribe RPCs open at once; Get and Capabilities keep their own room
     tls: ServerTlsConfig = field(default_factory=ServerTlsConfig)
 
 
@@ -160,6 +161,7 @@ RANGES: Dict[str, Tuple[float, Optional[float]]] = {
     "export.otlp.timeout_s": (0, None),
     "export.otlp.queue_size": (1, 1 << 16),
     "export.otlp.max_backoff_s": (0, None),
+    "export.gnmi.max_subscriptions": (1, 1024),
 }
 RING_MAX_KB = 1 << 20  # mirror.ring_blocks x mirror.ring_block_kb: resident, so at most 1 GiB
 LISTENS = ("export.prometheus.listen", "export.gnmi.listen")

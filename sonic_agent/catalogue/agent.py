@@ -56,6 +56,7 @@ COUNTERS = (  # (name, part, meaning)
     ("otlp_snapshot_failures_total", "otlp", "Intervals whose request could not be encoded."),
     ("otlp_queue_length", "otlp", "Requests waiting for the collector."),
     ("gnmi_subscriptions", "gnmi", "Subscribe RPCs open now."),
+    ("gnmi_subscriptions_refused_total", "gnmi", "Subscribe RPCs refused: export.gnmi.max_subscriptions were open."),
 )
 
 

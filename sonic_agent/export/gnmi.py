@@ -30,6 +30,7 @@ from ..listen import is_loopback, parse_listen
 
 log = logging.getLogger(__name__)
 GNMI_VERSION = "0.8.0"
+UNARY_WORKERS = 8
 ENCODINGS = (gnmi_pb2.JSON, gnmi_pb2.JSON_IETF)
 MODELS = [gnmi_pb2.ModelData(name="openconfig-interfaces", organization="OpenConfig working group", version="3.0.0"),
           gnmi_pb2.ModelData(name="openconfig-if-aggregate", organization="OpenConfig working group"),
@@ -47,9 +48,11 @@ class ChangeFeed(Protocol):
 
 class GnmiService(gnmi_pb2_grpc.gNMIServicer):
     def __init__(self, snapshot_fn: Callable[[], Snapshot], username: Optional[str], password: Optional[str],
-                 catalogue: Catalogue = CATALOGUE):
+                 catalogue: Catalogue = CATALOGUE, max_subscriptions: int = 64):
         self._snapshot_fn = snapshot_fn
         self._catalogue = catalogue
+        self._max_subscriptions = max_subscriptions
+        self.refused = 0
         self._credentials = (username or "", password or "") if (username or password) else None
         self._lock = threading.Lock()
         self._streams: Set[Wakeup] = set()
@@ -107,11 +110,18 @@ class GnmiService(gnmi_pb2_grpc.gNMIServicer):
         self._check_encoding(request.encoding, context)
         patterns = [from_proto(request.prefix, s.path) for s in request.subscription]
         wakeup = Wakeup()
+        with self._lock:
+            full = len(self._streams) >= self._max_subscriptions
+            if full:
+                self.refused += 1
+            else:
+                self._streams.add(wakeup)
+        if full:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"at most {self._max_subscriptions} subscriptions (export.gnmi.max_subscriptions)")
         context.add_callback(wakeup.end)
         poll_mode = request.mode == gnmi_pb2.SubscriptionList.POLL
         threading.Thread(target=_read_polls, args=(request_iterator, wakeup, poll_mode), daemon=True).start()
-        with self._lock:
-            self._streams.add(wakeup)
         try:
             yield from run_subscription(request, patterns, self._snapshot_fn, wakeup, self._catalogue)
         finally:
@@ -136,7 +146,7 @@ class GnmiServer:
     """Serves gNMI on cfg.listen; `port` is the bound port (listen on :0 for a free one)."""
 
     def __init__(self, cfg: GnmiConfig, snapshot_fn: Callable[[], Snapshot], changes: Optional[ChangeFeed] = None,
-                 max_workers: int = 16, catalogue: Catalogue = CATALOGUE):
+                 catalogue: Catalogue = CATALOGUE):
         self.host, self.port = parse_listen(cfg.listen, "config: export.gnmi.listen")
         tls = cfg.tls
         if bool(tls.cert) != bool(tls.key):
@@ -145,11 +155,13 @@ class GnmiServer:
             raise UserError(f"export.gnmi: refusing plain text on {cfg.listen}, which is not loopback; "
                             "set export.gnmi.tls.cert and tls.key (or listen on 127.0.0.1)")
         self._cfg = cfg
-        self.service = GnmiService(snapshot_fn, cfg.username, cfg.password, catalogue)
+        self.service = GnmiService(snapshot_fn, cfg.username, cfg.password, catalogue, cfg.max_subscriptions)
         self._unsubscribe = changes(self.service.on_change) if changes is not None else None
-        # Each open subscription holds a worker; past max_workers calls get RESOURCE_EXHAUSTED.
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers, thread_name_prefix="gnmi"),
-                                   maximum_concurrent_rpcs=max_workers)
+        # Each open subscription holds a worker; UNARY_WORKERS more serve Get and Capabilities
+        # however many subscriptions are open. Past them all, gRPC answers RESOURCE_EXHAUSTED.
+        workers = cfg.max_subscriptions + UNARY_WORKERS
+        self._server = grpc.server(futures.ThreadPoolExecutor(workers, thread_name_prefix="gnmi"),
+                                   maximum_concurrent_rpcs=workers)
         gnmi_pb2_grpc.add_gNMIServicer_to_server(self.service, self._server)
 
     def start(self) -> "GnmiServer":
@@ -173,8 +185,9 @@ class GnmiServer:
         return self
 
     def agent_counters(self) -> Dict[str, float]:
-        """For Snapshot.agent: the Subscribe RPCs open now."""
-        return {"gnmi_subscriptions": float(self.service.active_streams())}
+        """For Snapshot.agent: the Subscribe RPCs open now, and those refused."""
+        return {"gnmi_subscriptions": float(self.service.active_streams()),
+                "gnmi_subscriptions_refused_total": float(self.service.refused)}
 
     def stop(self, grace: float = 1.0) -> None:
         if self._unsubscribe is not None:

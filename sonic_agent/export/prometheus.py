@@ -24,8 +24,8 @@ from ..config import PrometheusConfig
 from ..errors import UserError
 from ..listen import parse_listen
 from ..records import Snapshot
-from .prometheus_encode import (EOF, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, SeriesBudget, families, render,
-                                snapshot_text, wants_openmetrics)
+from .prometheus_encode import (EOF, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, LabelCache, SeriesBudget, families,
+                                render, snapshot_text, wants_openmetrics)
 
 log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 4  # handler threads; scrapes are seconds apart
@@ -44,6 +44,8 @@ class SnapshotCollector:
         self._catalogue = catalogue
         self._lock = threading.Lock()
         self._gzipped: Dict[Tuple[int, bool], Tuple[Snapshot, bytes]] = {}  # the last Snapshot's, per format
+        self._labels = LabelCache()  # used under _encode_lock: one encode at a time
+        self._encode_lock = threading.Lock()
         self.stats = {"series_cut": 0, "snapshot_failures": 0, "scrapes_rejected": 0}
 
     def body(self, openmetrics: bool, gzipped: bool) -> bytes:
@@ -51,7 +53,8 @@ class SnapshotCollector:
         snapshot_part = b""
         try:
             snapshot = self._snapshot_fn()
-            text, cut = snapshot_text(snapshot, self._catalogue, openmetrics, self._max_series)
+            with self._encode_lock:  # concurrent scrapes of one Snapshot wait for its one encode
+                text, cut = snapshot_text(snapshot, self._catalogue, openmetrics, self._max_series, self._labels)
             snapshot_part = self._gzip(snapshot, text, openmetrics) if gzipped else text.encode()
         except Exception:  # still serve the exporter's own counters, which say so
             log.exception("prometheus: encoding the snapshot failed")

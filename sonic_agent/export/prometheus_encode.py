@@ -58,14 +58,36 @@ def wants_openmetrics(accept: str) -> bool:
     return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
 
 
+class LabelCache:
+    """Label texts kept from one encode to the next (a port's, a probe class's labels rarely
+    change): emptied when any port's alias or namespace changes, and per entity past
+    `MAX_PER_ENTITY` keys (flows churn)."""
+
+    MAX_PER_ENTITY = 100_000
+
+    def __init__(self):
+        self.ports: Dict[str, Tuple[str, str]] = {}
+        self.keys: Dict[str, Dict[tuple, str]] = {}
+        self.texts: Dict[Tuple[str, str], str] = {}
+        self.port_texts: Dict[str, str] = {}
+
+    def use(self, snapshot: Optional[Snapshot]) -> "LabelCache":
+        ports = {p.name: (p.alias, p.namespace) for p in snapshot.ports} if snapshot else {}
+        if ports != self.ports:
+            self.ports, self.keys, self.port_texts = ports, {}, {}
+        for name, texts in self.keys.items():
+            if len(texts) > self.MAX_PER_ENTITY:
+                self.keys[name] = {}
+        if len(self.texts) > self.MAX_PER_ENTITY:
+            self.texts = {}
+        return self
+
+
 class _Labels:
     """Label texts of one encode: escaped once, port labels with alias and namespace."""
 
-    def __init__(self, snapshot: Optional[Snapshot]):
-        self._ports = {p.name: (p.alias, p.namespace) for p in snapshot.ports} if snapshot else {}
-        self._texts: Dict[Tuple[str, str], str] = {}
-        self._port_texts: Dict[str, str] = {}
-        self._keys: Dict[str, Dict[tuple, str]] = {}  # entity -> key values -> their labels' text
+    def __init__(self, cache: LabelCache):
+        self._ports, self._texts, self._port_texts, self._keys = cache.ports, cache.texts, cache.port_texts, cache.keys
 
     def text(self, label: str, value: str) -> str:
         key = (label, value)
@@ -91,9 +113,13 @@ class _Labels:
                 out.append(self.text(key.prom, key.prom_text(value)))
         return out
 
+    def entity_texts(self, metric: Metric) -> Dict[tuple, str]:
+        """The label texts of the keys of `metric`'s entity made so far (its metrics share them)."""
+        return self._keys.setdefault(metric.entity.name, {})
+
     def key_text(self, metric: Metric, values: tuple) -> str:
-        """`of_key` joined, once per entity and key (an entity's metrics share their keys)."""
-        texts = self._keys.setdefault(metric.entity.name, {})
+        """`of_key` joined, once per entity and key."""
+        texts = self.entity_texts(metric)
         out = texts.get(values)
         if out is None:
             out = texts[values] = ",".join(self.of_key(metric, values))
@@ -101,10 +127,10 @@ class _Labels:
 
 
 def families(metrics: Iterable[Metric], source: Any, budget: SeriesBudget,
-             snapshot: Optional[Snapshot] = None) -> List[Family]:
+             snapshot: Optional[Snapshot] = None, cache: Optional[LabelCache] = None) -> List[Family]:
     """Every family of `metrics` with samples; points from `snapshot` (cached there) or, for
     what is not in a Snapshot (the exporter's own counters), from `source`."""
-    labels = _Labels(snapshot)
+    labels = _Labels((cache or LabelCache()).use(snapshot))
     groups: Dict[str, List[Metric]] = {}
     for m in metrics:
         if m.prom:
@@ -119,17 +145,25 @@ def families(metrics: Iterable[Metric], source: Any, budget: SeriesBudget,
         elif first.kind == HISTOGRAM:
             _histograms(family, points, labels, budget)
         else:
-            sample = name + ("_total" if first.kind == COUNTER else "")
-            for m, pts in points:
-                fixed = ",".join(labels.text(k, v) for k, v in m.prom_labels)
-                lines, key_text = family.lines, labels.key_text
-                for key, value in pts[:budget.take_up_to(len(pts))]:
-                    body = key_text(m, key)
-                    body = f"{body},{fixed}" if body and fixed else body or fixed
-                    lines.append(f"{sample}{{{body}}} {number(value)}\n" if body else f"{sample} {number(value)}\n")
+            _series(family, name + ("_total" if first.kind == COUNTER else ""), points, labels, budget)
         if family.lines:
             out.append(family)
     return out
+
+
+def _series(family: Family, sample: str, points, labels: _Labels, budget: SeriesBudget) -> None:
+    lines = family.lines
+    for m, pts in points:
+        fixed = ",".join(labels.text(k, v) for k, v in m.prom_labels)
+        texts = labels.entity_texts(m)
+        for key, value in pts[:budget.take_up_to(len(pts))]:
+            body = texts.get(key)
+            if body is None:
+                body = labels.key_text(m, key)
+            if fixed:
+                body = f"{body},{fixed}" if body else fixed
+            text = str(value) if type(value) is int else number(value)
+            lines.append(f"{sample}{{{body}}} {text}\n" if body else f"{sample} {text}\n")
 
 
 def _info(family: Family, points, labels: _Labels, budget: SeriesBudget) -> None:
@@ -176,11 +210,12 @@ def render(fams: Iterable[Family], openmetrics: bool) -> str:
 EOF = "# EOF\n"  # OpenMetrics' last line
 
 
-def snapshot_text(snapshot: Snapshot, catalogue: Catalogue, openmetrics: bool, max_series: int) -> Tuple[str, int]:
+def snapshot_text(snapshot: Snapshot, catalogue: Catalogue, openmetrics: bool, max_series: int,
+                  cache: Optional[LabelCache] = None) -> Tuple[str, int]:
     """The Snapshot's exposition and how many series the cap cut; once per Snapshot and format."""
     def build():
         budget = SeriesBudget(max_series)
-        return render(families(catalogue, snapshot, budget, snapshot), openmetrics), budget.cut
+        return render(families(catalogue, snapshot, budget, snapshot, cache), openmetrics), budget.cut
     return snapshot.derived(("prometheus", id(catalogue), openmetrics, max_series), build)
 
 

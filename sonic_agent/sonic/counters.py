@@ -37,8 +37,16 @@ class CounterMaps:
 
 
 def number(text: Optional[str]) -> Optional[float]:
+    """A COUNTERS_DB value: an int where it is one (counters), else a float (rates); None for
+    what does not parse ("N/A", "", ...)."""
+    if text is None:
+        return None
     try:
-        return float(text) if text is not None else None
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
     except ValueError:
         return None
 

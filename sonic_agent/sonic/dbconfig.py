@@ -21,6 +21,13 @@ class RedisInstance:
     port: int
     unix_socket_path: Optional[str]
 
+    def where(self) -> str:
+        """Where a client connects, for messages: the unix socket when it exists, else TCP."""
+        if self.unix_socket_path and Path(self.unix_socket_path).exists():
+            return f"unix socket {self.unix_socket_path}"
+        missing = f" (unix socket {self.unix_socket_path} absent)" if self.unix_socket_path else ""
+        return f"{self.hostname}:{self.port}{missing}"
+
 
 @dataclass(frozen=True)
 class Database:

@@ -120,8 +120,10 @@ class SwitchModel:
             try:
                 follower.sync_once()
             except REDIS_ERRORS as exc:
+                where = next(db.instance.where() for db in self._configs[follower.namespace].databases.values()
+                             if db.instance.name == follower.instance)
                 raise UserError(f"sonic: namespace '{follower.namespace or 'host'}' redis "
-                                f"'{follower.instance}' unreachable ({exc})") from None
+                                f"'{follower.instance}' at {where} unreachable ({exc})") from None
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         with self._lock:

@@ -35,11 +35,11 @@ def sample_snapshot(ports: int = 4, flows: int = 3, classes=CLASSES, counter_bas
         port_states.append(PortState(name=name, alias=f"fortyGigE0/{i * 4}", index=i, speed_mbps=40000,
                                      mtu=9100, admin_status="up", oper_status=oper_status, netdev_oper_status="up",
                                      description=f"to server {i}", lag="PortChannel0001" if name in lag else ""))
-        port_counters.append(PortCounters(name, {counter: float(counter_base + i * 100 + j)
+        port_counters.append(PortCounters(name, {counter: counter_base + i * 100 + j
                                                  for j, counter in enumerate(PORT_COUNTER_NAMES)}))
         for q in range(queues):
             kind = "unicast" if q < max(1, queues // 2) else "multicast"
-            queue_counters.append(QueueCounters(name, q, kind, {counter: float(counter_base + 10 * q + k)
+            queue_counters.append(QueueCounters(name, q, kind, {counter: counter_base + 10 * q + k
                                                                 for k, counter in enumerate(QUEUE_COUNTER_NAMES)}))
         for direction in ("rx", "tx"):
             counts = [ProbeCount(name, direction, klass, counter_base + k, 64 * (counter_base + k))

@@ -177,7 +177,7 @@ def test_a_removed_port_is_deleted_on_change(model):
         stream = gnmi_pb2_grpc.gNMIStub(channel).Subscribe(iter([request]), timeout=10)
         while not next(stream).sync_response:
             pass
-        assert server.agent_counters() == {"gnmi_subscriptions": 1}
+        assert server.agent_counters() == {"gnmi_subscriptions": 1, "gnmi_subscriptions_refused_total": 0}
         model.snap = sample_snapshot(ports=4, flows=3, drop_port="Ethernet8")
         model.callbacks[-1]([SimpleNamespace(db="CONFIG_DB", table="PORT", key="Ethernet8", op="del")])
         deleted = next(stream).update.delete
@@ -273,3 +273,30 @@ def test_probe_sizes_talkers_and_kernel_drops_over_get(server, certs):
                        talker.format("lldp", 0, "52:54:00:00:00:01", "bytes"): "8192"}
     assert drops["telegen/probes/kernel-drops/drop[port=Ethernet12][reason=no_socket]/state/packets"] == "10"
     assert len(drops) == 4 * 2
+
+
+def test_subscriptions_are_capped_and_get_is_still_served(model):
+    server = GnmiServer(GnmiConfig(listen="127.0.0.1:0", max_subscriptions=2), model.snapshot, model.subscribe).start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    stub = gnmi_pb2_grpc.gNMIStub(channel)
+    request = gnmi_pb2.SubscribeRequest(subscribe=gnmi_pb2.SubscriptionList(
+        subscription=[gnmi_pb2.Subscription(path=gnmi_pb2.Path(elem=[gnmi_pb2.PathElem(name="system")]),
+                                            mode=gnmi_pb2.ON_CHANGE)], encoding=gnmi_pb2.JSON))
+    try:
+        open_ = [stub.Subscribe(iter([request]), timeout=10) for _ in range(2)]
+        for stream in open_:
+            while not next(stream).sync_response:
+                pass
+        with pytest.raises(grpc.RpcError) as refused:
+            next(stub.Subscribe(iter([request]), timeout=10))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "export.gnmi.max_subscriptions" in refused.value.details()
+        reply = stub.Get(gnmi_pb2.GetRequest(path=[gnmi_pb2.Path(elem=[gnmi_pb2.PathElem(name="system")])],
+                                             encoding=gnmi_pb2.JSON), timeout=5)
+        assert json.loads(reply.notification[0].update[0].val.json_val) == "sw1"
+        assert server.agent_counters() == {"gnmi_subscriptions": 2, "gnmi_subscriptions_refused_total": 1}
+        for stream in open_:
+            stream.cancel()
+    finally:
+        channel.close()
+        server.stop(0)

@@ -67,10 +67,12 @@ def test_show_missing_db_config_is_one_line_exit_2(tmp_path, capsys):
 
 def test_show_unreachable_redis_is_one_line_exit_2(tmp_path, capsys):
     from tests.conftest import RedisServer
-    path = RedisServer(tmp_path).write_database_config()  # never started
+    server = RedisServer(tmp_path)
+    path = server.write_database_config()  # never started: its unix socket does not exist
     assert main(["show", "vlans", "--db-config", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unreachable" in err[0]
+    assert f"(unix socket {server.socket} absent)" in err[0], err  # the path, not just "127.0.0.1:0"
 
 
 def test_show_ports_ifindex_from_the_current_netns(redis_server):
