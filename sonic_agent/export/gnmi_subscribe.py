@@ -139,6 +139,13 @@ def run_subscription(request: gnmi_pb2.SubscriptionList, patterns: List[Pattern]
                 yield SYNC
             continue
         now = time.monotonic()
+        if len(streams) == 1 and streams[0].sampled and not streams[0].suppress_redundant:
+            stream = streams[0]  # the usual SAMPLE RPC: its responses shared with every other on that path
+            if now >= stream.due:
+                stream.due = now + stream.interval_s
+                yield from snap.derived(("gnmi-sample", id(catalogue), stream.pattern, request.encoding), lambda: list(
+                    notifications(stream.select(snap, catalogue), [], request.encoding, timestamp_ns(snap))))
+            continue
         updates: Leaves = {}
         deleted: List[PathKey] = []
         for stream in streams:
