@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import mmap
 import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
@@ -120,6 +121,48 @@ class ExportConfig:
 
 
 @dataclass
+class FamilyConfig:
+    """One family of SONiC tables (sonic_agent.sonic.families): on or off, how often it is read
+    (each read costs a SCAN and a pipelined HGETALL), and at most how many entries."""
+
+    enabled: bool = True
+    refresh_s: float = 10.0
+    max_entries: int = 4096
+
+
+def _family(**kw) -> Callable[[], FamilyConfig]:
+    return lambda: FamilyConfig(**kw)
+
+
+@dataclass
+class FamiliesConfig:
+    transceivers: FamilyConfig = field(default_factory=_family())
+    transceiver_status: FamilyConfig = field(default_factory=_family())  # status fields and alarm flags
+    platform: FamilyConfig = field(default_factory=_family())  # PSUs, fans, sensors, chassis, reboot cause
+    bgp: FamilyConfig = field(default_factory=_family(refresh_s=1.0))
+    bfd: FamilyConfig = field(default_factory=_family(refresh_s=1.0))
+    lldp: FamilyConfig = field(default_factory=_family())
+    routes: FamilyConfig = field(default_factory=_family(refresh_s=30.0, max_entries=200_000))
+    fdb: FamilyConfig = field(default_factory=_family(refresh_s=30.0, max_entries=65_536))
+    crm: FamilyConfig = field(default_factory=_family())
+    watermarks: FamilyConfig = field(default_factory=_family())  # queues, priority groups, buffer pools
+    traps: FamilyConfig = field(default_factory=_family(refresh_s=1.0))  # also the CPU-path series
+    containers: FamilyConfig = field(default_factory=_family())  # DOCKER_STATS and FEATURE
+    processes: FamilyConfig = field(default_factory=_family(max_entries=512))
+
+
+@dataclass
+class HostConfig:
+    """The switch's Linux from /proc (sonic_agent.hoststats): `proc` is the host's /proc and
+    `root` the host's / as the agent sees them (a container mounts them, e.g. /host/proc)."""
+
+    enabled: bool = True
+    refresh_s: float = 1.0
+    proc: str = "/proc"
+    root: str = "/"
+
+
+@dataclass
 class AgentConfig:
     log_level: str = "info"
     log_format: str = "json"  # json | text
@@ -130,6 +173,8 @@ class AgentConfig:
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     mirror: MirrorConfig = field(default_factory=MirrorConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    families: FamiliesConfig = field(default_factory=FamiliesConfig)
+    host: HostConfig = field(default_factory=HostConfig)
 
 
 CHOICES = {
@@ -162,6 +207,9 @@ RANGES: Dict[str, Tuple[float, Optional[float]]] = {
     "export.otlp.queue_size": (1, 1 << 16),
     "export.otlp.max_backoff_s": (0, None),
     "export.gnmi.max_subscriptions": (1, 1024),
+    "families.*.refresh_s": (0, 86400),
+    "families.*.max_entries": (1, 1 << 22),
+    "host.refresh_s": (0, 86400),
 }
 RING_MAX_KB = 1 << 20  # mirror.ring_blocks x mirror.ring_block_kb: resident, so at most 1 GiB
 LISTENS = ("export.prometheus.listen", "export.gnmi.listen")
@@ -213,7 +261,9 @@ def _apply_env(raw: Dict[str, Any], environ: Mapping[str, str]) -> None:
             node[parts[-1]] = value
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
+def _build(cls: type, raw: Any, prefix: str, default: Any = None) -> Any:
+    """`cls` from a mapping; keys not given keep `default`'s values (a section's own defaults,
+    e.g. one family's refresh interval), else the class's."""
     if not isinstance(raw, dict):
         raise UserError(f"config: {prefix.rstrip('.') or 'top level'}: expected a mapping, got {_type_name(raw)}")
     hints = typing.get_type_hints(cls)
@@ -221,19 +271,19 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     for key in raw:
         if key not in known:
             raise UserError(f"config: unknown key '{prefix}{key}'")
+    base = default if default is not None else cls()
     values = {}
     for f in dataclasses.fields(cls):
         if f.name in raw:
-            values[f.name] = _check(hints[f.name], raw[f.name], prefix + f.name)
-    obj = cls(**values)
-    return obj
+            values[f.name] = _check(hints[f.name], raw[f.name], prefix + f.name, getattr(base, f.name))
+    return dataclasses.replace(base, **values)
 
 
-def _check(hint: Any, value: Any, path: str) -> Any:
+def _check(hint: Any, value: Any, path: str, default: Any = None) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value if value is not None else {}, path + ".")
+        return _build(hint, value if value is not None else {}, path + ".", default)
     if origin is typing.Union:  # Optional[X]
         if value is None:
             return None
@@ -255,7 +305,7 @@ def _check(hint: Any, value: Any, path: str) -> Any:
     choices = CHOICES.get(path)
     if choices and value not in choices:
         raise UserError(f"config: {path}: must be one of {', '.join(choices)}, got {value!r}")
-    bounds = RANGES.get(path.split("[")[0])
+    bounds = RANGES.get(path.split("[")[0]) or RANGES.get(re.sub(r"^(families)\.\w+\.", r"\1.*.", path))
     if bounds is not None:
         _check_range(value, bounds, path)
     if path in LISTENS:

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional
 from .catalogue import CATALOGUE, Catalogue
 from .config import AgentConfig
 from .records import MirrorReading, ProbeReading, Snapshot
+from .hoststats import HostReader
 from .snapshots import SnapshotFeed
 from .sonic.mirror_match import session_lookup
 from .sonic.model import SwitchModel
@@ -38,6 +39,8 @@ class Pipeline:
         self.catalogue = catalogue
         self.model = SwitchModel.from_config(cfg.sonic)
         self.feed = SnapshotFeed(self.read_snapshot, self.relabel_snapshot, cfg.tick_s)
+        self._family_settings = {f.name: getattr(cfg.families, f.name) for f in dataclasses.fields(cfg.families)}
+        self.host = HostReader(cfg.host) if cfg.host.enabled else None
         self.mirror = None  # started in start(): the XDP decoder attaches, or AF_PACKET stands in
         self.session_lookup = session_lookup(self.model, span_port=cfg.mirror.interface)
         self._ports_changed = threading.Event()
@@ -119,19 +122,22 @@ class Pipeline:
 
     def _model_part(self) -> dict:
         return dict(device=self.model.device_info(), ports=self.model.port_states(), lags=self.model.lag_states(),
-                    vlans=self.model.vlan_states())
+                    vlans=self.model.vlan_states(), bgp_peers=self.model.bgp_peers())
 
     def read_snapshot(self, seq: int) -> Snapshot:
         """Every source read once: the model (in memory), COUNTERS_DB (one round trip per
         namespace), each kernel map of the probes and the mirror decoder."""
         port_counters, queue_counters = self.model.read_counters(self.catalogue)
+        families = self.model.read_families(self.catalogue, self._family_settings)
+        if self.host is not None:
+            families.update(self.host.read())
         probes = self.probes.read(PROBE_TALKERS_PER_PORT) if self.probes is not None else ProbeReading()
         mirror = self.mirror.read(self.session_lookup) if self.mirror is not None else MirrorReading()
         return Snapshot(
             timestamp=time.time(), seq=seq, **self._model_part(), port_counters=port_counters,
             queue_counters=queue_counters, probe_counts=probes.counts, probe_sizes=probes.sizes,
             probe_talkers=probes.talkers, kernel_drops=probes.drops, flows=mirror.flows, sessions=mirror.sessions,
-            malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters))
+            malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters), families=families)
 
     def relabel_snapshot(self, previous: Snapshot, seq: int) -> Snapshot:
         """The model's state now over the last tick's readings, less those of ports that left."""

@@ -75,6 +75,16 @@ class VlanState:
 
 
 @dataclass(frozen=True)
+class BgpPeer:
+    """A configured BGP neighbor (CONFIG_DB BGP_NEIGHBOR)."""
+
+    address: str
+    vrf: str = "default"
+    name: str = ""
+    asn: str = ""
+
+
+@dataclass(frozen=True)
 class PortCounters:
     """One port's COUNTERS_DB counters and rates, by catalogue metric name (sonic_agent.catalogue);
     a field the platform does not have, or that does not parse, is absent."""
@@ -93,6 +103,16 @@ class QueueCounters:
     queue: int
     type: str
     values: Mapping[str, float]
+    namespace: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One entry of a SONiC state table (or a count made of one), for a catalogue table entity:
+    its key parts and its parsed values by catalogue metric name (sonic_agent.sonic.families)."""
+
+    key: Tuple[str, ...]
+    values: Mapping[str, object]
     namespace: str = ""
 
 
@@ -209,6 +229,7 @@ class Snapshot:
     ports: List[PortState] = field(default_factory=list)  # ports, then PortChannels, then VLANs
     lags: List[LagState] = field(default_factory=list)
     vlans: List[VlanState] = field(default_factory=list)
+    bgp_peers: List[BgpPeer] = field(default_factory=list)
     port_counters: List[PortCounters] = field(default_factory=list)
     queue_counters: List[QueueCounters] = field(default_factory=list)
     probe_counts: List[ProbeCount] = field(default_factory=list)
@@ -219,6 +240,7 @@ class Snapshot:
     sessions: List[MirrorSessionStats] = field(default_factory=list)
     malformed: Dict[str, int] = field(default_factory=dict)  # mirror decode, by reason
     agent: Dict[str, float] = field(default_factory=dict)  # the agent's own counters (catalogue.agent)
+    families: Mapping[str, List[Row]] = field(default_factory=dict)  # table entity name -> rows
     _derived: Dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def derived(self, key: object, build: Callable[[], T]) -> T:

@@ -1,7 +1,7 @@
 """One catalogue drives every encoder and README: one entry added is one counter everywhere.
 
 The fixture catalogue adds a COUNTERS_DB port counter the agent does not know
-(SAI_PORT_STAT_ETHER_STATS_UNDERSIZE_PKTS); the real pipeline reads it from a real redis and
+(SAI_PORT_STAT_IF_IN_FABRIC_DATA_UNITS); the real pipeline reads it from a real redis and
 serves it through Prometheus (scraped over HTTP), OTLP (a gRPC receiver) and gNMI (a Get).
 """
 from __future__ import annotations
@@ -26,10 +26,10 @@ from tests.export.test_otlp import attrs
 from tests.sonic.generated import generate_switch, load_switch
 
 COUNTERS_DB = 2
-UNDERSIZE = counters_db("port.in_undersize_pkts", PORT_COUNTERS, "COUNTERS", "SAI_PORT_STAT_ETHER_STATS_UNDERSIZE_PKTS",
-                        COUNTER, "{packet}", "Undersized frames received.", "sonic_port_undersize_packets", (),
-                        "sonic.port.undersize", (("network.io.direction", "receive"),),
-                        "/interfaces/interface[name={port}]/state/counters/in-undersize-pkts")
+FABRIC_UNITS = counters_db("port.in_fabric_data_units", PORT_COUNTERS, "COUNTERS", "SAI_PORT_STAT_IF_IN_FABRIC_DATA_UNITS",
+                        COUNTER, "{unit}", "Fabric data units received.", "sonic_port_fabric_data_units", (),
+                        "sonic.port.fabric_data_units", (("network.io.direction", "receive"),),
+                        "/interfaces/interface[name={port}]/state/counters/in-fabric-data-units")
 
 
 def test_readme_tables_are_the_catalogues():
@@ -47,12 +47,12 @@ def test_agent_counter_names_are_unique_and_typed_by_suffix():
 
 
 @pytest.fixture
-def pipeline_with_undersize(redis_server):
+def pipeline_with_extra_counter(redis_server):
     path = redis_server.write_database_config()
     load_switch(load_database_config(str(path)), generate_switch(ports=4, portchannels=1, vlans=1))
     counters = redis_server.client(COUNTERS_DB)
     oid = counters.hget("COUNTERS_PORT_NAME_MAP", "Ethernet4")
-    counters.hset(f"COUNTERS:{oid}", "SAI_PORT_STAT_ETHER_STATS_UNDERSIZE_PKTS", "77")
+    counters.hset(f"COUNTERS:{oid}", "SAI_PORT_STAT_IF_IN_FABRIC_DATA_UNITS", "77")
     receiver = GrpcReceiver().start()
     cfg = AgentConfig(tick_s=0.2)
     cfg.sonic.database_config = str(path)
@@ -61,43 +61,43 @@ def pipeline_with_undersize(redis_server):
     cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
     cfg.export.gnmi = GnmiConfig(enabled=True, listen="127.0.0.1:0")
     cfg.export.otlp = OtlpConfig(enabled=True, endpoint=f"http://127.0.0.1:{receiver.port}", interval_s=0.2)
-    pipe = Pipeline(cfg, catalogue=CATALOGUE.extended(UNDERSIZE))
+    pipe = Pipeline(cfg, catalogue=CATALOGUE.extended(FABRIC_UNITS))
     pipe.start()
     yield pipe, receiver
     pipe.stop()
     receiver.stop()
 
 
-def test_one_catalogue_entry_reaches_prometheus_otlp_and_gnmi(pipeline_with_undersize):
-    pipe, receiver = pipeline_with_undersize
+def test_one_catalogue_entry_reaches_prometheus_otlp_and_gnmi(pipeline_with_extra_counter):
+    pipe, receiver = pipeline_with_extra_counter
     prometheus, gnmi = (next(e for e in pipe.exporters if type(e).__name__ == kind)
                         for kind in ("PrometheusExporter", "GnmiServer"))
     text = requests.get(f"http://127.0.0.1:{prometheus.port}/metrics", timeout=5).text
-    assert 'sonic_port_undersize_packets_total{port="Ethernet4",alias="etp2",namespace=""} 77\n' in text
-    assert "# TYPE sonic_port_undersize_packets_total counter" in text
+    assert 'sonic_port_fabric_data_units_total{port="Ethernet4",alias="etp2",namespace=""} 77\n' in text
+    assert "# TYPE sonic_port_fabric_data_units_total counter" in text
 
-    def undersize_points():
+    def fabric_points():
         for _, request, _ in receiver.of("metrics"):
             for metric in request.resource_metrics[0].scope_metrics[0].metrics:
-                if metric.name == "sonic.port.undersize":
+                if metric.name == "sonic.port.fabric_data_units":
                     return [(attrs(p.attributes), p.as_int) for p in metric.sum.data_points]
         return None
-    assert wait_until(undersize_points, 10) is not None
-    assert undersize_points() == [({"network.interface.name": "Ethernet4", "sonic.port.alias": "etp2",
+    assert wait_until(fabric_points, 10) is not None
+    assert fabric_points() == [({"network.interface.name": "Ethernet4", "sonic.port.alias": "etp2",
                                     "network.io.direction": "receive"}, 77)]
 
     with grpc.insecure_channel(f"127.0.0.1:{gnmi.port}") as channel:
         path = gnmi_pb2.Path(elem=[gnmi_pb2.PathElem(name="interfaces"),
                                    gnmi_pb2.PathElem(name="interface", key={"name": "Ethernet4"}),
                                    gnmi_pb2.PathElem(name="state"), gnmi_pb2.PathElem(name="counters"),
-                                   gnmi_pb2.PathElem(name="in-undersize-pkts")])
+                                   gnmi_pb2.PathElem(name="in-fabric-data-units")])
         reply = gnmi_pb2_grpc.gNMIStub(channel).Get(gnmi_pb2.GetRequest(path=[path], encoding=gnmi_pb2.JSON_IETF),
                                                     timeout=5)
     (update,) = reply.notification[0].update
     assert json.loads(update.val.json_ietf_val) == "77"  # a counter: uint64, a string under JSON_IETF
 
 
-def test_every_agent_counter_produced_is_catalogued(pipeline_with_undersize):
-    pipe, _ = pipeline_with_undersize
+def test_every_agent_counter_produced_is_catalogued(pipeline_with_extra_counter):
+    pipe, _ = pipeline_with_extra_counter
     names = {name for name, _, _ in COUNTERS}
     assert set(pipe.snapshot().agent) <= names, set(pipe.snapshot().agent) - names

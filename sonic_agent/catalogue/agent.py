@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import List
 
-from .model import COUNTER, GAUGE, Entity, Metric, Source
+from .model import COUNTER, GAUGE, STATE, Entity, Key, Metric, Source
 
 AGENT = Entity("agent", lambda s: (s.agent,), help="the agent itself")
 
@@ -22,6 +22,7 @@ COUNTERS = (  # (name, part, meaning)
     ("redis_reconnects_total", "sonic", "Reconnections to redis (capped, jittered backoff)."),
     ("counters_db_reads_total", "sonic", "COUNTERS_DB round trips (one pipelined read per namespace per tick)."),
     ("counters_db_read_errors_total", "sonic", "COUNTERS_DB reads that failed (the tick keeps the rest)."),
+    ("families_read_errors_total", "sonic", "Reads of the SONiC table families that failed (their last rows kept)."),
     ("probes_ports_attached", "probes", "Netdevs with probes attached."),
     ("probes_ports_tc_ingress", "probes", "Netdevs counting ingress with TC (upper devices, XDP taken)."),
     ("probes_kernel_drops_available", "probes", "1 if kernel drop reasons (tp_btf/kfree_skb) are counted."),
@@ -84,3 +85,31 @@ PROMETHEUS_COUNTERS = tuple(
         ("series_cut", "Series left out by export.prometheus.max_series since the agent started."),
         ("snapshot_failures", "Scrapes whose Snapshot could not be encoded."),
         ("scrapes_rejected", "Connections answered 503: more than the concurrent scrapes served at once.")))
+
+
+UNPARSED = Entity("unparsed", lambda s: s.families.get("unparsed", ()),
+                  (Key("table", lambda r: r.key[0], prom="table", otel="sonic.table"),
+                   Key("field", lambda r: r.key[1], prom="field", otel="sonic.field")),
+                  help="a SONiC table field that did not parse (N/A, None, Updating, ...)")
+TABLE_HEALTH = Entity("table_health", lambda s: s.families.get("table_health", ()),
+                      (Key("table", lambda r: r.key[0], prom="table", otel="sonic.table"),),
+                      help="a SONiC table the families read")
+
+
+def health_metrics() -> List[Metric]:
+    source = Source("agent", "sonic.families")
+    return [
+        Metric("families.unparsed", UNPARSED, COUNTER, "{field}", "Table fields that did not parse ('N/A', 'None', "
+               "'Updating', ...): that one series is left out, the rest of its family exported.", source,
+               lambda r: r.values.get("count"), prom="telegen_sonic_fields_unparsed",
+               otel="telegen.sonic.fields.unparsed", gnmi="/telegen/sonic/tables/table[name={table}]/fields/"
+               "field[name={field}]/state/unparsed"),
+        Metric("families.skipped", TABLE_HEALTH, COUNTER, "{entry}", "Table entries skipped: a key the agent could "
+               "not read as its table's key.", source, lambda r: r.values.get("skipped"),
+               prom="telegen_sonic_table_entries_skipped", otel="telegen.sonic.table.skipped",
+               gnmi="/telegen/sonic/tables/table[name={table}]/state/skipped"),
+        Metric("families.truncated", TABLE_HEALTH, STATE, "1", "1 if the last read of a table stopped at its "
+               "family's max_entries (the rest not read).", source, lambda r: r.values.get("truncated"),
+               prom="telegen_sonic_table_truncated", otel="telegen.sonic.table.truncated",
+               gnmi="/telegen/sonic/tables/table[name={table}]/state/truncated"),
+    ]

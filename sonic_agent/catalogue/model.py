@@ -43,6 +43,28 @@ class Key:
 
 
 @dataclass(frozen=True)
+class Table:
+    """Where a table entity's rows are read (sonic_agent.sonic.families): the keys of `db`
+    under `name` and its separator (SCAN), or the one hash `name` when `whole`; each key's part
+    after the table name split by `key` into the row's key (None: not a row of ours, counted).
+    `family` names its config section (families.<family>: enabled, refresh_s, max_entries).
+    Rows carry the fields the entity's metrics name (Source.field, where `{part}` makes every
+    matching field a row of its own, keyed by the matched part too); `rows`, when given,
+    builds them instead from (key, fields) pairs (e.g. counts)."""
+
+    family: str
+    db: str
+    name: str
+    key: Callable[[str], Optional[Tuple[str, ...]]] = lambda rest: (rest,)
+    key_field: str = ""  # the row's key is this field's value instead (DOCKER_STATS: NAME)
+    whole: bool = False
+    keys_only: bool = False  # counting tables: no field is read
+    rows: Optional[Callable] = None
+    objects: str = ""  # COUNTERS_DB objects (CounterMaps.objects: pgs, buffer_pools, traps): each row one
+    # object's oid, its fields read from `<Source.table>:<oid>` of each metric (no SCAN)
+
+
+@dataclass(frozen=True)
 class Entity:
     """What a family of metrics is about: its records in a Snapshot and their keys."""
 
@@ -51,6 +73,7 @@ class Entity:
     keys: Tuple[Key, ...] = ()
     otel_attrs: Tuple[Tuple[str, Any], ...] = ()  # fixed attributes of every point
     help: str = ""
+    table: Optional[Table] = None  # a SONiC table read into Snapshot.families[name]
     key_of: Callable[[Any], tuple] = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self):
@@ -122,6 +145,7 @@ class Metric:
     otel: Optional[str] = None
     otel_attrs: Tuple[Tuple[str, Any], ...] = ()
     gnmi: Optional[str] = None  # OpenConfig (or /telegen) path template, keys as {key name}
+    parse: Optional[Callable[[str, Any], Any]] = None  # table metrics: (text, row's fields) -> value
     gnmi_elems: Tuple = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self):
@@ -160,15 +184,18 @@ class Catalogue:
     def __init__(self, metrics: Sequence[Metric]):
         self.metrics: Tuple[Metric, ...] = tuple(metrics)
         self.by_name: Dict[str, Metric] = {}
-        families: Dict[str, Metric] = {}
+        prom: Dict[str, Metric] = {}
+        otel: Dict[str, Metric] = {}
         for m in self.metrics:
             if m.name in self.by_name:
                 raise ValueError(f"catalogue: {m.name} twice")
             self.by_name[m.name] = m
-            for name in (m.prom, m.otel):
-                first = families.setdefault(name, m) if name else m
-                if first.entity is not m.entity or first.kind != m.kind:
-                    raise ValueError(f"catalogue: {m.name} shares {name} with {first.name} but not its entity and kind")
+            first = prom.setdefault(m.prom, m) if m.prom else m
+            if first.entity is not m.entity or first.kind != m.kind:  # one family, one label set
+                raise ValueError(f"catalogue: {m.name} shares {m.prom} with {first.name} but not its entity and kind")
+            first = otel.setdefault(m.otel, m) if m.otel else m
+            if (first.kind, first.unit) != (m.kind, m.unit):  # one OTel metric, one type and unit
+                raise ValueError(f"catalogue: {m.name} shares {m.otel} with {first.name} but not its kind and unit")
 
     def __iter__(self):
         return iter(self.metrics)
@@ -179,6 +206,9 @@ class Catalogue:
     def read_from(self, where: str, table: str) -> List[Metric]:
         """The metrics a reader of (database, table) must read, e.g. ('COUNTERS_DB', 'COUNTERS')."""
         return [m for m in self.metrics if m.source.where == where and m.source.table == table]
+
+    def entities(self) -> List[Entity]:
+        return list({id(m.entity): m.entity for m in self.metrics}.values())
 
     def of_entity(self, entity: Entity) -> List[Metric]:
         return [m for m in self.metrics if m.entity is entity]

@@ -169,6 +169,45 @@ def _port_counters() -> List[Metric]:
             out.append(counters_db(f"port.{way}_{measure}", PORT_COUNTERS, "COUNTERS",
                                    f"SAI_PORT_STAT_IF_{way.upper()}_{sai}", COUNTER, unit, help, prom, labels,
                                    otel, attrs, f"{IFACE}/state/counters/{way}-{leaf}"))
+    sizes = ("64", "65_TO_127", "128_TO_255", "256_TO_511", "512_TO_1023", "1024_TO_1518", "1519_TO_2047",
+             "2048_TO_4095", "4096_TO_9216", "9217_TO_16383")
+    for way, direction in (("in", "rx"), ("out", "tx")):
+        for size in sizes:
+            shown = size.replace("_TO_", "-")
+            out.append(counters_db(f"port.{way}_frames_{size.lower()}", PORT_COUNTERS, "COUNTERS",
+                                   f"SAI_PORT_STAT_ETHER_{way.upper()}_PKTS_{size}_OCTETS", COUNTER, "{packet}",
+                                   "Frames by size in bytes (COUNTERS_DB SAI_PORT_STAT_ETHER_IN/OUT_PKTS_*_OCTETS).",
+                                   "sonic_port_frames_by_size", (("direction", direction), ("size", shown)),
+                                   "sonic.port.frames", (("network.io.direction", DIRECTIONS[direction]),
+                                                         ("sonic.frame.size", shown)),
+                                   f"{TPORT}/frame-sizes/{way}-{shown}"))
+        for priority in range(8):
+            out.append(counters_db(f"port.{way}_pfc{priority}", PORT_COUNTERS, "COUNTERS",
+                                   f"SAI_PORT_STAT_PFC_{priority}_{direction.upper()}_PKTS", COUNTER, "{packet}",
+                                   "PFC pause frames per priority (COUNTERS_DB SAI_PORT_STAT_PFC_<p>_RX/TX_PKTS).",
+                                   "sonic_port_pfc_packets", (("direction", direction), ("priority", str(priority))),
+                                   "sonic.port.pfc", (("network.io.direction", DIRECTIONS[direction]),
+                                                      ("sonic.pfc.priority", priority)),
+                                   f"{TPORT}/pfc/priority[index={priority}]/state/{direction}-packets"))
+    for color in ("GREEN", "YELLOW", "RED", ""):
+        shown = color.lower() or "all"
+        out.append(counters_db(f"port.wred_dropped_{shown}", PORT_COUNTERS, "COUNTERS",
+                               f"SAI_PORT_STAT_{color + '_' if color else ''}WRED_DROPPED_PACKETS", COUNTER, "{packet}",
+                               "Packets WRED dropped on the port, by color (all: every color).",
+                               "sonic_port_wred_dropped_packets", (("color", shown),), "sonic.port.wred.dropped",
+                               (("sonic.wred.color", shown),), f"{TPORT}/wred/state/dropped-{shown}"))
+    for name, field, help in (
+            ("fec_correctable", "SAI_PORT_STAT_IF_IN_FEC_CORRECTABLE_FRAMES", "Frames FEC corrected."),
+            ("fec_uncorrectable", "SAI_PORT_STAT_IF_IN_FEC_NOT_CORRECTABLE_FRAMES", "Frames FEC could not correct."),
+            ("fec_symbol_errors", "SAI_PORT_STAT_IF_IN_FEC_SYMBOL_ERRORS", "FEC symbol errors."),
+            ("undersize", "SAI_PORT_STAT_ETHER_STATS_UNDERSIZE_PKTS", "Undersized frames received."),
+            ("fragments", "SAI_PORT_STAT_ETHER_STATS_FRAGMENTS", "Fragments received."),
+            ("jabbers", "SAI_PORT_STAT_ETHER_STATS_JABBERS", "Jabbers received.")):
+        out.append(counters_db(f"port.{name}", PORT_COUNTERS, "COUNTERS", field, COUNTER, "{frame}",
+                               help + f" (COUNTERS_DB {field}).", f"sonic_port_{name}_frames"
+                               if name.startswith("fec_c") or name.startswith("fec_u") else f"sonic_port_{name}",
+                               (), f"sonic.port.{name.replace('_', '.')}", (("network.io.direction", "receive"),),
+                               f"{TPORT}/counters/{name.replace('_', '-')}"))
     for direction in ("rx", "tx"):
         for measure, unit, prom, otel, help in (
                 ("bps", "By/s", "sonic_port_rate_bytes_per_second", "sonic.port.io.rate", "Byte rate (COUNTERS_DB RATES)."),
@@ -195,6 +234,13 @@ def _queues() -> List[Metric]:
          "sonic.queue.dropped", "dropped-pkts"),
         ("dropped_bytes", "SAI_QUEUE_STAT_DROPPED_BYTES", "By", "Bytes an egress queue dropped.",
          "sonic.queue.dropped.io", "dropped-octets"))]
+    out += [counters_db(f"queue.{name}", QUEUE, "COUNTERS", field, COUNTER, unit, help, f"sonic_queue_{name}", (),
+                        f"sonic.queue.{name.replace('_', '.')}", (), own + name.replace("_", "-"))
+            for name, field, unit, help in (
+        ("wred_dropped_packets", "SAI_QUEUE_STAT_WRED_DROPPED_PACKETS", "{packet}", "Packets WRED dropped in a queue."),
+        ("wred_dropped_bytes", "SAI_QUEUE_STAT_WRED_DROPPED_BYTES", "By", "Bytes WRED dropped in a queue."),
+        ("ecn_marked_packets", "SAI_QUEUE_STAT_WRED_ECN_MARKED_PACKETS", "{packet}", "Packets ECN-marked in a queue."),
+        ("ecn_marked_bytes", "SAI_QUEUE_STAT_WRED_ECN_MARKED_BYTES", "By", "Bytes ECN-marked in a queue."))]
     out.append(counters_db("queue.shared_watermark_bytes", QUEUE, "COUNTERS", "SAI_QUEUE_STAT_SHARED_WATERMARK_BYTES",
                            GAUGE, "By", "Peak shared-buffer use of an egress queue since the last read.",
                            "sonic_queue_shared_watermark_bytes", (), "sonic.queue.shared_watermark", (),

@@ -22,18 +22,38 @@ from .entities import to_int
 
 
 class CounterMaps:
-    """The COUNTERS_DB oid maps of one namespace (followed by the model)."""
+    """The COUNTERS_DB oid maps of one namespace (followed by the model), and the objects they
+    name: queues and priority groups by port and index, buffer pools and traps by name."""
 
     def __init__(self, ports: Mapping[str, str], queue_names: Mapping[str, str], queue_ports: Mapping[str, str],
-                 queue_indexes: Mapping[str, str], queue_types: Mapping[str, str]):
+                 queue_indexes: Mapping[str, str], queue_types: Mapping[str, str],
+                 pg_names: Mapping[str, str] = {}, pg_ports: Mapping[str, str] = {},
+                 pg_indexes: Mapping[str, str] = {}, buffer_pools: Mapping[str, str] = {},
+                 traps: Mapping[str, str] = {}):
         self.ports = ports  # port name -> oid (COUNTERS_PORT_NAME_MAP)
         port_names = {oid: name for name, oid in ports.items()}
         self.queues: List[Tuple[str, int, str, str]] = []  # (port, index, type, oid)
-        for oid in dict.fromkeys(queue_names.values()):
-            port, index = port_names.get(queue_ports.get(oid, "")), to_int(queue_indexes.get(oid))
-            if port is not None and index is not None:
-                kind = queue_types.get(oid, "SAI_QUEUE_TYPE_ALL").rpartition("_")[2].lower()
-                self.queues.append((port, index, kind, oid))
+        for port, index, oid in _placed(queue_names, queue_ports, queue_indexes, port_names):
+            kind = queue_types.get(oid, "SAI_QUEUE_TYPE_ALL").rpartition("_")[2].lower()
+            self.queues.append((port, index, kind, oid))
+        self.objects: Dict[str, List[Tuple[tuple, str]]] = {  # Table.objects -> [(row key, oid)]
+            "queues": [((port, str(index), kind), oid) for port, index, kind, oid in self.queues],
+            "pgs": [((port, str(index)), oid) for port, index, oid in _placed(pg_names, pg_ports, pg_indexes,
+                                                                              port_names)],
+            "buffer_pools": [((name,), oid) for name, oid in sorted(buffer_pools.items())],
+            "traps": [((name,), oid) for name, oid in sorted(traps.items())],
+        }
+
+
+def _placed(names: Mapping[str, str], ports: Mapping[str, str], indexes: Mapping[str, str],
+            port_names: Mapping[str, str]) -> List[Tuple[str, int, str]]:
+    """(port, index, oid) of each object a NAME_MAP lists that its PORT_MAP and INDEX_MAP place."""
+    out = []
+    for oid in dict.fromkeys(names.values()):
+        port, index = port_names.get(ports.get(oid, "")), to_int(indexes.get(oid))
+        if port is not None and index is not None:
+            out.append((port, index, oid))
+    return out
 
 
 def number(text: Optional[str]) -> Optional[float]:
@@ -69,7 +89,7 @@ def read_counters(client: redis.Redis, maps: CounterMaps, known: Container[str],
         by_table.setdefault(m.source.table, []).append(m)
     tables = list(by_table.items())
     ports = [(port, oid) for port, oid in maps.ports.items() if port in known]
-    queues = [q for q in maps.queues if q[0] in known] if queue_metrics else []
+    queues = [q for q in maps.queues if q[0] in known] if queue_metrics else []  # (port, index, type, oid)
     pipe = client.pipeline(transaction=False)
     for _, oid in ports:
         for table, metrics in tables:

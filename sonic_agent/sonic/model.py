@@ -30,17 +30,18 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import redis
 
 from ..catalogue import Catalogue
 from ..catalogue.switch import PORT_COUNTERS, QUEUE
-from ..config import SonicConfig
+from ..config import FamilyConfig, SonicConfig
 from ..errors import UserError
-from ..records import DeviceInfo, LagState, PortCounters, PortState, QueueCounters, VlanState
+from ..records import BgpPeer, DeviceInfo, LagState, PortCounters, PortState, QueueCounters, Row, VlanState
 from .counters import read_counters
 from .dbconfig import DatabaseConfig, load_namespaces
+from .families import FamilyReader
 from .entities import BgpNeighbor, DeviceMetadata, InterfaceAddress, MirrorSession, Port, PortChannel, Vlan
 from .follower import REDIS_ERRORS, Change, ConnectionState, Follower, connect
 from .netdevs import NetdevIndex
@@ -82,8 +83,10 @@ class SwitchModel:
                 on_instance = [db for db in dbs if db.instance.name == instance]
                 self._followers.append(Follower(config, instance, on_instance, store, self._dispatch,
                                                 reconnect_max_s, self._stop))
-        self._counter_clients: Dict[str, redis.Redis] = {}
-        self.counter_reads = {"counters_db_reads_total": 0, "counters_db_read_errors_total": 0}
+        self._clients: Dict[Tuple[str, str], redis.Redis] = {}
+        self._family_readers: Dict[str, FamilyReader] = {}
+        self.counter_reads = {"counters_db_reads_total": 0, "counters_db_read_errors_total": 0,
+                              "families_read_errors_total": 0}
 
     @classmethod
     def from_config(cls, cfg: SonicConfig) -> "SwitchModel":
@@ -103,7 +106,7 @@ class SwitchModel:
         for follower in self._followers:
             if follower.is_alive():
                 follower.join(timeout)
-        for client in self._counter_clients.values():
+        for client in self._clients.values():
             client.close()
 
     def wait_synced(self, timeout: Optional[float] = None) -> bool:
@@ -266,11 +269,43 @@ class SwitchModel:
     def vlan_states(self) -> List[VlanState]:
         return [vlan for view in self._views() for vlan in vlan_states(view)]
 
-    def _counters_client(self, namespace: str) -> redis.Redis:
-        client = self._counter_clients.get(namespace)
+    def bgp_peers(self) -> List[BgpPeer]:
+        return [BgpPeer(n.address, n.vrf, n.name, n.asn) for n in self.bgp_neighbors()]
+
+    def _client(self, namespace: str, db: str) -> redis.Redis:
+        """One client per namespace and database for the reads at each tick (the followers have
+        their own)."""
+        client = self._clients.get((namespace, db))
         if client is None:
-            client = self._counter_clients[namespace] = connect(self._configs[namespace], "COUNTERS_DB")
+            client = self._clients[(namespace, db)] = connect(self._configs[namespace], db)
         return client
+
+    def read_families(self, catalogue: Catalogue, settings: Mapping[str, FamilyConfig]) -> Dict[str, List[Row]]:
+        """The catalogue's SONiC tables, each family at its refresh interval (sonic.families), of
+        every namespace, plus the readers' own rows (unparsed fields, skipped keys, cuts). A
+        namespace whose redis fails keeps its last rows (counted, retried at the next tick)."""
+        out: Dict[str, List[Row]] = {}
+        health: Dict[str, List[Row]] = {"unparsed": [], "table_health": []}
+        for view in self._views():
+            config = self._configs[view.namespace]
+            reader = self._family_readers.get(view.namespace)
+            if reader is None:
+                reader = self._family_readers[view.namespace] = FamilyReader(catalogue, settings)
+
+            def client(db: str, ns=view.namespace, config=config):
+                return self._client(ns, db), config.db(db).separator
+            try:
+                rows = reader.read(client, view.namespace, view.counter_maps)
+            except REDIS_ERRORS as exc:
+                self.counter_reads["families_read_errors_total"] += 1
+                log.debug("SONiC tables unreadable", extra={"namespace": view.namespace, "error": str(exc)})
+                rows = reader.rows
+            for name, entity_rows in rows.items():
+                out.setdefault(name, []).extend(entity_rows)
+            for name, entity_rows in reader.counters().items():
+                health[name].extend(entity_rows)
+        out.update(health)
+        return out
 
     def read_counters(self, catalogue: Catalogue) -> Tuple[List[PortCounters], List[QueueCounters]]:
         """COUNTERS_DB port and queue counters (the catalogue's fields) of every port CONFIG_DB
@@ -286,7 +321,7 @@ class SwitchModel:
             if "COUNTERS_DB" not in config.databases:
                 continue
             try:
-                p, q = read_counters(self._counters_client(view.namespace), view.counter_maps, view.ports,
+                p, q = read_counters(self._client(view.namespace, "COUNTERS_DB"), view.counter_maps, view.ports,
                                      config.db("COUNTERS_DB").separator, port_metrics, queue_metrics, view.namespace)
             except REDIS_ERRORS as exc:
                 self.counter_reads["counters_db_read_errors_total"] += 1

@@ -106,7 +106,9 @@ class NamespaceView:
         self.lag_oids = oid_map("COUNTERS_LAG_NAME_MAP")
         self.counter_maps = CounterMaps(self.port_oids, oid_map("COUNTERS_QUEUE_NAME_MAP"),
                                         oid_map("COUNTERS_QUEUE_PORT_MAP"), oid_map("COUNTERS_QUEUE_INDEX_MAP"),
-                                        oid_map("COUNTERS_QUEUE_TYPE_MAP"))
+                                        oid_map("COUNTERS_QUEUE_TYPE_MAP"), oid_map("COUNTERS_PG_NAME_MAP"),
+                                        oid_map("COUNTERS_PG_PORT_MAP"), oid_map("COUNTERS_PG_INDEX_MAP"),
+                                        oid_map("COUNTERS_BUFFER_POOL_NAME_MAP"), oid_map("COUNTERS_TRAP_NAME_MAP"))
         self._index()
 
     def _index(self) -> None:

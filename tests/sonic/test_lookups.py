@@ -90,7 +90,8 @@ def test_keyspace_patterns_and_classify():
     assert "__keyspace@4__:PORT|*" in patterns and "__keyspace@4__:PORTCHANNEL_MEMBER|*" in patterns
     assert keyspace_patterns(counters) == tuple(f"__keyspace@2__:{m}" for m in (
         "COUNTERS_PORT_NAME_MAP", "COUNTERS_LAG_NAME_MAP", "COUNTERS_QUEUE_NAME_MAP", "COUNTERS_QUEUE_PORT_MAP",
-        "COUNTERS_QUEUE_INDEX_MAP", "COUNTERS_QUEUE_TYPE_MAP"))
+        "COUNTERS_QUEUE_INDEX_MAP", "COUNTERS_QUEUE_TYPE_MAP", "COUNTERS_PG_NAME_MAP", "COUNTERS_PG_PORT_MAP",
+        "COUNTERS_PG_INDEX_MAP", "COUNTERS_BUFFER_POOL_NAME_MAP", "COUNTERS_TRAP_NAME_MAP"))
     assert classify(config, "PORT|Ethernet0") == ("PORT", "Ethernet0")
     assert classify(config, "PORTCHANNEL_MEMBER|PortChannel1|Ethernet0") == ("PORTCHANNEL_MEMBER", "PortChannel1|Ethernet0")
     assert classify(config, "ACL_TABLE|X") is None and classify(config, "PORT") is None
