@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import yaml
 
 from .errors import UserError
-from .export.listen import parse_listen
+from .listen import parse_listen
 
 ENV_PREFIX = "TELEGEN_"
 PAGE_KB = mmap.PAGESIZE // 1024  # AF_PACKET ring blocks are whole pages

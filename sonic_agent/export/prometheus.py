@@ -20,8 +20,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 
 from ..config import PrometheusConfig
 from ..errors import UserError
+from ..listen import parse_listen
 from ..records import Snapshot
-from .listen import parse_listen
 from .prometheus_exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, wants_openmetrics
 from .prometheus_families import SeriesBudget, snapshot_families
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Tuple
 
-from ..errors import UserError
+from .errors import UserError
 
 
 def parse_listen(text: str, what: str) -> Tuple[str, int]:
