@@ -131,8 +131,8 @@ def netns_pair():
 @contextlib.contextmanager
 def built_in_lab(prefix: str):
     """The built-in lab switch under a fresh name, up for the block and down after it."""
-    from sonic_agent.lab.control import lab_down, lab_up
-    from sonic_agent.lab.topology import LabLayout
+    from telegen_lab.control import lab_down, lab_up
+    from telegen_lab.topology import LabLayout
     require_root()
     require(shutil.which("redis-server") is not None, "needs redis-server")
     layout = LabLayout(prefix + uuid.uuid4().hex[:5])

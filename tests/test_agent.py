@@ -10,7 +10,7 @@ import uuid
 import pytest
 import yaml
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB
+from telegen_lab.control import DEFAULT_CONFIG_DB
 
 from .conftest import built_in_lab, require, require_root
 

@@ -13,8 +13,8 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
+from telegen_lab.control import DEFAULT_CONFIG_DB
 
 from .conftest import require, wait_until
 from .export.prometheus_peer import enter_netns

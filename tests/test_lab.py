@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
-from sonic_agent.lab.topology import LabLayout
-from sonic_agent.lab.traffic import CONTROL_CLASSES
 from sonic_agent.sonic.dbconfig import load_database_config
 from sonic_agent.sonic.encoding import decode_fields, tables_from_dump
+from telegen_lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
+from telegen_lab.topology import LabLayout
+from telegen_lab.traffic import CONTROL_CLASSES
 
 from .conftest import require, require_root, shared_path, wait_until
 
@@ -138,7 +138,7 @@ def test_second_lab_up_is_refused_and_changes_nothing(lab):
 ])
 def test_bad_config_db_is_one_line_naming_the_entry(tmp_path, text, message):
     from sonic_agent.errors import UserError
-    from sonic_agent.lab.control import read_config_db
+    from telegen_lab.control import read_config_db
     path = tmp_path / "config_db.json"
     path.write_text(text)
     with pytest.raises(UserError, match=message.replace("|", r"\|")):

@@ -15,8 +15,8 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from sonic_agent.lab.topology import MGMT_PORT
 from sonic_agent.sonic.dbconfig import load_database_config
+from telegen_lab.topology import MGMT_PORT
 from tests.conftest import wait_until
 from tests.export.prometheus_peer import enter_netns
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from erspan import decode_capture, write_pcap
-from sonic_agent.lab.control import lab_up
-from sonic_agent.lab.topology import MGMT_PORT
+from telegen_lab.control import lab_up
+from telegen_lab.topology import MGMT_PORT
 from tests.probes.conftest import wait_until
 from tests.test_lab import lab  # noqa: F401  (up to the test; down, and nothing left, after)
 

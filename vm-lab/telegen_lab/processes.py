@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import redis
+from sonic_agent.errors import UserError
 
-from ..errors import UserError
 from .topology import LabLayout
 
 REDIS_DATABASES = {  # SONiC's usual ids and separators, written to the lab's database_config.json

@@ -21,11 +21,11 @@ import time
 from typing import Dict, Optional
 
 from pyroute2 import IPRoute
+from sonic_agent.logs import setup_logging
+from sonic_agent.sonic.dbconfig import load_database_config
+from sonic_agent.sonic.encoding import decode_fields
+from sonic_agent.sonic.view import natural_key
 
-from ..logs import setup_logging
-from ..sonic.dbconfig import load_database_config
-from ..sonic.encoding import decode_fields
-from ..sonic.view import natural_key
 from .topology import LabLayout, ip_batch, port_commands
 
 log = logging.getLogger("telegen.lab.labd")

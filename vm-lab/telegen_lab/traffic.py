@@ -26,9 +26,9 @@ from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III
 from scapy.contrib.lacp import LACP, SlowProtocol
 from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID,
                                 LLDPDUTimeToLive)
+from sonic_agent.sonic.dbconfig import load_database_config
+from sonic_agent.sonic.encoding import read_table
 
-from ..sonic.dbconfig import load_database_config
-from ..sonic.encoding import read_table
 from .topology import MGMT_PORT, LabLayout
 
 CONTROL_CLASSES = ("lldp", "lacp", "stp", "arp", "nd", "icmp", "icmpv6", "bgp", "bfd", "dhcp",
