@@ -1,4 +1,7 @@
-"""Mirror traffic the tests build themselves: scapy for the packets, struct for pcap files."""
+"""Mirror traffic the tests build themselves: scapy for the packets, struct for pcap files.
+
+Every Ethernet header names both addresses (`eth`): scapy would otherwise resolve them from the
+host's routes, with ARP on the host's network."""
 from __future__ import annotations
 
 import struct
@@ -11,6 +14,11 @@ from scapy.layers.l2 import GRE, Dot1Q, Ether
 from scapy.packet import Raw
 
 OUTER = dict(src="10.0.0.1", dst="10.0.0.2")
+SRC_MAC, DST_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+
+def eth(src=SRC_MAC, dst=DST_MAC, **fields) -> Ether:
+    return Ether(src=src, dst=dst, **fields)
 
 
 def inner_tcp(src="192.0.2.1", dst="198.51.100.7", sport=40000, dport=443, flags="S", tos=0xB8,
@@ -20,12 +28,12 @@ def inner_tcp(src="192.0.2.1", dst="198.51.100.7", sport=40000, dport=443, flags
 
 def inner_frame(packet=None, vlan: Optional[int] = None):
     packet = inner_tcp() if packet is None else packet
-    head = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    head = eth()
     return head / Dot1Q(vlan=vlan) / packet if vlan is not None else head / packet
 
 
 def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0) -> bytes:
-    return bytes(Ether() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
+    return bytes(eth() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
                  / ERSPAN_II(session_id=session_id, vlan=vlan, t=t, index=index) / (inner or inner_frame()))
 
 
@@ -36,7 +44,7 @@ def erspan3(inner=None, session_id=9, direction=0, vlan=0, seq=None, ft=0, platf
                         o=1 if platform is not None else 0)
     if platform is not None:
         header = header / platform
-    return bytes(Ether() / IP(**OUTER) / gre / header / (inner or inner_frame()))
+    return bytes(eth() / IP(**OUTER) / gre / header / (inner or inner_frame()))
 
 
 def erspan3_platform():
@@ -44,11 +52,11 @@ def erspan3_platform():
 
 
 def erspan1(inner=None) -> bytes:
-    return bytes(Ether() / IP(**OUTER) / GRE(proto=0x88BE) / (inner or inner_frame()))
+    return bytes(eth() / IP(**OUTER) / GRE(proto=0x88BE) / (inner or inner_frame()))
 
 
 def gre(proto: int, payload, outer_ip=None, **gre_fields) -> bytes:
-    return bytes(Ether() / (outer_ip or IP(**OUTER)) / GRE(proto=proto, **gre_fields) / payload)
+    return bytes(eth() / (outer_ip or IP(**OUTER)) / GRE(proto=proto, **gre_fields) / payload)
 
 
 def icmp_echo(src="192.0.2.9", dst="192.0.2.10"):

@@ -13,7 +13,7 @@ from erspan.afpacket import PacketRing
 from scapy.layers.inet import IP
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
-from .craft import erspan2, erspan3, inner_frame, inner_tcp
+from .craft import erspan2, erspan3, eth, inner_frame, inner_tcp
 from .veth import send
 
 
@@ -112,8 +112,8 @@ def test_vlan_tags_the_kernel_strips_are_put_back(veth):
     """The receive path moves a frame's outer tag into metadata: raw SPAN frames keep their
     VLAN, and a tagged ERSPAN frame still decodes (its outer tag walked as on the wire)."""
     a, b = veth
-    span = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=300) / inner_tcp())
-    tagged_erspan = bytes(Ether() / Dot1AD(vlan=7) / Ether(erspan2(session_id=24))[IP])
+    span = bytes(eth() / Dot1Q(vlan=300) / inner_tcp())
+    tagged_erspan = bytes(eth() / Dot1AD(vlan=7) / Ether(erspan2(session_id=24))[IP])
     with PacketRing(b, block_size=1 << 16, block_count=4) as ring:
         assert send(a, [span, tagged_erspan, span], 3).wait(30) == 0
         batch = ring.read(5)

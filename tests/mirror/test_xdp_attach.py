@@ -8,11 +8,10 @@ import struct
 
 import pytest
 from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import Ether
 
 from sonic_agent.bpf import BpfError, BpfObject, object_path
 from sonic_agent.bpf.netattach import xdp_attach, xdp_detach, xdp_query
-from tests.erspan.craft import erspan2, erspan3
+from tests.erspan.craft import erspan2, erspan3, eth
 from tests.probes.conftest import netns, quiet_links, send_frames, wait_until
 
 from .live import Capture, attached
@@ -33,7 +32,7 @@ def numbered(frame: bytes, seq: int) -> bytes:
     return bytes(out)
 
 
-PLAIN = bytes(Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=2))
+PLAIN = bytes(eth() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=2))
 
 
 @pytest.mark.parametrize("drop", [True, False])
