@@ -32,10 +32,10 @@ def require(condition: bool, reason: str) -> None:
 
 
 def shared_path(*parts: str) -> Path:
-    """A file under ../shared; skips (with the reason) in a user's clone that has none."""
+    """A file under ../shared: fails under CI when absent, skips (with the reason) in a user's
+    clone that has none."""
     path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} absent (../shared is only beside development and CI checkouts)")
+    require(path.exists(), f"{path} absent (../shared is only beside development and CI checkouts)")
     return path
 
 
