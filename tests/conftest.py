@@ -54,6 +54,14 @@ def require_root() -> None:
     require(shutil.which("ip") is not None, "needs iproute2")
 
 
+def bpftool_net(netns: str) -> dict:
+    """bpftool's view of the programs on the devices of namespace `netns`: {"xdp": [...], "tc": [...]}."""
+    require(shutil.which("bpftool") is not None, "needs bpftool")
+    out = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "bpftool", "net", "-j"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
+
+
 class RedisServer:
     """A real redis-server on a unix socket in a temp dir, with keyspace notifications on."""
 
@@ -143,8 +151,9 @@ def built_in_lab(prefix: str):
         lab_down(layout)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lab():
-    """The built-in lab switch, up for one test (tests/test_lab.py has its own, not brought up)."""
+    """The built-in lab switch, up for one test module: its tests restore what they change
+    (tests/test_lab.py has its own per test, not brought up, to test lab up and down)."""
     with built_in_lab("l") as layout:
         yield layout

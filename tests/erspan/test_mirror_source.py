@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from sonic_agent.config import MirrorConfig
@@ -21,9 +20,7 @@ def test_source_captures_decodes_and_reports(veth):
     source.start()
     try:
         assert send(a, frames, len(frames)).wait(30) == 0
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and source.agent_counters()["mirror_flow_packets_total"] < 300:
-            time.sleep(0.05)
+        wait_until(lambda: source.agent_counters()["mirror_flow_packets_total"] >= 300, 10)
         records = source.flow_records(lambda stream: SessionMatch("everflow") if stream.session_id == 9 else None)
         sessions = source.session_records()
         counters = source.agent_counters()
