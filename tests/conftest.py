@@ -39,14 +39,17 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
-def wait_until(predicate, timeout: float):
-    """Seconds until `predicate()` held, polled every 50 ms; None if it did not within `timeout`."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    return None
+def wait_until(predicate, timeout: float = 3.0):
+    """The first truthy value of `predicate()`, polled every 20 ms; None if it gave none within
+    `timeout` seconds (asked once more at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
 
 
 def require_root() -> None:

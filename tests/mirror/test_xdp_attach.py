@@ -11,8 +11,9 @@ from scapy.layers.inet import IP, UDP
 
 from sonic_agent.bpf import BpfError, BpfObject, object_path
 from sonic_agent.bpf.netattach import xdp_attach, xdp_detach, xdp_query
+from tests.conftest import wait_until
 from tests.erspan.craft import erspan2, erspan3, eth
-from tests.probes.conftest import netns, quiet_links, send_frames, wait_until
+from tests.probes.conftest import netns, quiet_links, send_frames
 
 from .live import Capture, attached
 

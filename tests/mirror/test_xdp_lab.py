@@ -9,7 +9,7 @@ import sys
 
 from erspan import decode_capture, write_pcap
 from telegen_lab.topology import MGMT_PORT
-from tests.probes.conftest import wait_until
+from tests.conftest import wait_until
 
 from .compare import flow_table, session_table
 from .live import Capture, attached

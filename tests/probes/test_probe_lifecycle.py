@@ -15,9 +15,9 @@ from sonic_agent.bpf import BpfObject, object_path
 from sonic_agent.bpf import netattach as na
 from sonic_agent.config import ProbesConfig
 from sonic_agent.probes import ProbeManager, ProbeMaps
-from tests.conftest import REPO, require
+from tests.conftest import REPO, require, wait_until
 
-from .conftest import netns, send_frames, wait_until
+from .conftest import netns, send_frames
 from .frames import FRAMES
 
 pytestmark = pytest.mark.root
