@@ -1,6 +1,7 @@
 """Crafting frames sends nothing: every Ethernet header scapy builds here names both addresses
 (scapy would otherwise resolve them from the host's routes, with ARP on the host's network),
-and collecting the whole suite puts no packet on a network."""
+and collecting the whole suite puts no packet on a network. Frames patched from one scapy built
+are the frames scapy would build."""
 from __future__ import annotations
 
 import ast
@@ -9,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+from tests.erspan.craft import erspan2, inner_frame, inner_tcp, variant
 from tests.probes.conftest import quiet_links
 
 CRAFTING = ("tests", "bench", "vm-lab")  # where frames are built: the tests, the benchmarks, the lab's traffic
@@ -46,3 +50,10 @@ def test_collecting_the_suite_sends_nothing(netns_pair):
     (link,) = json.loads(subprocess.run(["ip", "-n", ns_b, "-s", "-j", "link", "show", dev_b], capture_output=True,
                                         text=True, check=True).stdout)
     assert link["stats64"]["rx"]["packets"] == 0
+
+
+@pytest.mark.parametrize("seq, session_id, sport", [(1, 5, 40000), (0xFFFFFFFF, 1023, 0), (77, 0, 65535), (2, 300, 1)])
+def test_variants_are_the_frames_scapy_builds(seq, session_id, sport):
+    base = erspan2(seq=9, session_id=12, inner=inner_frame(inner_tcp(sport=1234, flags="A")))
+    built = erspan2(seq=seq, session_id=session_id, inner=inner_frame(inner_tcp(sport=sport, flags="A")))
+    assert variant(base, seq=seq, session_id=session_id, sport=sport) == built

@@ -13,7 +13,7 @@ from erspan.afpacket import PacketRing
 from scapy.layers.inet import IP
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
-from .craft import erspan2, erspan3, eth, inner_frame, inner_tcp
+from .craft import erspan2, erspan3, eth, inner_frame, inner_tcp, variant
 from .veth import send
 
 
@@ -30,8 +30,9 @@ def mirror_packets(collector) -> int:
 
 
 def sequenced(count: int):
-    """ERSPAN II frames numbered 1..count (they cycle in the sender; loss is checked per run)."""
-    return [erspan2(seq=i, session_id=21, inner=inner_frame(inner_tcp(sport=1000 + i % 4))) for i in range(1, count + 1)]
+    """ERSPAN II frames numbered 1..count, of 4 flows (they cycle in the sender; loss is checked per run)."""
+    flows = [erspan2(session_id=21, inner=inner_frame(inner_tcp(sport=1000 + k))) for k in range(4)]
+    return [variant(flows[i % 4], seq=i) for i in range(1, count + 1)]
 
 
 def test_ring_delivers_every_frame_to_the_decoder(veth):
@@ -82,8 +83,9 @@ def test_ring_wraps_in_order_across_many_reads(veth):
     with PacketRing(b, block_size=1 << 16, block_count=2) as ring:
         assert ring.slots < 100
         collector = MirrorCollector()
+        frame = erspan2(session_id=23)
         for chunk in range(12):
-            frames = [erspan2(seq=chunk * 60 + i, session_id=23) for i in range(1, 61)]
+            frames = [variant(frame, seq=chunk * 60 + i) for i in range(1, 61)]
             assert send(a, frames, len(frames)).wait(30) == 0
             collect(ring, collector, lambda: mirror_packets(collector) >= (chunk + 1) * 60, 10)
         drops = ring.stats()["drops"]

@@ -9,13 +9,14 @@ from sonic_agent.mirror.records import SessionMatch
 from sonic_agent.mirror.source import AfPacketMirrorSource
 
 from ..conftest import wait_until
-from .craft import erspan2, inner_frame, inner_tcp
+from .craft import erspan2, inner_frame, inner_tcp, variant
 from .veth import send
 
 
 def test_source_captures_decodes_and_reports(veth):
     a, b = veth
-    frames = [erspan2(seq=i, session_id=9, inner=inner_frame(inner_tcp(sport=2000 + i % 3))) for i in range(1, 301)]
+    flows = [erspan2(session_id=9, inner=inner_frame(inner_tcp(sport=2000 + k))) for k in range(3)]
+    frames = [variant(flows[i % 3], seq=i) for i in range(1, 301)]
     source = AfPacketMirrorSource(MirrorConfig(enabled=True, interface=b, mode="afpacket", top_flows=2))
     source.start()
     try:
@@ -37,7 +38,8 @@ def test_capture_reopens_after_the_interface_is_recreated(veth):
     """The collector interface removed and re-created (or flapped): the ring is reopened with
     backoff and capture resumes; the restart is counted."""
     a, b = veth
-    frames = [erspan2(seq=i, session_id=5, inner=inner_frame(inner_tcp(sport=3000))) for i in range(1, 101)]
+    frame = erspan2(session_id=5, inner=inner_frame(inner_tcp(sport=3000)))
+    frames = [variant(frame, seq=i) for i in range(1, 101)]
     source = AfPacketMirrorSource(MirrorConfig(enabled=True, interface=b, mode="afpacket"))
     source.start()
     try:

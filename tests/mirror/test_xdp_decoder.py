@@ -15,7 +15,7 @@ from scapy.layers.sctp import SCTP
 from scapy.packet import Raw
 
 from tests.erspan.craft import (GRE, OUTER, erspan1, erspan2, erspan3, erspan3_platform, eth, gre,
-                                icmp_echo, inner_frame, inner_tcp, udp_packet)
+                                icmp_echo, inner_frame, inner_tcp, udp_packet, variant)
 from tests.conftest import require
 from tests.erspan.test_reasons import CASES as REASON_CASES
 
@@ -177,7 +177,8 @@ def test_drop_is_configurable(make_decoder):
 
 def test_flow_table_is_bounded_and_evictions_counted(make_decoder):
     decoder = make_decoder(max_flows=64)
-    frames = [erspan2(inner=inner_frame(tcp(sport=1000 + i)), seq=i) for i in range(300)]
+    frame = erspan2(inner=inner_frame(tcp()))
+    frames = [variant(frame, seq=i, sport=1000 + i) for i in range(300)]
     run_frames(decoder, frames)
     stats = decoder.stats()
     assert 0 < stats["flows"] <= 64
@@ -282,7 +283,8 @@ def test_new_streams_raced_on_two_cpus_get_one_slot_each(make_decoder):
     cpus = sorted(os.sched_getaffinity(0))
     require(len(cpus) >= 2, "needs two CPUs")
     decoder = make_decoder(max_sessions=65536)
-    frames, passes = [erspan2(session_id=i) for i in range(1024)], 5
+    frame = erspan2()
+    frames, passes = [variant(frame, session_id=i) for i in range(1024)], 5
     start = time.monotonic() + 0.2
 
     def send():
