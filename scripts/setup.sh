@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a Debian 12 machine, run as root: Debian packages, the project's
-# virtualenv with the agent, its test extras and the lab, and the CO-RE eBPF objects. Safe to run again.
+# virtualenv with the agent, its test extras and the lab, and the CO-RE eBPF objects.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
