@@ -22,7 +22,7 @@ bpf:
 
 clean:
 	@$(MAKE) -s -C bpf clean
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info vm-lab/build vm-lab/*.egg-info
 
 # The SONiC extension image (needs a docker engine; not available on the build VMs).
 image:

@@ -25,8 +25,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up  # noqa: E402
-from sonic_agent.lab.topology import LabLayout  # noqa: E402
+from telegen_lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up  # noqa: E402
+from telegen_lab.topology import LabLayout  # noqa: E402
 
 AGENT_IMPORTS = ("import sonic_agent.pipeline, sonic_agent.probes.manager, sonic_agent.mirror.source, "
                  "sonic_agent.export.prometheus, sonic_agent.export.gnmi, sys; sys.stdin.read()")

@@ -27,12 +27,12 @@ def crafted_frames() -> List[bytes]:
     from scapy.layers.l2 import GRE, Dot1AD, Dot1Q, Ether
     from scapy.packet import Raw
 
-    mac = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-    outer = Ether(**mac) / IP(src="10.0.0.1", dst="10.0.0.2")
-    inners = [Ether(**mac) / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(sport=1000, dport=80, flags="PA") / Raw(b"a" * 100),
-              Ether(**mac) / Dot1Q(vlan=10) / IP(src="192.0.2.3", dst="192.0.2.4") / UDP(sport=53, dport=5353),
-              Ether(type=0x88A8, **mac) / Dot1AD(vlan=20) / Dot1Q(vlan=30) / IP() / ICMP(),
-              Ether(**mac) / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop() / UDP(sport=1, dport=2)]
+    src, dst = "02:00:00:00:00:01", "02:00:00:00:00:02"
+    outer = Ether(src=src, dst=dst) / IP(src="10.0.0.1", dst="10.0.0.2")
+    inners = [Ether(src=src, dst=dst) / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(sport=1000, dport=80, flags="PA") / Raw(b"a" * 100),
+              Ether(src=src, dst=dst) / Dot1Q(vlan=10) / IP(src="192.0.2.3", dst="192.0.2.4") / UDP(sport=53, dport=5353),
+              Ether(src=src, dst=dst, type=0x88A8) / Dot1AD(vlan=20) / Dot1Q(vlan=30) / IP() / ICMP(),
+              Ether(src=src, dst=dst) / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop() / UDP(sport=1, dport=2)]
     frames = []
     for seq, inner in enumerate(inners, 1):
         frames += [outer / GRE(proto=0x88BE) / inner,
@@ -42,7 +42,7 @@ def crafted_frames() -> List[bytes]:
                    outer / GRE(proto=0x8949) / Raw(b"\x00" * 22) / inner,
                    outer / GRE(proto=0x6558, key_present=1, key=1) / inner,
                    outer / GRE(proto=0x0800) / inner.payload if inner.type == 0x0800 else outer / inner,
-                   Ether(**mac) / IPv6(src="2001:db8::a", dst="2001:db8::b") / GRE(proto=0x6558) / inner]
+                   Ether(src=src, dst=dst) / IPv6(src="2001:db8::a", dst="2001:db8::b") / GRE(proto=0x6558) / inner]
     return [bytes(f) for f in frames]
 
 

@@ -22,13 +22,13 @@ from sonic_agent.bpf import BpfObject, object_path  # noqa: E402
 from sonic_agent.probes import kernel as k  # noqa: E402
 from sonic_agent.probes.reader import ProbeMaps  # noqa: E402
 
-MAC = dict(src="02:00:00:00:00:0b", dst="02:00:00:00:00:0a")
+PEER_MAC, SWITCH_MAC = "02:00:00:00:00:0b", "02:00:00:00:00:0a"
 FRAMES = {
-    "bgp": raw(Ether(**MAC) / IP(src="192.0.2.2", dst="192.0.2.1") / TCP(sport=40000, dport=179) / Raw(bytes(19))),
-    "arp": raw(Ether(src=MAC["src"], dst="ff:ff:ff:ff:ff:ff") / ARP(psrc="192.0.2.2", pdst="192.0.2.1")),
-    "lldp": raw(Ether(src=MAC["src"], dst="01:80:c2:00:00:0e", type=0x88CC) / Raw(bytes(60))),
-    "udp4": raw(Ether(**MAC) / IP(src="192.0.2.2", dst="192.0.2.1") / UDP(sport=40000, dport=5000) / Raw(bytes(64))),
-    "other_ip6": raw(Ether(**MAC) / IPv6(src="2001:db8::2", dst="2001:db8::1") / TCP(sport=40000, dport=5000)),
+    "bgp": raw(Ether(src=PEER_MAC, dst=SWITCH_MAC) / IP(src="192.0.2.2", dst="192.0.2.1") / TCP(sport=40000, dport=179) / Raw(bytes(19))),
+    "arp": raw(Ether(src=PEER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(psrc="192.0.2.2", pdst="192.0.2.1")),
+    "lldp": raw(Ether(src=PEER_MAC, dst="01:80:c2:00:00:0e", type=0x88CC) / Raw(bytes(60))),
+    "udp4": raw(Ether(src=PEER_MAC, dst=SWITCH_MAC) / IP(src="192.0.2.2", dst="192.0.2.1") / UDP(sport=40000, dport=5000) / Raw(bytes(64))),
+    "other_ip6": raw(Ether(src=PEER_MAC, dst=SWITCH_MAC) / IPv6(src="2001:db8::2", dst="2001:db8::1") / TCP(sport=40000, dport=5000)),
 }
 TEST_RUN_IFINDEX = 1  # BPF_PROG_TEST_RUN presents XDP frames as received on loopback
 

@@ -23,7 +23,7 @@ from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific 
 from sonic_agent.bpf import BpfObject, object_path  # noqa: E402
 from sonic_agent.mirror.xdp import XdpMirrorDecoder  # noqa: E402
 
-OUTER = Ether() / IP(src="10.1.0.1", dst="10.250.0.2", tos=32, ttl=255)
+OUTER = Ether(src="02:00:00:00:01:01", dst="02:00:00:00:01:02") / IP(src="10.1.0.1", dst="10.250.0.2", tos=32, ttl=255)
 INNER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 FRAMES = {
     "erspan2_tcp4": raw(OUTER / GRE(proto=0x88BE, seqnum_present=1, sequence_number=7) / ERSPAN_II(session_id=1)

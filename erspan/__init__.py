@@ -1,6 +1,6 @@
 """Mirror decoding: ERSPAN I/II/III, GRE (0x8949, 0x6558, IP) and raw SPAN frames to flows.
 
-A standalone library (numpy only; no SONiC, BCC or scapy). Pipeline:
+A standalone library (numpy only; no SONiC, BCC or packet-crafting code). Pipeline:
 capture/frames -> decoder (vectorised per batch) -> flows + sessions (bounded tables),
 all driven by `MirrorCollector`, for files (`decode_capture`) and for live batches.
 """

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a Debian 12 machine, run as root: Debian packages, the project's
-# virtualenv with its test extras, and the CO-RE eBPF objects. Safe to run again.
+# virtualenv with the agent, its test extras and the lab, and the CO-RE eBPF objects.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,10 +30,13 @@ mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 venv=.venv
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
-stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# The agent and the lab (vm-lab/, its own distribution) in one pip run, so the lab's
+# `telegen-sonic` requirement is this checkout's. setuptools for building the agent's wheel
+# offline (tests/test_packaging.py). Re-run when either pyproject.toml changes.
+stamp="$venv/.installed-$(cat pyproject.toml vm-lab/pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q -e '.[test]'
+  "$venv/bin/pip" install -q --upgrade pip 'setuptools>=77'
+  "$venv/bin/pip" install -q -e '.[test]' -e ./vm-lab
   rm -f "$venv"/.installed-* && touch "$stamp"
 fi
 

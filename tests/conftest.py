@@ -32,26 +32,37 @@ def require(condition: bool, reason: str) -> None:
 
 
 def shared_path(*parts: str) -> Path:
-    """A file under ../shared; skips (with the reason) in a user's clone that has none."""
+    """A file under ../shared: fails under CI when absent, skips (with the reason) in a user's
+    clone that has none."""
     path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} absent (../shared is only beside development and CI checkouts)")
+    require(path.exists(), f"{path} absent (../shared is only beside development and CI checkouts)")
     return path
 
 
-def wait_until(predicate, timeout: float):
-    """Seconds until `predicate()` held, polled every 50 ms; None if it did not within `timeout`."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    return None
+def wait_until(predicate, timeout: float = 3.0):
+    """The first truthy value of `predicate()`, polled every 20 ms; None if it gave none within
+    `timeout` seconds (asked once more at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
 
 
 def require_root() -> None:
     require(os.geteuid() == 0, "needs root (netns, veth, BPF)")
     require(shutil.which("ip") is not None, "needs iproute2")
+
+
+def bpftool_net(netns: str) -> dict:
+    """bpftool's view of the programs on the devices of namespace `netns`: {"xdp": [...], "tc": [...]}."""
+    require(shutil.which("bpftool") is not None, "needs bpftool")
+    out = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "bpftool", "net", "-j"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
 
 
 class RedisServer:
@@ -131,8 +142,8 @@ def netns_pair():
 @contextlib.contextmanager
 def built_in_lab(prefix: str):
     """The built-in lab switch under a fresh name, up for the block and down after it."""
-    from sonic_agent.lab.control import lab_down, lab_up
-    from sonic_agent.lab.topology import LabLayout
+    from telegen_lab.control import lab_down, lab_up
+    from telegen_lab.topology import LabLayout
     require_root()
     require(shutil.which("redis-server") is not None, "needs redis-server")
     layout = LabLayout(prefix + uuid.uuid4().hex[:5])
@@ -143,8 +154,9 @@ def built_in_lab(prefix: str):
         lab_down(layout)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lab():
-    """The built-in lab switch, up for one test (tests/test_lab.py has its own, not brought up)."""
+    """The built-in lab switch, up for one test module: its tests restore what they change
+    (tests/test_lab.py has its own per test, not brought up, to test lab up and down)."""
     with built_in_lab("l") as layout:
         yield layout

@@ -1,6 +1,5 @@
 """The agent daemon end to end on the lab: starts, serves the model's ports, stops cleanly."""
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -10,9 +9,9 @@ import uuid
 import pytest
 import yaml
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB
+from telegen_lab.control import DEFAULT_CONFIG_DB
 
-from .conftest import built_in_lab, require, require_root
+from .conftest import bpftool_net, require_root, wait_until
 
 
 def _scrape(layout, port):
@@ -33,10 +32,8 @@ def test_agent_serves_the_lab_and_stops_on_sigterm(lab, tmp_path):
     agent = subprocess.Popen(["ip", "netns", "exec", lab.switch_ns, sys.executable, "-m", "sonic_agent", "run",
                               "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline, text = time.time() + 30, ""
-        while time.time() < deadline and 'port="Ethernet28"' not in text:
-            time.sleep(0.5)
-            text = _scrape(lab, 9311)
+        assert wait_until(lambda: 'port="Ethernet28"' in _scrape(lab, 9311), 30) is not None, "no ports in 30 s"
+        text = _scrape(lab, 9311)
         ports = json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]
         for port, fields in ports.items():
             assert f'sonic_port_oper_up{{port="{port}",alias="{fields["alias"]}"' in text, port
@@ -97,18 +94,9 @@ def test_show_ports_json_on_the_lab(lab):
         assert item["ifindex"] == ifindex[port]
 
 
-@pytest.fixture(scope="module")
-def probe_lab():
-    require(shutil.which("bpftool") is not None, "needs bpftool")
-    with built_in_lab("f") as layout:
-        yield layout
-
-
 def _attached(layout):
-    """bpftool's view of the switch netns: every XDP and TC program on any device."""
-    out = subprocess.run(["nsenter", f"--net=/run/netns/{layout.switch_ns}", "bpftool", "net", "-j"],
-                         capture_output=True, text=True, check=True)
-    doc = json.loads(out.stdout)[0]
+    """Every XDP and TC program on any device of the switch netns."""
+    doc = bpftool_net(layout.switch_ns)
     return doc["xdp"] + doc["tc"]
 
 
@@ -120,20 +108,20 @@ def _attached(layout):
     ({"mirror": {"enabled": True, "interface": "nosuchif"}, "export": {"prometheus": {"listen": "127.0.0.1:0"}}},
      "mirror.interface: nosuchif: no such device"),
 ])
-def test_bad_start_up_value_exits_2_and_leaves_nothing_attached(probe_lab, tmp_path, settings, error):
+def test_bad_start_up_value_exits_2_and_leaves_nothing_attached(lab, tmp_path, settings, error):
     """Probes on (they would attach to every lab port): the agent fails with one line naming
     the key, exit 2, no traceback, and no program is left on any device."""
     config = tmp_path / "agent.yaml"
-    config.write_text(yaml.safe_dump({"log_format": "json", "sonic": {"database_config": str(probe_lab.db_config)},
-                                      "probes": {"pin_dir": str(probe_lab.bpf_pin_dir)},
+    config.write_text(yaml.safe_dump({"log_format": "json", "sonic": {"database_config": str(lab.db_config)},
+                                      "probes": {"pin_dir": str(lab.bpf_pin_dir)},
                                       **settings}))
-    assert _attached(probe_lab) == []
-    result = subprocess.run(["nsenter", f"--net=/run/netns/{probe_lab.switch_ns}", sys.executable, "-m",
+    assert _attached(lab) == []
+    result = subprocess.run(["nsenter", f"--net=/run/netns/{lab.switch_ns}", sys.executable, "-m",
                              "sonic_agent", "run", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if not line.startswith("{")] == [f"telegen-sonic: {error}"]
-    assert _attached(probe_lab) == []
+    assert _attached(lab) == []
 
 
 def test_pipeline_stop_after_a_failed_start_stops_what_started(redis_server):

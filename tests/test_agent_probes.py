@@ -1,22 +1,20 @@
 """The agent's probes on the lab: they follow CONFIG_DB's ports, survive SIGKILL, leave on SIGTERM;
 what they count (frame sizes, top talkers, kernel drops) reaches /metrics."""
 import json
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
+from telegen_lab.control import DEFAULT_CONFIG_DB
 
-from .conftest import require, wait_until
+from .conftest import bpftool_net, require, wait_until
 from .export.prometheus_peer import enter_netns
 from .probes.conftest import netns, send_frames
 
@@ -37,10 +35,7 @@ def _start_agent(layout, config):
 
 def _programs(layout):
     """{ifname: (xdp program count, tc program count)} from bpftool inside the switch netns."""
-    require(shutil.which("bpftool") is not None, "needs bpftool")
-    out = subprocess.run(["nsenter", f"--net=/run/netns/{layout.switch_ns}", "bpftool", "net", "-j"],
-                         capture_output=True, text=True, check=True)
-    doc = json.loads(out.stdout)[0]
+    doc = bpftool_net(layout.switch_ns)
     counts = {}
     for entry in doc["xdp"]:
         xdp, tc = counts.get(entry["devname"], (0, 0))
@@ -50,6 +45,10 @@ def _programs(layout):
         counts[entry["devname"]] = (xdp, tc + 1)
     return counts
 
+
+def _program_ids(layout):
+    doc = bpftool_net(layout.switch_ns)
+    return {entry["id"] for entry in doc["xdp"] + doc["tc"]}
 
 
 def test_probes_follow_config_db_and_survive_sigkill(lab, tmp_path):
@@ -76,8 +75,9 @@ def test_probes_follow_config_db_and_survive_sigkill(lab, tmp_path):
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
         assert all(_one_each(_programs(lab), dev) for dev in expected)  # left behind by the killed agent
+        killed = _program_ids(lab)
         agent = _start_agent(lab, config)
-        time.sleep(3)
+        assert wait_until(lambda: not _program_ids(lab) & killed, 20) is not None, "killed agent's programs not replaced"
         assert wait_until(lambda: all(_one_each(_programs(lab), dev) for dev in expected), 20) is not None, _programs(lab)
         assert set(_programs(lab)) == expected, "programs on a device the model does not name"
     finally:

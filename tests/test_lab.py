@@ -6,13 +6,13 @@ import uuid
 
 import pytest
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
-from sonic_agent.lab.topology import LabLayout
-from sonic_agent.lab.traffic import CONTROL_CLASSES
 from sonic_agent.sonic.dbconfig import load_database_config
-from sonic_agent.sonic.encoding import decode_fields, tables_from_dump
+from telegen_lab.control import DEFAULT_CONFIG_DB, lab_down, lab_up
+from telegen_lab.topology import LabLayout
+from telegen_lab.traffic import CONTROL_CLASSES
 
 from .conftest import require, require_root, shared_path, wait_until
+from .sonic.expect import tables, typed
 
 
 def _host_state(name):
@@ -52,12 +52,12 @@ def _redis_db(layout, name):
 
 def _assert_config_db_equals(layout, dump):
     config, sep = _redis_db(layout, "CONFIG_DB")
-    expected = tables_from_dump(dump, sep)
+    expected = tables(dump, sep)
     keys = [k for k in config.keys("*") if k != "CONFIG_DB_INITIALIZED"]
     got = {}
     for key in keys:
         table, _, name = key.partition(sep)
-        got.setdefault(table, {})[name] = decode_fields(config.hgetall(key))
+        got.setdefault(table, {})[name] = typed(config.hgetall(key))
     assert sorted(got) == sorted(expected)
     for table in expected:
         assert got[table] == expected[table], f"CONFIG_DB table {table} differs from the file"
@@ -138,7 +138,7 @@ def test_second_lab_up_is_refused_and_changes_nothing(lab):
 ])
 def test_bad_config_db_is_one_line_naming_the_entry(tmp_path, text, message):
     from sonic_agent.errors import UserError
-    from sonic_agent.lab.control import read_config_db
+    from telegen_lab.control import read_config_db
     path = tmp_path / "config_db.json"
     path.write_text(text)
     with pytest.raises(UserError, match=message.replace("|", r"\|")):

@@ -15,8 +15,8 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from sonic_agent.lab.topology import MGMT_PORT
 from sonic_agent.sonic.dbconfig import load_database_config
+from telegen_lab.topology import MGMT_PORT
 from tests.conftest import wait_until
 from tests.export.prometheus_peer import enter_netns
 
@@ -39,10 +39,18 @@ def samples(metrics: dict, name: str) -> dict:
     return {tuple(sorted(s.labels.items())): s.value for s in family.samples} if family else {}
 
 
+@pytest.fixture(scope="module")
+def everflow_sampled(lab):
+    """MIRROR_SESSION everflow0 sampled 1 in SAMPLE_RATE while this module runs."""
+    config_db = load_database_config(str(lab.db_config)).connect("CONFIG_DB")
+    config_db.hset("MIRROR_SESSION|everflow0", "sample_rate", str(SAMPLE_RATE))
+    yield
+    config_db.hdel("MIRROR_SESSION|everflow0", "sample_rate")
+
+
+@pytest.mark.usefixtures("everflow_sampled")
 @pytest.mark.parametrize("mode", ["xdp", "afpacket"])
 def test_agent_correlates_lab_mirror_traffic_and_scales_by_sample_rate(lab, tmp_path, mode):
-    dbs = load_database_config(str(lab.db_config))
-    dbs.connect("CONFIG_DB").hset("MIRROR_SESSION|everflow0", "sample_rate", str(SAMPLE_RATE))
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({
         "sonic": {"database_config": str(lab.db_config)},

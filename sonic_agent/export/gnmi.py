@@ -22,11 +22,11 @@ from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
 from .. import __version__
 from ..config import GnmiConfig
 from ..errors import UserError
+from ..listen import is_loopback, parse_listen
 from ..records import Snapshot
 from ..catalogue import CATALOGUE, Catalogue
 from .gnmi_paths import from_proto, leaves, path_text, to_proto, typed_value
 from .gnmi_subscribe import Wakeup, run_subscription, timestamp_ns
-from ..listen import is_loopback, parse_listen
 
 log = logging.getLogger(__name__)
 GNMI_VERSION = "0.8.0"

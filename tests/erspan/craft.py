@@ -1,4 +1,8 @@
-"""Mirror traffic the tests build themselves: scapy for the packets, struct for pcap files."""
+"""Mirror traffic the tests build themselves: scapy for the packets, struct for pcap files.
+
+Every Ethernet header names both addresses (`eth`): scapy would otherwise resolve them from the
+host's routes, with ARP on the host's network. Scapy takes about 1.5 ms to build an ERSPAN
+frame, so thousands of frames are `variant`s of one it built."""
 from __future__ import annotations
 
 import struct
@@ -11,6 +15,11 @@ from scapy.layers.l2 import GRE, Dot1Q, Ether
 from scapy.packet import Raw
 
 OUTER = dict(src="10.0.0.1", dst="10.0.0.2")
+SRC_MAC, DST_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+
+def eth(src=SRC_MAC, dst=DST_MAC, **fields) -> Ether:
+    return Ether(src=src, dst=dst, **fields)
 
 
 def inner_tcp(src="192.0.2.1", dst="198.51.100.7", sport=40000, dport=443, flags="S", tos=0xB8,
@@ -20,13 +29,40 @@ def inner_tcp(src="192.0.2.1", dst="198.51.100.7", sport=40000, dport=443, flags
 
 def inner_frame(packet=None, vlan: Optional[int] = None):
     packet = inner_tcp() if packet is None else packet
-    head = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    head = eth()
     return head / Dot1Q(vlan=vlan) / packet if vlan is not None else head / packet
 
 
 def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0) -> bytes:
-    return bytes(Ether() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
+    return bytes(eth() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
                  / ERSPAN_II(session_id=session_id, vlan=vlan, t=t, index=index) / (inner or inner_frame()))
+
+
+# Byte offsets in an erspan2() frame: outer IPv4 without options, GRE with a sequence number,
+# ERSPAN II, then (for sport) an untagged inner IPv4 packet without options carrying TCP.
+GRE_SEQ_AT = 14 + 20 + 4
+ERSPAN_SESSION_AT = 14 + 20 + 8 + 2  # 16 bits: COS (3), En (2), T (1), session id (10)
+INNER_TCP_AT = 14 + 20 + 8 + 8 + 14 + 20
+
+
+def variant(frame: bytes, seq: Optional[int] = None, session_id: Optional[int] = None,
+            sport: Optional[int] = None) -> bytes:
+    """`frame` (from erspan2()) with another GRE sequence number, session id or inner TCP
+    source port; the TCP checksum follows the port (RFC 1624), so the bytes are what scapy builds."""
+    out = bytearray(frame)
+    if seq is not None:
+        struct.pack_into("!I", out, GRE_SEQ_AT, seq)
+    if session_id is not None:
+        (word,) = struct.unpack_from("!H", out, ERSPAN_SESSION_AT)
+        struct.pack_into("!H", out, ERSPAN_SESSION_AT, word & ~0x3FF | session_id)
+    if sport is not None:
+        old, check = struct.unpack_from("!H", out, INNER_TCP_AT)[0], struct.unpack_from("!H", out, INNER_TCP_AT + 16)[0]
+        total = (~check & 0xFFFF) + (~old & 0xFFFF) + sport
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        struct.pack_into("!H", out, INNER_TCP_AT, sport)
+        struct.pack_into("!H", out, INNER_TCP_AT + 16, ~total & 0xFFFF)
+    return bytes(out)
 
 
 def erspan3(inner=None, session_id=9, direction=0, vlan=0, seq=None, ft=0, platform=None,
@@ -36,7 +72,7 @@ def erspan3(inner=None, session_id=9, direction=0, vlan=0, seq=None, ft=0, platf
                         o=1 if platform is not None else 0)
     if platform is not None:
         header = header / platform
-    return bytes(Ether() / IP(**OUTER) / gre / header / (inner or inner_frame()))
+    return bytes(eth() / IP(**OUTER) / gre / header / (inner or inner_frame()))
 
 
 def erspan3_platform():
@@ -44,11 +80,11 @@ def erspan3_platform():
 
 
 def erspan1(inner=None) -> bytes:
-    return bytes(Ether() / IP(**OUTER) / GRE(proto=0x88BE) / (inner or inner_frame()))
+    return bytes(eth() / IP(**OUTER) / GRE(proto=0x88BE) / (inner or inner_frame()))
 
 
 def gre(proto: int, payload, outer_ip=None, **gre_fields) -> bytes:
-    return bytes(Ether() / (outer_ip or IP(**OUTER)) / GRE(proto=proto, **gre_fields) / payload)
+    return bytes(eth() / (outer_ip or IP(**OUTER)) / GRE(proto=proto, **gre_fields) / payload)
 
 
 def icmp_echo(src="192.0.2.9", dst="192.0.2.10"):

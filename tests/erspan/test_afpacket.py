@@ -13,7 +13,7 @@ from erspan.afpacket import PacketRing
 from scapy.layers.inet import IP
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 
-from .craft import erspan2, erspan3, inner_frame, inner_tcp
+from .craft import erspan2, erspan3, eth, inner_frame, inner_tcp, variant
 from .veth import send
 
 
@@ -30,8 +30,9 @@ def mirror_packets(collector) -> int:
 
 
 def sequenced(count: int):
-    """ERSPAN II frames numbered 1..count (they cycle in the sender; loss is checked per run)."""
-    return [erspan2(seq=i, session_id=21, inner=inner_frame(inner_tcp(sport=1000 + i % 4))) for i in range(1, count + 1)]
+    """ERSPAN II frames numbered 1..count, of 4 flows (they cycle in the sender; loss is checked per run)."""
+    flows = [erspan2(session_id=21, inner=inner_frame(inner_tcp(sport=1000 + k))) for k in range(4)]
+    return [variant(flows[i % 4], seq=i) for i in range(1, count + 1)]
 
 
 def test_ring_delivers_every_frame_to_the_decoder(veth):
@@ -82,8 +83,9 @@ def test_ring_wraps_in_order_across_many_reads(veth):
     with PacketRing(b, block_size=1 << 16, block_count=2) as ring:
         assert ring.slots < 100
         collector = MirrorCollector()
+        frame = erspan2(session_id=23)
         for chunk in range(12):
-            frames = [erspan2(seq=chunk * 60 + i, session_id=23) for i in range(1, 61)]
+            frames = [variant(frame, seq=chunk * 60 + i) for i in range(1, 61)]
             assert send(a, frames, len(frames)).wait(30) == 0
             collect(ring, collector, lambda: mirror_packets(collector) >= (chunk + 1) * 60, 10)
         drops = ring.stats()["drops"]
@@ -112,8 +114,8 @@ def test_vlan_tags_the_kernel_strips_are_put_back(veth):
     """The receive path moves a frame's outer tag into metadata: raw SPAN frames keep their
     VLAN, and a tagged ERSPAN frame still decodes (its outer tag walked as on the wire)."""
     a, b = veth
-    span = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=300) / inner_tcp())
-    tagged_erspan = bytes(Ether() / Dot1AD(vlan=7) / Ether(erspan2(session_id=24))[IP])
+    span = bytes(eth() / Dot1Q(vlan=300) / inner_tcp())
+    tagged_erspan = bytes(eth() / Dot1AD(vlan=7) / Ether(erspan2(session_id=24))[IP])
     with PacketRing(b, block_size=1 << 16, block_count=4) as ring:
         assert send(a, [span, tagged_erspan, span], 3).wait(30) == 0
         batch = ring.read(5)

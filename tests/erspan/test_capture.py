@@ -11,7 +11,7 @@ from scapy.utils import PcapNgWriter
 from erspan import CaptureError, CaptureReader, MirrorCollector, decode_capture
 from erspan import write_pcap as library_write_pcap
 
-from .craft import erspan2, erspan3, gre, inner_frame, inner_tcp, write_pcap
+from .craft import erspan2, erspan3, eth, gre, inner_frame, inner_tcp, write_pcap
 
 FRAMES = [erspan2(seq=i, session_id=3) for i in range(1, 6)] + [erspan3(direction=1)] + \
     [gre(0x6558, inner_frame(inner_tcp(sport=7)))]
@@ -137,7 +137,7 @@ def test_live_entry_points_agree_with_the_file(tmp_path):
 
 def test_span_capture_is_detected_when_no_mirror_stream_is_present(tmp_path):
     path = tmp_path / "span.pcap"
-    write_pcap(path, [bytes(Ether() / inner_tcp(sport=s)) for s in (1, 2, 2)])
+    write_pcap(path, [bytes(eth() / inner_tcp(sport=s)) for s in (1, 2, 2)])
     collector = decode_capture(path)
     assert sorted((f.sport, f.packets) for f in collector.flows()) == [(1, 1), (2, 2)]
     assert [(s.outer_src, s.gre_proto, s.packets) for s in collector.sessions()] == [(None, None, 3)]

@@ -7,11 +7,10 @@ import sys
 
 import pytest
 from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import Ether
 
 from tests.conftest import shared_path
 
-from .craft import erspan2, erspan3, inner_frame, inner_tcp, write_pcap
+from .craft import erspan2, erspan3, eth, inner_frame, inner_tcp, write_pcap
 
 FLOW_FIELDS = {"erspan_type", "session_id", "direction", "vlan", "src", "dst", "proto", "sport",
                "dport", "packets", "bytes", "tcp_flags"}
@@ -30,7 +29,7 @@ def capture(tmp_path):
     write_pcap(path, [erspan2(seq=1, session_id=4), erspan2(seq=3, session_id=4),
                       erspan3(inner_frame(vlan=7), direction=1, session_id=2),
                       erspan2(inner=inner_frame(ospf), seq=4, session_id=4),
-                      erspan2(seq=5, session_id=4)[:46], bytes(Ether() / IP() / UDP())])
+                      erspan2(seq=5, session_id=4)[:46], bytes(eth() / IP() / UDP())])
     return path
 
 

@@ -6,13 +6,13 @@ from scapy.contrib.erspan import ERSPAN_II, ERSPAN_PlatformSpecific
 from scapy.layers.inet import IP, TCP, UDP, IPOption_RR, fragment
 from scapy.layers.inet6 import (ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
                                 IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
-from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+from scapy.layers.l2 import Dot1AD, Dot1Q
 from scapy.layers.sctp import SCTP
 from scapy.packet import Raw
 
 from erspan import MirrorCollector
 
-from .craft import (GRE, OUTER, erspan1, erspan2, erspan3, erspan3_platform, gre, icmp_echo,
+from .craft import (GRE, OUTER, erspan1, erspan2, erspan3, erspan3_platform, eth, gre, icmp_echo,
                     inner_frame, inner_tcp, udp_packet)
 
 TCP_LEN = len(inner_tcp())
@@ -89,7 +89,7 @@ def test_gre_optional_fields(fields):
 def test_outer_ipv6_with_extension_headers_and_outer_vlan():
     outer = IPv6(src="2001:db8:1::1", dst="2001:db8:2::2") / IPv6ExtHdrHopByHop() / \
         IPv6ExtHdrRouting(addresses=["2001:db8:3::3"]) / IPv6ExtHdrDestOpt()
-    frame = bytes(Ether() / Dot1Q(vlan=3) / outer / GRE(seqnum_present=1, sequence_number=1)
+    frame = bytes(eth() / Dot1Q(vlan=3) / outer / GRE(seqnum_present=1, sequence_number=1)
                   / ERSPAN_II(session_id=77) / inner_frame())
     flow, collector = only_flow([frame])
     assert (flow.erspan_type, flow.session_id, flow.src) == (2, 77, "192.0.2.1")
@@ -97,7 +97,7 @@ def test_outer_ipv6_with_extension_headers_and_outer_vlan():
 
 
 def test_raw_span_frames():
-    frames = [bytes(Ether() / Dot1Q(vlan=30) / inner_tcp()), bytes(Ether() / inner_tcp(flags="A"))]
+    frames = [bytes(eth() / Dot1Q(vlan=30) / inner_tcp()), bytes(eth() / inner_tcp(flags="A"))]
     collector = MirrorCollector(span=True)
     collector.add_packets(frames)
     flows = {f.vlan: f for f in collector.flows()}
@@ -107,9 +107,9 @@ def test_raw_span_frames():
 
 
 @pytest.mark.parametrize("tags,vlan", [
-    (lambda p: Ether(type=0x88A8) / Dot1AD(vlan=100) / Dot1Q(vlan=200) / p, 100),
-    (lambda p: Ether(type=0x9100) / Dot1Q(vlan=300, type=0x8100) / Dot1Q(vlan=400) / p, 300),
-    (lambda p: Ether() / Dot1Q(vlan=1) / Dot1Q(vlan=2) / Dot1Q(vlan=3) / p, 1),
+    (lambda p: eth(type=0x88A8) / Dot1AD(vlan=100) / Dot1Q(vlan=200) / p, 100),
+    (lambda p: eth(type=0x9100) / Dot1Q(vlan=300, type=0x8100) / Dot1Q(vlan=400) / p, 300),
+    (lambda p: eth() / Dot1Q(vlan=1) / Dot1Q(vlan=2) / Dot1Q(vlan=3) / p, 1),
 ])
 def test_inner_qinq(tags, vlan):
     flow, _ = only_flow([erspan2(inner=tags(inner_tcp()), vlan=999)])
@@ -149,7 +149,7 @@ def test_frames_with_inner_fcs_count_ip_bytes():
 
 def test_outer_first_fragment_decoded_later_fragments_counted():
     whole = IP(id=5, proto=47, **OUTER) / GRE(proto=0x6558) / inner_frame(inner_tcp(payload=b"y" * 400))
-    pieces = [bytes(Ether() / p) for p in fragment(whole, 200)]
+    pieces = [bytes(eth() / p) for p in fragment(whole, 200)]
     collector = MirrorCollector()
     collector.add_packets(pieces)
     (flow,) = collector.flows()
@@ -173,17 +173,17 @@ def test_erspan_ii_index_and_none_elsewhere():
 
 
 def test_cisco_ptp_ttag_inside_the_mirrored_frame():
-    ttag = Ether(type=0x8988) / Raw(b"\x00\x01\x02\x03\x04\x05" + b"\x81\x00") / Dot1Q(vlan=44) / inner_tcp()
+    ttag = eth(type=0x8988) / Raw(b"\x00\x01\x02\x03\x04\x05" + b"\x81\x00") / Dot1Q(vlan=44) / inner_tcp()
     flow, _ = only_flow([erspan2(inner=ttag)])
     assert (flow.vlan, flow.src, flow.sport, flow.bytes) == (44, "192.0.2.1", 40000, TCP_LEN)
-    cut = erspan2(inner=Ether(type=0x8988) / Raw(b"\x00" * 5))
+    cut = erspan2(inner=eth(type=0x8988) / Raw(b"\x00" * 5))
     collector = MirrorCollector()
     collector.add_packets([cut])
     assert collector.stats()["malformed"] == {"inner_l2_truncated": 1}
 
 
 def test_cisco_isl_inside_the_mirrored_frame():
-    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / inner_tcp())
+    frame = bytes(eth() / inner_tcp())
     # ISL: destination (5 bytes), type/user, source (6), length, AAAA03, HSA (3), VLAN<<1|BPDU,
     # index, reserved; then the original frame and its CRC
     isl = (b"\x01\x00\x0c\x00\x00" + b"\x00" + b"\x02\x00\x00\x00\x00\x09" + len(frame).to_bytes(2, "big")

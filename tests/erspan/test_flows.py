@@ -3,12 +3,18 @@ from __future__ import annotations
 
 from erspan import MirrorCollector
 
-from .craft import erspan2, erspan3, inner_frame, inner_tcp
+from .craft import erspan2, erspan3, inner_frame, inner_tcp, variant
 
 
 def tcp_frame(sport, payload=b"", flags="A", session_id=5, tos=0):
     return erspan2(inner=inner_frame(inner_tcp(sport=sport, flags=flags, payload=payload,
                                                tos=tos)), session_id=session_id)
+
+
+def tcp_frames(sports):
+    """tcp_frame(sport) for every sport (patched from one: scapy takes a millisecond a frame)."""
+    frame = tcp_frame(0)
+    return [variant(frame, sport=sport) for sport in sports]
 
 
 def test_key_fields_split_flows():
@@ -67,7 +73,7 @@ def test_flow_remembers_its_mirror_stream():
 
 def test_many_distinct_flows_in_one_batch_stay_bounded():
     collector = MirrorCollector(max_flows=100)
-    collector.add_packets([tcp_frame(p) for p in range(1, 1001)])
+    collector.add_packets(tcp_frames(range(1, 1001)))
     stats = collector.stats()
     assert (stats["flows"], stats["flow_evictions"], stats["flow_packets"]) == (100, 900, 1000)
     assert sorted(f.sport for f in collector.flows()) == list(range(901, 1001))
@@ -75,8 +81,8 @@ def test_many_distinct_flows_in_one_batch_stay_bounded():
 
 def test_table_grows_to_its_bound_then_evicts_the_oldest():
     collector = MirrorCollector(max_flows=3000)
-    collector.add_packets([tcp_frame(p) for p in range(1, 2501)])  # past the initial capacity
-    collector.add_packets([tcp_frame(p) for p in range(2501, 3501)])
+    collector.add_packets(tcp_frames(range(1, 2501)))  # past the initial capacity
+    collector.add_packets(tcp_frames(range(2501, 3501)))
     collector.add_packets([tcp_frame(600)])  # refreshed: now the newest, nothing evicted
     stats = collector.stats()
     assert (stats["flows"], stats["flow_evictions"]) == (3000, 500)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from sonic_agent.config import MirrorConfig
@@ -10,20 +9,19 @@ from sonic_agent.mirror.records import SessionMatch
 from sonic_agent.mirror.source import AfPacketMirrorSource
 
 from ..conftest import wait_until
-from .craft import erspan2, inner_frame, inner_tcp
+from .craft import erspan2, inner_frame, inner_tcp, variant
 from .veth import send
 
 
 def test_source_captures_decodes_and_reports(veth):
     a, b = veth
-    frames = [erspan2(seq=i, session_id=9, inner=inner_frame(inner_tcp(sport=2000 + i % 3))) for i in range(1, 301)]
+    flows = [erspan2(session_id=9, inner=inner_frame(inner_tcp(sport=2000 + k))) for k in range(3)]
+    frames = [variant(flows[i % 3], seq=i) for i in range(1, 301)]
     source = AfPacketMirrorSource(MirrorConfig(enabled=True, interface=b, mode="afpacket", top_flows=2))
     source.start()
     try:
         assert send(a, frames, len(frames)).wait(30) == 0
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and source.agent_counters()["mirror_flow_packets_total"] < 300:
-            time.sleep(0.05)
+        wait_until(lambda: source.agent_counters()["mirror_flow_packets_total"] >= 300, 10)
         records = source.flow_records(lambda stream: SessionMatch("everflow") if stream.session_id == 9 else None)
         sessions = source.session_records()
         counters = source.agent_counters()
@@ -40,7 +38,8 @@ def test_capture_reopens_after_the_interface_is_recreated(veth):
     """The collector interface removed and re-created (or flapped): the ring is reopened with
     backoff and capture resumes; the restart is counted."""
     a, b = veth
-    frames = [erspan2(seq=i, session_id=5, inner=inner_frame(inner_tcp(sport=3000))) for i in range(1, 101)]
+    frame = erspan2(session_id=5, inner=inner_frame(inner_tcp(sport=3000)))
+    frames = [variant(frame, seq=i) for i in range(1, 101)]
     source = AfPacketMirrorSource(MirrorConfig(enabled=True, interface=b, mode="afpacket"))
     source.start()
     try:

@@ -10,20 +10,20 @@ import pytest
 from scapy.contrib.erspan import ERSPAN_II
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt
-from scapy.layers.l2 import ARP, Ether
+from scapy.layers.l2 import ARP
 from scapy.packet import Raw
 
 from erspan import MirrorCollector
 from erspan.reasons import MALFORMED, SKIPPED
 
-from .craft import GRE, OUTER, erspan2, erspan3, gre, inner_frame, inner_tcp
+from .craft import GRE, OUTER, erspan2, erspan3, eth, gre, inner_frame, inner_tcp
 
-OUTER_ETH = bytes(Ether(type=0x0800))
+OUTER_ETH = bytes(eth(type=0x0800))
 
 
 def in_bridged_gre(inner_l3: bytes, ethertype: int = 0x0800) -> bytes:
     """A GRE 0x6558 frame whose mirrored Ethernet frame carries `inner_l3` bytes."""
-    inner = bytes(Ether(type=ethertype)) + inner_l3
+    inner = bytes(eth(type=ethertype)) + inner_l3
     return gre(0x6558, Raw(inner))
 
 
@@ -47,9 +47,9 @@ CASES = {
     "outer_ip_version": (OUTER_ETH + b"\x55" + ipv4_header(proto=47)[1:], {}),
     "outer_ipv4_header_length": (OUTER_ETH + ipv4_header(ihl=3, proto=47), {}),
     "outer_ipv4_total_length": (OUTER_ETH + ipv4_header(len=12, proto=47), {}),
-    "outer_ipv6_ext_truncated": (bytes(Ether(type=0x86DD)) + hbh_claiming(20), {}),
-    "outer_ipv6_ext_chain": (bytes(Ether(type=0x86DD)) + DEST_CHAIN, {}),
-    "gre_truncated": (bytes(Ether() / IP(proto=47, **OUTER)) + b"\x00\x00", {}),
+    "outer_ipv6_ext_truncated": (bytes(eth(type=0x86DD)) + hbh_claiming(20), {}),
+    "outer_ipv6_ext_chain": (bytes(eth(type=0x86DD)) + DEST_CHAIN, {}),
+    "gre_truncated": (bytes(eth() / IP(proto=47, **OUTER)) + b"\x00\x00", {}),
     "gre_routing": (gre(0x88BE, inner_frame(), routing_present=1), {}),
     "gre_version": (gre(0x88BE, inner_frame(), version=1), {}),
     "erspan_truncated": (erspan2()[:14 + 20 + 8 + 4], {}),
@@ -62,11 +62,11 @@ CASES = {
     "inner_ipv4_total_length": (in_bridged_gre(ipv4_header(len=8)), {}),
     "inner_ipv6_ext_truncated": (in_bridged_gre(hbh_claiming(30), 0x86DD), {}),
     "inner_ipv6_ext_chain": (in_bridged_gre(DEST_CHAIN, 0x86DD), {}),
-    "not_mirror": (bytes(Ether() / IP() / UDP(dport=53)), {}),
+    "not_mirror": (bytes(eth() / IP() / UDP(dport=53)), {}),
     "gre_not_mirror": (gre(0x880B, Raw(b"ppp"), version=1), {}),
-    "outer_fragment": (bytes(Ether() / IP(proto=47, frag=185, **OUTER) / Raw(b"f" * 32)), {}),
+    "outer_fragment": (bytes(eth() / IP(proto=47, frag=185, **OUTER) / Raw(b"f" * 32)), {}),
     "erspan_frame_type": (erspan3(ft=7), {}),
-    "inner_not_ip": (erspan2(inner=Ether() / ARP()), {}),
+    "inner_not_ip": (erspan2(inner=eth() / ARP()), {}),
     "unsupported_linktype": (erspan2(), {"linktype": 147}),
 }
 
@@ -99,7 +99,7 @@ def test_malformed_counted_per_session():
 
 
 def test_erspan_iii_subheader_announced_but_cut():
-    head = len(bytes(Ether() / IP(**OUTER) / GRE(proto=0x22EB)))
+    head = len(bytes(eth() / IP(**OUTER) / GRE(proto=0x22EB)))
     frame = bytearray(erspan3())
     frame[head + 11] |= 1  # o=1: an 8-byte platform sub-header follows, but the frame ends early
     collector = MirrorCollector()

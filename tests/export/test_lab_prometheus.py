@@ -21,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from sonic_agent.lab.control import DEFAULT_CONFIG_DB
+from telegen_lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
 from tests.conftest import built_in_lab, require
 from tests.export.gnmi_client import next_result, start

@@ -11,6 +11,7 @@ from sonic_agent.errors import UserError
 from sonic_agent.export.otlp import MAX_AGE_INTERVALS, OtlpExporter
 from sonic_agent.export.otlp_encode import LOGS_PER_REQUEST, DeltaState, MetricsEncoder, encode_flows
 from sonic_agent.export.otlp_transport import expand_headers
+from tests.conftest import wait_until
 from tests.export.certs import make_certs
 from tests.export.otlp_peer import GrpcReceiver, HttpReceiver
 from tests.export.sample import CLASSES, flow, sample_snapshot
@@ -121,7 +122,13 @@ def test_outage_keeps_agent_up_queue_bounded_drops_counted_and_resumes():
     try:
         receiver.wait_for("metrics")
         receiver.stop()
-        time.sleep(2.5)  # ~50 intervals against a queue of 4
+
+        def outage_seen():  # requests dropped from the full queue, retried, and expired
+            stats = exporter.agent_counters()
+            return all(stats[k] > 0 for k in ("otlp_dropped_points_total", "otlp_dropped_logs_total",
+                                               "otlp_retries_total", "otlp_expired_requests_total"))
+
+        assert wait_until(outage_seen, 10) is not None, exporter.agent_counters()
         stats = exporter.agent_counters()
         assert stats["otlp_queue_length"] <= 4
         assert stats["otlp_dropped_points_total"] > 0 and stats["otlp_dropped_logs_total"] > 0
@@ -145,7 +152,7 @@ def test_outage_keeps_agent_up_queue_bounded_drops_counted_and_resumes():
 
 def test_stop_interrupts_backoff():
     exporter = run_exporter(OtlpConfig(endpoint="http://127.0.0.1:9", interval_s=0.05, max_backoff_s=60))
-    time.sleep(1.0)
+    assert wait_until(lambda: exporter.agent_counters()["otlp_retries_total"] > 0, 10) is not None  # backing off
     started = time.monotonic()
     exporter.stop()
     assert time.monotonic() - started < 2.0

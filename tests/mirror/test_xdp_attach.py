@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import errno
 import socket
-import struct
 
 import pytest
 from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import Ether
 
 from sonic_agent.bpf import BpfError, BpfObject, object_path
 from sonic_agent.bpf.netattach import xdp_attach, xdp_detach, xdp_query
-from tests.erspan.craft import erspan2, erspan3
-from tests.probes.conftest import netns, quiet_links, send_frames, wait_until
+from tests.conftest import wait_until
+from tests.erspan.craft import erspan2, erspan3, eth, variant
+from tests.probes.conftest import netns, quiet_links, send_frames
 
 from .live import Capture, attached
-
-GRE_SEQ_OFFSET = 14 + 20 + 4
-
 
 @pytest.fixture
 def pair(netns_pair):
@@ -27,19 +23,14 @@ def pair(netns_pair):
     return netns_pair
 
 
-def numbered(frame: bytes, seq: int) -> bytes:
-    out = bytearray(frame)
-    struct.pack_into("!I", out, GRE_SEQ_OFFSET, seq)
-    return bytes(out)
-
-
-PLAIN = bytes(Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=2))
+PLAIN = bytes(eth() / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=1, dport=2))
 
 
 @pytest.mark.parametrize("drop", [True, False])
 def test_mirror_copies_dropped_or_passed_other_traffic_passes(pair, make_decoder, drop):
     ns_a, dev_a, ns_b, dev_b = pair
-    mirror = [numbered(erspan2(), seq) for seq in range(1, 51)] + [erspan3()] * 50
+    frame = erspan2()
+    mirror = [variant(frame, seq=seq) for seq in range(1, 51)] + [erspan3()] * 50
     capture = Capture(ns_b, dev_b)
     with attached(make_decoder(drop=drop), ns_b, dev_b) as decoder:
         send_frames(ns_a, dev_a, mirror + [PLAIN] * 5)

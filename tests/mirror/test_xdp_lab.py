@@ -7,13 +7,9 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from erspan import decode_capture, write_pcap
-from sonic_agent.lab.control import lab_up
-from sonic_agent.lab.topology import MGMT_PORT
-from tests.probes.conftest import wait_until
-from tests.test_lab import lab  # noqa: F401  (up to the test; down, and nothing left, after)
+from telegen_lab.topology import MGMT_PORT
+from tests.conftest import wait_until
 
 from .compare import flow_table, session_table
 from .live import Capture, attached
@@ -29,8 +25,7 @@ def send_mirror(layout, erspan: int, rounds: int) -> int:
     return int(re.search(r"sent (\d+) mirror frames", result.stdout).group(1))
 
 
-def test_kernel_and_library_give_identical_flows(lab, make_decoder, tmp_path):  # noqa: F811
-    lab_up(lab)
+def test_kernel_and_library_give_identical_flows(lab, make_decoder, tmp_path):
     capture = Capture(lab.switch_ns, MGMT_PORT)
     with attached(make_decoder(drop=False), lab.switch_ns, MGMT_PORT) as decoder:  # pass: capture sees all
         sent = sum(send_mirror(lab, erspan, rounds=50) for erspan in (2, 3))
@@ -47,9 +42,8 @@ def test_kernel_and_library_give_identical_flows(lab, make_decoder, tmp_path):  
     assert session_table(decoder.sessions()) == session_table(expected.sessions())
 
 
-def test_live_run_counted_exactly(lab, make_decoder):  # noqa: F811
+def test_live_run_counted_exactly(lab, make_decoder):
     """1,000,000 mirrored packets (ERSPAN II then III) through veth, dropped after counting."""
-    lab_up(lab)
     with attached(make_decoder(), lab.switch_ns, MGMT_PORT) as decoder:
         per_round = send_mirror(lab, 2, rounds=1)
         rounds = -(-500_000 // per_round)

@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -46,16 +45,6 @@ def send_frames(ns: str, ifname: str, frames) -> None:
         sock.bind((ifname, 0))
         for frame in frames:
             sock.send(frame)
-
-
-def wait_until(predicate, timeout: float = 3.0):
-    """Poll until predicate() is truthy (frames cross veth NAPI asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def quiet_links(*pairs) -> None:

@@ -2,8 +2,11 @@
 built with scapy; the expected class name is the one the kernel's BTF gives (enum probe_class)."""
 from __future__ import annotations
 
-from scapy.all import ARP, GRE, ICMP, IP, LLC, STP, TCP, UDP, Dot1AD, Dot1Q, Dot3, Ether, IPv6, Raw, raw
-from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6ND_RA, IPv6ExtHdrHopByHop
+from scapy.compat import raw
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6ND_RA, IPv6, IPv6ExtHdrHopByHop
+from scapy.layers.l2 import ARP, GRE, LLC, STP, Dot1AD, Dot1Q, Dot3, Ether
+from scapy.packet import Raw
 
 PEER_MAC = "02:00:00:00:00:0b"
 SWITCH_MAC = "02:00:00:00:00:0a"

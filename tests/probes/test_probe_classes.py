@@ -12,8 +12,9 @@ import pytest
 
 from sonic_agent.config import ProbesConfig
 from sonic_agent.probes import ProbeManager
+from tests.conftest import wait_until
 
-from .conftest import netns, send_frames, wait_until
+from .conftest import netns, send_frames
 from .frames import FRAMES, PEER_MAC
 
 pytestmark = pytest.mark.root

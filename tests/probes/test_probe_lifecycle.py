@@ -15,19 +15,18 @@ from sonic_agent.bpf import BpfObject, object_path
 from sonic_agent.bpf import netattach as na
 from sonic_agent.config import ProbesConfig
 from sonic_agent.probes import ProbeManager, ProbeMaps
-from tests.conftest import REPO, require
+from tests.conftest import REPO, bpftool_net, require, wait_until
 
-from .conftest import netns, send_frames, wait_until
+from .conftest import netns, send_frames
 from .frames import FRAMES
 
 pytestmark = pytest.mark.root
 BGP = dict(FRAMES)["bgp"]
 
 
-def bpftool_net(ns: str) -> dict:
+def programs(ns: str) -> dict:
     """{'xdp': [(dev, prog name)], 'tc': [(dev, hook, prog name)]} as bpftool sees them."""
-    out = json.loads(subprocess.run(["ip", "netns", "exec", ns, "bpftool", "net", "-j"], check=True,
-                                    capture_output=True, text=True).stdout)[0]
+    out = bpftool_net(ns)
     names = {p["id"]: p.get("name", "") for p in json.loads(subprocess.run(
         ["bpftool", "prog", "show", "-j"], check=True, capture_output=True, text=True).stdout)}
     return {"xdp": sorted((x["devname"], names.get(x["id"], "?")) for x in out.get("xdp", [])),
@@ -46,17 +45,17 @@ def test_sync_attaches_and_detaches(probed_pair, probe_object):
         try:
             mgr.sync([dev_a, "extra0", "Ethernet404"])  # a port whose netdev does not exist yet
             assert sorted(mgr.ports) == sorted([dev_a, "extra0"])
-            assert bpftool_net(ns_a)["tc"] == sorted([(dev_a, "clsact/egress", "tgs_probe_tc_eg"),
+            assert programs(ns_a)["tc"] == sorted([(dev_a, "clsact/egress", "tgs_probe_tc_eg"),
                                                       ("extra0", "clsact/egress", "tgs_probe_tc_eg")])
             mgr.sync([dev_a])
             assert list(mgr.ports) == [dev_a]
-            assert bpftool_net(ns_a) == {"xdp": [(dev_a, "tgs_probe_xdp")],
+            assert programs(ns_a) == {"xdp": [(dev_a, "tgs_probe_xdp")],
                                          "tc": [(dev_a, "clsact/egress", "tgs_probe_tc_eg")]}
             assert {c.port for c in mgr.read()} == {dev_a}
             assert len(mgr.maps.maps["port_counts"].items()) == 2  # the removed port's counters are gone
         finally:
             mgr.close()
-    assert bpftool_net(ns_a) == {"xdp": [], "tc": []}
+    assert programs(ns_a) == {"xdp": [], "tc": []}
 
 
 def test_foreign_xdp_is_kept_and_ingress_counted_with_tc(probed_pair, probe_object):
@@ -70,12 +69,12 @@ def test_foreign_xdp_is_kept_and_ingress_counted_with_tc(probed_pair, probe_obje
             assert mgr.ports[dev_a].ingress == "tc"
             counters = mgr.agent_counters()
             assert counters["probes_xdp_fallbacks_total"] == 1 and counters["probes_ports_tc_ingress"] == 1
-            assert bpftool_net(ns_a)["xdp"] == [(dev_a, "empty_xdp")]
+            assert programs(ns_a)["xdp"] == [(dev_a, "empty_xdp")]
             send_frames(ns_b, dev_b, [BGP] * 5)
             assert wait_until(lambda: rx_bgp(mgr, dev_a) == 5)
         finally:
             mgr.close()
-        assert bpftool_net(ns_a) == {"xdp": [(dev_a, "empty_xdp")], "tc": []}
+        assert programs(ns_a) == {"xdp": [(dev_a, "empty_xdp")], "tc": []}
         na.xdp_detach(ifindex, other.program("empty_xdp").fd, na.xdp_query(ifindex)[1])
 
 
@@ -98,16 +97,16 @@ def test_sigkill_restart_takes_over_and_sigterm_leaves_nothing(probed_pair):
     first.kill()
     first.wait(10)
     # a SIGKILL leaves the programs (and the pinned maps)
-    assert bpftool_net(ns_a) == {"xdp": sorted(one["xdp"] + [("gone0", "tgs_probe_xdp")]),
+    assert programs(ns_a) == {"xdp": sorted(one["xdp"] + [("gone0", "tgs_probe_xdp")]),
                                  "tc": sorted(one["tc"] + [("gone0", "clsact/egress", "tgs_probe_tc_eg")])}
     send_frames(ns_b, dev_b, [BGP] * 4)  # still counted by the orphaned programs
     second = start_agent(ns_a, pin_dir, dev_a)  # gone0 left the model while no agent ran
-    assert bpftool_net(ns_a) == one  # replaced in place, not stacked; gone0 cleaned up
+    assert programs(ns_a) == one  # replaced in place, not stacked; gone0 cleaned up
     send_frames(ns_b, dev_b, [BGP] * 5)
     assert pinned_rx_bgp(ns_a, dev_a, pin_dir, 12)  # 3 + 4 + 5: nothing lost, nothing twice
     second.send_signal(signal.SIGTERM)
     assert second.wait(10) == 0
-    assert bpftool_net(ns_a) == {"xdp": [], "tc": []}
+    assert programs(ns_a) == {"xdp": [], "tc": []}
     assert sorted(os.listdir(pin_dir)) == sorted(["port_counts", "talkers", "drop_counts", "probe_errors",
                                                   "settings"])  # counters kept for the next start
     third = start_agent(ns_a, pin_dir, dev_a)
@@ -147,8 +146,10 @@ def test_kernel_drops_by_reason(probed_pair, probe_object):
         with sock:
             for _ in range(20):
                 sock.sendto(b"x" * 10, ("10.77.0.1", 9))  # discard port, nothing listening
-        got = wait_until(lambda: [(d.port, d.packets) for d in mgr.drops() if d.reason == "no_socket"])
-        assert got == [(dev_a, 20)]
+        def no_socket():
+            return [(d.port, d.packets) for d in mgr.drops() if d.reason == "no_socket"]
+
+        assert wait_until(lambda: no_socket() == [(dev_a, 20)]), no_socket()  # all 20, not the first seen
     finally:
         with netns(ns_a):
             mgr.close()
@@ -180,4 +181,4 @@ def test_jumbo_mtu_device_gets_generic_xdp(probed_pair, probe_object):
             assert wait_until(lambda: rx_bgp(mgr, dev_a) == 6)
         finally:
             mgr.close()
-    assert bpftool_net(ns_a) == {"xdp": [], "tc": []}
+    assert programs(ns_a) == {"xdp": [], "tc": []}

@@ -8,8 +8,9 @@ import pytest
 from sonic_agent import cli
 from sonic_agent.errors import UserError
 from sonic_agent.probes import show
+from tests.conftest import wait_until
 
-from .conftest import netns, send_frames, wait_until
+from .conftest import netns, send_frames
 from .frames import FRAMES
 from .test_probe_lifecycle import start_agent
 

@@ -1,15 +1,41 @@
-"""Check a SwitchModel namespace against the raw dumps it was loaded from; wait for live changes."""
+"""Check a SwitchModel namespace against the raw dumps it was loaded from.
+
+The dumps are read here by SONiC's documented rules, not with the agent's own decoding
+(sonic_agent.sonic.encoding, which is under test). ConfigDBConnector stores every value as a
+string (str() of it), a list as the field `name@` holding the comma-joined values, and an entry
+without fields as the placeholder field `NULL`; reading turns `name@` back into the list. A
+dump is flat (`"TABLE|key": fields`, a redis dump like sonic-utilities' mock_tables) or nested
+(`TABLE: {key: fields}`, like /etc/sonic/config_db.json), and may hold lists as JSON lists.
+"""
 from __future__ import annotations
 
-import time
-from typing import Callable, Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional
 
-from sonic_agent.sonic.encoding import Fields, iter_dump, tables_from_dump
 from sonic_agent.sonic.model import SwitchModel
+from tests.conftest import wait_until  # noqa: F401  (tests/export/test_with_model.py imports it from here)
 
 
-def tables(dump: Mapping[str, object], separator: str) -> Dict[str, Dict[str, Fields]]:
-    return tables_from_dump(dump, separator) if dump else {}
+def typed(fields: Mapping[str, object]) -> dict:
+    """One entry's fields as a reader of redis sees them, from a dump's or from redis itself."""
+    out = {}
+    for name, value in fields.items():
+        if isinstance(value, list):
+            out[name] = [str(v) for v in value]
+        elif name.endswith("@"):
+            out[name[:-1]] = value.split(",")
+        elif name != "NULL":
+            out[name] = str(value)
+    return out
+
+
+def tables(dump: Mapping[str, dict], separator: str) -> Dict[str, Dict[str, dict]]:
+    """{TABLE: {key: typed fields}} of a flat or nested dump."""
+    out: Dict[str, Dict[str, dict]] = {}
+    for top, value in dump.items():
+        table, flat, entry = top.partition(separator)
+        for key, fields in ({entry: value} if flat else value).items():
+            out.setdefault(table, {})[key] = typed(fields)
+    return out
 
 
 def _int(value: Optional[str]) -> Optional[int]:
@@ -86,15 +112,5 @@ def check_namespace(model: SwitchModel, namespace: str, dumps: Mapping[str, dict
         assert session.status == state.get("MIRROR_SESSION_TABLE", {}).get(name, {}).get("status", "")
         checked += 1
 
-    counters = {key: fields for key, fields in iter_dump(dumps.get("COUNTERS_DB", {}), seps["COUNTERS_DB"])}
-    assert model.port_oids(namespace) == counters.get("COUNTERS_PORT_NAME_MAP", {})
+    assert model.port_oids(namespace) == dumps.get("COUNTERS_DB", {}).get("COUNTERS_PORT_NAME_MAP", {})
     return checked
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()

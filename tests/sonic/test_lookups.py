@@ -8,7 +8,7 @@ from sonic_agent.sonic.dbconfig import Database, RedisInstance, load_database_co
 from sonic_agent.sonic.follower import backoff_delay
 from sonic_agent.sonic.model import SwitchModel
 from sonic_agent.sonic.tables import classify, keyspace_patterns
-from tests.sonic.expect import wait_until
+from tests.conftest import wait_until
 from tests.sonic.generated import generate_switch, load_switch
 
 INSTANCE = RedisInstance("redis", "127.0.0.1", 6379, None)

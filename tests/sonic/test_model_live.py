@@ -9,8 +9,7 @@ from sonic_agent.sonic.dbconfig import load_database_config
 from sonic_agent.sonic import follower
 from sonic_agent.sonic.follower import Change
 from sonic_agent.sonic.model import SwitchModel
-from tests.conftest import RedisServer
-from tests.sonic.expect import wait_until
+from tests.conftest import RedisServer, wait_until
 from tests.sonic.generated import generate_switch, load_switch
 
 CONFIG_DB, APPL_DB, STATE_DB = 4, 0, 6

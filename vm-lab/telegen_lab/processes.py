@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import redis
+from sonic_agent.errors import UserError
 
-from ..errors import UserError
 from .topology import LabLayout
 
+REDIS = "redis"  # the redis-server's pidfile name
 REDIS_DATABASES = {  # SONiC's usual ids and separators, written to the lab's database_config.json
     "APPL_DB": (0, ":"), "ASIC_DB": (1, ":"), "COUNTERS_DB": (2, ":"), "LOGLEVEL_DB": (3, ":"),
     "CONFIG_DB": (4, "|"), "PFC_WD_DB": (5, ":"), "FLEX_COUNTER_DB": (5, ":"), "STATE_DB": (6, "|"),
@@ -33,7 +34,7 @@ def start_redis(layout: LabLayout) -> None:
     try:
         subprocess.run(
             ["redis-server", "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "770",
-             "--daemonize", "yes", "--pidfile", str(layout.pidfile("redis")), "--dir", str(sock.parent),
+             "--daemonize", "yes", "--pidfile", str(layout.pidfile(REDIS)), "--dir", str(sock.parent),
              "--save", "", "--appendonly", "no", "--databases", "32",
              "--notify-keyspace-events", "AKE", "--logfile", str(sock.parent / "redis.log")],
             check=True, capture_output=True)
@@ -86,16 +87,19 @@ def running(layout: LabLayout) -> dict:
 
 
 def stop_all(layout: LabLayout, timeout: float = 5.0) -> None:
-    """SIGTERM every recorded process (its whole session), then SIGKILL what is left."""
-    pids = list(running(layout).values())
-    for pid in pids:
-        _signal_group(pid, signal.SIGTERM)
-    deadline = time.time() + timeout
-    while time.time() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.05)
-    for pid in pids:
-        if _alive(pid):
-            _signal_group(pid, signal.SIGKILL)
+    """SIGTERM every recorded process (its whole session), then SIGKILL what is left; redis
+    last, so its clients (the state daemon, the agent) stop without retrying a gone server."""
+    alive = running(layout)
+    server = alive.pop(REDIS, None)
+    for pids in (list(alive.values()), [server] if server else []):
+        for pid in pids:
+            _signal_group(pid, signal.SIGTERM)
+        deadline = time.time() + timeout
+        while time.time() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.05)
+        for pid in pids:
+            if _alive(pid):
+                _signal_group(pid, signal.SIGKILL)
 
 
 def _signal_group(pid: int, sig: int) -> None:

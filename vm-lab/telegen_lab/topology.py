@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping
 
-from ..errors import UserError
+from sonic_agent.errors import UserError
 
 LAB_ROOT = Path("/run/telegen-sonic-lab")
 MGMT_PORT = "eth0"

@@ -7,7 +7,7 @@
   would mirror it: ERSPAN II or III over GRE to the session's dst_ip, sent into the switch's
   eth0 (this kernel has no GRE device, so the encapsulation is crafted here).
 Frames are built once, then sent from the neighbor namespace with AF_PACKET sockets.
-scapy is imported here only; the agent never imports this module.
+scapy (only the layers used: all of scapy takes half a second to import) is imported here only.
 """
 from __future__ import annotations
 
@@ -20,15 +20,18 @@ from typing import Dict, List, Optional, Tuple
 
 from pyroute2 import NetNS
 from pyroute2.netns import setns
-from scapy.all import (ARP, BOOTP, DHCP, GRE, ICMP, IP, LLC, STP, TCP, UDP, Dot3, Ether,
-                       ICMPv6EchoRequest, ICMPv6ND_NS, IPv6, Raw)
 from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III
 from scapy.contrib.lacp import LACP, SlowProtocol
 from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID,
                                 LLDPDUTimeToLive)
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NS, IPv6
+from scapy.layers.l2 import ARP, GRE, LLC, STP, Dot3, Ether
+from scapy.packet import Raw
+from sonic_agent.sonic.dbconfig import load_database_config
+from sonic_agent.sonic.encoding import read_table
 
-from ..sonic.dbconfig import load_database_config
-from ..sonic.encoding import read_table
 from .topology import MGMT_PORT, LabLayout
 
 CONTROL_CLASSES = ("lldp", "lacp", "stp", "arp", "nd", "icmp", "icmpv6", "bgp", "bfd", "dhcp",
@@ -162,9 +165,6 @@ class Sender:
             sock.bind((port, 0))
             self.sockets[port] = sock
 
-    def send(self, port: str, frame: bytes) -> None:
-        self.sockets[port].send(frame)
-
     def close(self) -> None:
         for sock in self.sockets.values():
             sock.close()
@@ -194,16 +194,16 @@ def run_traffic(layout: LabLayout, kind: str, count: int, interval: float, erspa
     setns(layout.neighbor_ns)
     sender = Sender({p for p, _ in frames})
     sent, rounds = 0, 0
-    buffers = [(p, bytearray(f)) for p, f in frames]
+    buffers = [(sender.sockets[p].send, bytearray(f)) for p, f in frames]  # one lookup per frame, not per send
     try:
         while count == 0 or rounds < count:
-            for port, frame in buffers:
+            for send, frame in buffers:
                 if numbered:
                     struct.pack_into("!I", frame, GRE_SEQ_OFFSET, (sent + 1) & 0xFFFFFFFF)
-                sender.send(port, frame)
+                send(frame)
                 sent += 1
             rounds += 1
-            if count == 0 or rounds < count:
+            if interval and (count == 0 or rounds < count):
                 time.sleep(interval)
     finally:
         sender.close()

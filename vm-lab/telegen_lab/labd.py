@@ -16,16 +16,16 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import threading
+import sys
 import time
 from typing import Dict, Optional
 
 from pyroute2 import IPRoute
+from sonic_agent.logs import setup_logging
+from sonic_agent.sonic.dbconfig import load_database_config
+from sonic_agent.sonic.encoding import decode_fields
+from sonic_agent.sonic.view import natural_key
 
-from ..logs import setup_logging
-from ..sonic.dbconfig import load_database_config
-from ..sonic.encoding import decode_fields
-from ..sonic.view import natural_key
 from .topology import LabLayout, ip_batch, port_commands
 
 log = logging.getLogger("telegen.lab.labd")
@@ -54,15 +54,16 @@ class StateDaemon:
         self.previous: Dict[str, tuple] = {}  # port -> (time, rx_bytes, tx_bytes, rx_pkts, tx_pkts)
         self.netdevs: set = set()  # every netdev of the switch namespace, read with the links
         self.lag_state: Dict[str, tuple] = {}  # lag -> (members, members up) last written
-        self.stop = threading.Event()
 
     def run(self) -> None:
+        """Until the process is signalled: everything it keeps lives in redis, which `lab down`
+        removes, so it stops at once, not after its current wait."""
         pubsub = self.config_db.pubsub(ignore_subscribe_messages=True)
         pubsub.psubscribe(f"__keyspace@{self.config_db_id}__:PORT|*",
                           f"__keyspace@{self.config_db_id}__:MIRROR_SESSION|*")
         self.reconcile_ports()
         next_counters = 0.0
-        while not self.stop.is_set():
+        while True:
             changed = False
             message = pubsub.get_message(timeout=0.5)
             while message is not None:
@@ -77,7 +78,6 @@ class StateDaemon:
                 self.write_mirror_status()
                 self.write_lag_state(links)
                 next_counters = time.monotonic() + 1.0
-        pubsub.close()
 
     def configured_ports(self) -> Dict[str, dict]:
         keys = list(self.config_db.scan_iter(match="PORT|*", count=1000))
@@ -222,7 +222,7 @@ def main(argv: Optional[list] = None) -> None:
     setup_logging("info", "json")
     daemon = StateDaemon(LabLayout(args.name))
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: daemon.stop.set())
+        signal.signal(sig, lambda *_: sys.exit(0))
     daemon.run()
 
 

@@ -17,10 +17,10 @@ from typing import Dict, List
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from pyroute2.netns import popns, pushns
+from sonic_agent.sonic.view import natural_key
 
 from . import processes
 from .control import lab_down, lab_up
-from ..sonic.view import natural_key
 from .topology import LabLayout
 
 PROMETHEUS_LISTEN = "127.0.0.1:9110"

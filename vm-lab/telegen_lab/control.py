@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Optional
 
 from pyroute2 import NetNS
+from sonic_agent.errors import UserError
+from sonic_agent.sonic.dbconfig import load_database_config
+from sonic_agent.sonic.encoding import load_dump, tables_from_dump
+from sonic_agent.sonic.view import natural_key
 
-from ..errors import UserError
-from ..sonic.dbconfig import load_database_config
-from ..sonic.encoding import load_dump, tables_from_dump
 from . import processes
-from ..sonic.view import natural_key
 from .topology import LabLayout, create, destroy, require_root
 
 DEFAULT_CONFIG_DB = Path(__file__).with_name("default_config_db.json")
@@ -53,7 +53,7 @@ def lab_up(layout: LabLayout, config_db: Optional[str] = None) -> dict:
         config = dbs.connect("CONFIG_DB")
         load_dump(config, dump, dbs.db("CONFIG_DB").separator)
         config.set("CONFIG_DB_INITIALIZED", "1")
-        processes.spawn(layout, "labd", processes.python_module("sonic_agent.lab.labd", "--name", layout.name),
+        processes.spawn(layout, "labd", processes.python_module("telegen_lab.labd", "--name", layout.name),
                         netns=layout.switch_ns)
         _wait_for_state(dbs, ports)
     except BaseException:
