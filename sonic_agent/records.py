@@ -82,6 +82,7 @@ class BgpPeer:
     vrf: str = "default"
     name: str = ""
     asn: str = ""
+    namespace: str = ""
 
 
 @dataclass(frozen=True)

@@ -89,10 +89,12 @@ PROMETHEUS_COUNTERS = tuple(
 
 UNPARSED = Entity("unparsed", lambda s: s.families.get("unparsed", ()),
                   (Key("table", lambda r: r.key[0], prom="table", otel="sonic.table"),
-                   Key("field", lambda r: r.key[1], prom="field", otel="sonic.field")),
+                   Key("field", lambda r: r.key[1], prom="field", otel="sonic.field"),
+                   Key("namespace", "namespace", prom="namespace", otel="sonic.namespace")),
                   help="a SONiC table field that did not parse (N/A, None, Updating, ...)")
 TABLE_HEALTH = Entity("table_health", lambda s: s.families.get("table_health", ()),
-                      (Key("table", lambda r: r.key[0], prom="table", otel="sonic.table"),),
+                      (Key("table", lambda r: r.key[0], prom="table", otel="sonic.table"),
+                       Key("namespace", "namespace", prom="namespace", otel="sonic.namespace")),
                       help="a SONiC table the families read")
 
 

@@ -31,7 +31,8 @@ def text(value: Any) -> str:
 class Key:
     """One key of an entity: taken from each record by `get`; `prom` its label (None: not a
     label), `otel` its attribute (None: not one), each with its own way of writing the value.
-    `port` keys name a port, and Prometheus adds the port's alias and namespace after them."""
+    `port` keys name a port, and Prometheus adds the port's alias and namespace after them (the
+    port of that name in the namespace a `namespace` key gives, where the entity has one)."""
 
     name: str  # neutral name; the placeholder in gNMI path templates
     get: Union[str, Callable[[Any], Any]]  # the record's attribute of that name, or a function of it
@@ -40,6 +41,7 @@ class Key:
     prom_text: Callable[[Any], str] = text
     otel_value: Callable[[Any], Any] = lambda v: v
     port: bool = False
+    namespace: bool = False  # the namespace the record's port is in (no label of its own: the port's carry it)
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,10 @@ class Entity:
     help: str = ""
     table: Optional[Table] = None  # a SONiC table read into Snapshot.families[name]
     key_of: Callable[[Any], tuple] = field(init=False, repr=False, compare=False, default=None)
+    namespace_index: Optional[int] = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self):
+        object.__setattr__(self, "namespace_index", next((i for i, k in enumerate(self.keys) if k.namespace), None))
         attrs = [k.get for k in self.keys if isinstance(k.get, str)]
         if len(attrs) == len(self.keys) > 1:
             key_of = attrgetter(*attrs)  # one C call per record, giving the tuple

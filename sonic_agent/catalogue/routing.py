@@ -22,21 +22,23 @@ def _address(text: str) -> str:
         return text
 
 
-def bgp_neighbors(snap) -> List[Tuple[str, str, str, str, str]]:
-    """(vrf, address, name, asn, state) of every configured neighbor (state "" until STATE_DB
-    has one) and of every session STATE_DB has without CONFIG_DB (dynamic peers)."""
-    state = {(r.key[0], _address(r.key[1])): str(r.values.get("bgp.state", "")) for r in snap.families.get("bgp_state", ())}
+def bgp_neighbors(snap) -> List[Tuple[str, str, str, str, str, str]]:
+    """(vrf, address, name, asn, state, namespace) of every configured neighbor (state "" until
+    STATE_DB has one) and of every session STATE_DB has without CONFIG_DB (dynamic peers)."""
+    state = {(r.namespace, r.key[0], _address(r.key[1])): str(r.values.get("bgp.state", ""))
+             for r in snap.families.get("bgp_state", ())}
     out = []
     for peer in snap.bgp_peers:
-        key = (peer.vrf, _address(peer.address))
-        out.append((*key, peer.name, peer.asn, state.pop(key, "")))
-    out += [(vrf, address, "", "", s) for (vrf, address), s in state.items()]
+        key = (peer.namespace, peer.vrf, _address(peer.address))
+        out.append((key[1], key[2], peer.name, peer.asn, state.pop(key, ""), peer.namespace))
+    out += [(vrf, address, "", "", s, namespace) for (namespace, vrf, address), s in state.items()]
     return out
 
 
 BGP = Entity("bgp_neighbor", bgp_neighbors, (
     Key("vrf", lambda r: r[0], prom="vrf", otel="sonic.vrf"),
-    Key("neighbor", lambda r: r[1], prom="neighbor", otel="network.peer.address")),
+    Key("neighbor", lambda r: r[1], prom="neighbor", otel="network.peer.address"),
+    Key("namespace", lambda r: r[5], prom="namespace", otel="sonic.namespace")),
     help="a BGP neighbor: CONFIG_DB BGP_NEIGHBOR joined with STATE_DB NEIGH_STATE_TABLE")
 BFD = table_entity("bfd_session", Table("bfd", "STATE_DB", "BFD_SESSION_TABLE", key=split_key(3)), (
     Key("vrf", part(0), prom="vrf", otel="sonic.vrf"), Key("interface", part(1), prom="interface", otel="network.interface.name"),

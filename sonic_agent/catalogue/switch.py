@@ -13,6 +13,11 @@ def port_key(get="port") -> Key:
     return Key("port", get, prom="port", otel="network.interface.name", port=True)
 
 
+def namespace_of(get="namespace") -> Key:
+    """Which namespace's port a port key names (multi-ASIC: names may repeat across ASICs)."""
+    return Key("namespace", get, namespace=True)
+
+
 def flag(status: str, yes: str, no: str) -> Optional[int]:
     """'up'/'down' (any case) -> 1/0; empty or unknown -> None (no sample)."""
     status = status.lower()
@@ -20,22 +25,24 @@ def flag(status: str, yes: str, no: str) -> Optional[int]:
 
 
 DEVICE = Entity("device", lambda s: (s.device,), help="DEVICE_METADATA|localhost")
-PORT = Entity("port", lambda s: s.ports, (port_key("name"),),
+PORT = Entity("port", lambda s: s.ports, (port_key("name"), namespace_of()),
               help="every port, PortChannel and VLAN the model knows")
-LAG = Entity("lag", lambda s: s.lags, (port_key("name"),), help="a PortChannel")
+LAG = Entity("lag", lambda s: s.lags, (port_key("name"), namespace_of()), help="a PortChannel")
 LAG_MEMBER = Entity("lag_member", lambda s: ((lag, m) for lag in s.lags for m in lag.members),
-                    (port_key(lambda r: r[1].port), Key("lag", lambda r: r[0].name, prom="lag", otel="sonic.lag.name")),
+                    (port_key(lambda r: r[1].port), Key("lag", lambda r: r[0].name, prom="lag", otel="sonic.lag.name"),
+                     namespace_of(lambda r: r[0].namespace)),
                     help="a PortChannel member port")
-VLAN = Entity("vlan", lambda s: s.vlans, (port_key("name"),), help="a VLAN")
+VLAN = Entity("vlan", lambda s: s.vlans, (port_key("name"), namespace_of()), help="a VLAN")
 VLAN_MEMBER = Entity("vlan_member", lambda s: ((vlan, m) for vlan in s.vlans for m in vlan.members),
                      (port_key(lambda r: r[1].port), Key("vlan", lambda r: r[0].name, prom="vlan", otel="sonic.vlan.name"),
                       Key("tagging_mode", lambda r: r[1].tagging_mode, prom="tagging_mode",
-                          otel="sonic.vlan.tagging_mode")),
+                          otel="sonic.vlan.tagging_mode"), namespace_of(lambda r: r[0].namespace)),
                      help="a VLAN member (port or PortChannel)")
-PORT_COUNTERS = Entity("port_counters", lambda s: s.port_counters, (port_key(),), help="COUNTERS_DB, per port")
+PORT_COUNTERS = Entity("port_counters", lambda s: s.port_counters, (port_key(), namespace_of()),
+                       help="COUNTERS_DB, per port")
 QUEUE = Entity("queue", lambda s: s.queue_counters,
                (port_key(), Key("queue", "queue", prom="queue", otel="sonic.queue.index"),
-                Key("type", "type", prom="type", otel="sonic.queue.type")),
+                Key("type", "type", prom="type", otel="sonic.queue.type"), namespace_of()),
                otel_attrs=(("network.io.direction", "transmit"),), help="COUNTERS_DB, per egress queue")
 
 CFG, APPL, STATE_DB = "CONFIG_DB", "APPL_DB", "STATE_DB"

@@ -14,8 +14,14 @@ def part(i: int) -> Callable[[Any], Any]:
     return lambda row: row.key[i]
 
 
+NAMESPACE = Key("namespace", "namespace", prom="namespace", otel="sonic.namespace")
+
+
 def table_entity(name: str, table: Table, keys: Sequence[Key], help: str, otel_attrs=()) -> Entity:
-    return Entity(name, lambda s, name=name: s.families.get(name, ()), tuple(keys), tuple(otel_attrs), help, table)
+    """Rows of `table` in Snapshot.families[name]. Rows come from every namespace's redis: an
+    entity not keyed by a port (whose labels carry its namespace) gets a `namespace` key."""
+    keys = tuple(keys) + ((Key("namespace", "namespace", namespace=True),) if any(k.port for k in keys) else (NAMESPACE,))
+    return Entity(name, lambda s, name=name: s.families.get(name, ()), keys, tuple(otel_attrs), help, table)
 
 
 def field_metric(name: str, entity: Entity, kind: str, unit: str, help: str, field: str,

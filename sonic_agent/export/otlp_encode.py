@@ -101,7 +101,10 @@ class MetricsEncoder:
     def encode(self, snapshot: Snapshot) -> Tuple[ExportMetricsServiceRequest, int]:
         """The request and how many data points it carries."""
         now_ns = int(snapshot.timestamp * 1e9)
-        ports = {p.name: p for p in snapshot.ports}
+        ports = {}
+        for p in snapshot.ports:  # by (namespace, name), and by name for keys without a namespace: the first
+            ports[(p.namespace, p.name)] = p
+            ports.setdefault(p.name, p)
         metrics: Dict[str, metrics_pb2.Metric] = {}
         points = 0
         for m in self.catalogue:
@@ -160,12 +163,13 @@ def _attributes(m: Metric, key: tuple, ports) -> Attrs:
     """The point's attributes: its keys' (a port's with alias and namespace), then the fixed
     ones of its entity and metric; empty values left out."""
     attrs = []
+    ns = m.entity.namespace_index
     for k, value in zip(m.entity.keys, key):
         if not k.otel:
             continue
         attrs.append((k.otel, k.otel_value(value)))
         if k.port:
-            p = ports.get(value)
+            p = ports.get(value if ns is None else (key[ns], value))
             if p is not None:
                 attrs += [("sonic.port.alias", p.alias), ("sonic.namespace", p.namespace)]
     attrs += m.entity.otel_attrs + m.otel_attrs

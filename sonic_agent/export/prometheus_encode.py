@@ -66,13 +66,16 @@ class LabelCache:
     MAX_PER_ENTITY = 100_000
 
     def __init__(self):
-        self.ports: Dict[str, Tuple[str, str]] = {}
+        self.ports: Dict[object, Tuple[str, str]] = {}  # (namespace, name) and name -> (alias, namespace)
         self.keys: Dict[str, Dict[tuple, str]] = {}
         self.texts: Dict[Tuple[str, str], str] = {}
-        self.port_texts: Dict[str, str] = {}
+        self.port_texts: Dict[object, str] = {}
 
     def use(self, snapshot: Optional[Snapshot]) -> "LabelCache":
-        ports = {p.name: (p.alias, p.namespace) for p in snapshot.ports} if snapshot else {}
+        ports: Dict[object, Tuple[str, str]] = {}
+        for p in snapshot.ports if snapshot else ():
+            ports[(p.namespace, p.name)] = (p.alias, p.namespace)
+            ports.setdefault(p.name, (p.alias, p.namespace))  # a port named without its namespace: the first
         if ports != self.ports:
             self.ports, self.keys, self.port_texts = ports, {}, {}
         for name, texts in self.keys.items():
@@ -96,19 +99,21 @@ class _Labels:
             out = self._texts[key] = f'{label}="{escape(value)}"'
         return out
 
-    def port(self, name: str) -> str:
-        out = self._port_texts.get(name)
+    def port(self, name: str, namespace: Optional[str]) -> str:
+        key = name if namespace is None else (namespace, name)
+        out = self._port_texts.get(key)
         if out is None:
-            alias, namespace = self._ports.get(name, ("", ""))
-            out = self._port_texts[name] = ",".join(
-                (self.text("port", name), self.text("alias", alias), self.text("namespace", namespace)))
+            alias, ns = self._ports.get(key) or (("", namespace or "") if namespace is not None else ("", ""))
+            out = self._port_texts[key] = ",".join(
+                (self.text("port", name), self.text("alias", alias), self.text("namespace", ns)))
         return out
 
     def of_key(self, metric: Metric, values: Sequence[Any]) -> List[str]:
         out = []
+        ns = metric.entity.namespace_index
         for key, value in zip(metric.entity.keys, values):
             if key.port:
-                out.append(self.port(value))
+                out.append(self.port(value, None if ns is None else values[ns]))
             elif key.prom:
                 out.append(self.text(key.prom, key.prom_text(value)))
         return out

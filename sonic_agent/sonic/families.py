@@ -192,8 +192,8 @@ class FamilyReader:
                     rows.append(Row(key, values, namespace))
             self.rows[b.entity.name] = rows
 
-    def counters(self) -> Dict[str, List[Row]]:
+    def counters(self, namespace: str) -> Dict[str, List[Row]]:
         """The reader's own rows: unparsed fields, skipped keys and truncated tables."""
-        return {"unparsed": [Row(key, {"count": n}) for key, n in sorted(self.unparsed.items())],
-                "table_health": [Row((t,), {"skipped": self.skipped.get(t, 0), "truncated": self.truncated.get(t, 0)})
-                                 for t in sorted(set(self.skipped) | set(self.truncated))]}
+        return {"unparsed": [Row(key, {"count": n}, namespace) for key, n in sorted(self.unparsed.items())],
+                "table_health": [Row((t,), {"skipped": self.skipped.get(t, 0), "truncated": self.truncated.get(t, 0)},
+                                     namespace) for t in sorted(set(self.skipped) | set(self.truncated))]}

@@ -270,7 +270,7 @@ class SwitchModel:
         return [vlan for view in self._views() for vlan in vlan_states(view)]
 
     def bgp_peers(self) -> List[BgpPeer]:
-        return [BgpPeer(n.address, n.vrf, n.name, n.asn) for n in self.bgp_neighbors()]
+        return [BgpPeer(n.address, n.vrf, n.name, n.asn, n.namespace) for n in self.bgp_neighbors()]
 
     def _client(self, namespace: str, db: str) -> redis.Redis:
         """One client per namespace and database for the reads at each tick (the followers have
@@ -302,7 +302,7 @@ class SwitchModel:
                 rows = reader.rows
             for name, entity_rows in rows.items():
                 out.setdefault(name, []).extend(entity_rows)
-            for name, entity_rows in reader.counters().items():
+            for name, entity_rows in reader.counters(view.namespace).items():
                 health[name].extend(entity_rows)
         out.update(health)
         return out

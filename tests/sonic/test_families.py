@@ -137,3 +137,33 @@ def test_every_encoder_takes_every_family(mock_snapshot):
     assert leaves["components/component[name=Ethernet0]/state/temperature/instant"] == 30.9258
     assert leaves["components/component[name=Ethernet0]/transceiver/physical-channels/channel[index=2]/state/"
                   "input-power/instant"] == -0.4871
+
+
+def test_multi_asic_families_keep_their_namespaces(tmp_path):
+    require(__import__("shutil").which("redis-server") is not None, "needs redis-server")
+    mock = shared_path("fixtures", "sonic", "mock_tables")
+    servers = []
+    try:
+        for namespace in ("", "asic0", "asic1", "asic2"):
+            workdir = tmp_path / namespace if namespace else tmp_path
+            workdir.mkdir(exist_ok=True)
+            servers.append(RedisServer(workdir).start())
+            load_mock_namespace(servers[-1], mock / namespace if namespace else mock)
+        (tmp_path / "database_global.json").write_text((mock / "database_global.json").read_text())
+        model = SwitchModel.from_paths(str(tmp_path / "database_config.json"), str(tmp_path / "database_global.json"))
+        model.sync()
+        text = snapshot_text(snapshot_of(model), CATALOGUE, openmetrics=True, max_series=1_000_000)[0] + "# EOF\n"
+        model.stop()
+    finally:
+        for server in servers:
+            server.stop()
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    present = {s.labels["namespace"] for s in samples if s.name == "sonic_psu_present" and s.labels["psu"] == "PSU 1"}
+    assert present == {"", "asic0", "asic1", "asic2"}  # one series each, not four copies of one
+    crm = {s.labels["namespace"]: s.value for s in samples
+           if s.name == "sonic_crm_available" and s.labels["resource"] == "ipv4_route"}
+    assert set(crm) == {"", "asic0", "asic1"}  # asic2's COUNTERS_DB has no CRM
+    assert [(s.labels["namespace"], s.value) for s in samples if s.name == "sonic_transceiver_temperature_celsius"
+            and s.labels["port"] == "Ethernet64"] == [("asic1", 30.9258)]
+    keys = [(s.name, tuple(sorted(s.labels.items()))) for s in samples]
+    assert len(keys) == len(set(keys))  # no two series alike
