@@ -8,7 +8,8 @@ Runs inside the switch namespace and, every half second:
   counters from the kernel's link statistics, and `RATES:<oid>` bps/pps;
 - keeps STATE_DB `MIRROR_SESSION_TABLE|<name>` status (active when its ports exist);
 - keeps APPL_DB `LAG_TABLE:<lag>` (up while a member is up) and `LAG_MEMBER_TABLE`, as
-  teamsyncd does.
+  teamsyncd does;
+- publishes the platform, BGP, LLDP, CRM, watermark and CPU-trap tables (telegen_lab.platform).
 The ASIC's counters are the one thing mocked here: the kernel's veth statistics stand in.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sonic_agent.sonic.dbconfig import load_database_config
 from sonic_agent.sonic.encoding import decode_fields
 from sonic_agent.sonic.view import natural_key
 
+from .platform import Platform
 from .topology import LabLayout, ip_batch, port_commands
 
 log = logging.getLogger("telegen.lab.labd")
@@ -54,6 +56,7 @@ class StateDaemon:
         self.previous: Dict[str, tuple] = {}  # port -> (time, rx_bytes, tx_bytes, rx_pkts, tx_pkts)
         self.netdevs: set = set()  # every netdev of the switch namespace, read with the links
         self.lag_state: Dict[str, tuple] = {}  # lag -> (members, members up) last written
+        self.platform = Platform(self.config_db, self.appl_db, self.state_db, self.counters_db)
 
     def run(self) -> None:
         """Until the process is signalled: everything it keeps lives in redis, which `lab down`
@@ -62,6 +65,7 @@ class StateDaemon:
         pubsub.psubscribe(f"__keyspace@{self.config_db_id}__:PORT|*",
                           f"__keyspace@{self.config_db_id}__:MIRROR_SESSION|*")
         self.reconcile_ports()
+        self.platform.start_traps()
         next_counters = 0.0
         while True:
             changed = False
@@ -72,11 +76,13 @@ class StateDaemon:
             if changed:
                 self.reconcile_ports()
             links = self.read_links()
-            self.write_link_state(links)
+            if self.write_link_state(links) or changed:
+                self.platform.links_changed(links, self.oids)
             if time.monotonic() >= next_counters:
                 self.write_counters(links)
                 self.write_mirror_status()
                 self.write_lag_state(links)
+                self.platform.write(links, self.oids)
                 next_counters = time.monotonic() + 1.0
 
     def configured_ports(self) -> Dict[str, dict]:
@@ -117,6 +123,7 @@ class StateDaemon:
         self.counters_db.delete(f"COUNTERS:{oid}", f"RATES:{oid}")
         self.link_state.pop(port, None)
         self.previous.pop(port, None)
+        self.platform.forget(port)
 
     def read_links(self) -> Dict[str, dict]:
         links = {}
@@ -131,14 +138,17 @@ class StateDaemon:
                                "mtu": link.get_attr("IFLA_MTU"), "stats": link.get_attr("IFLA_STATS64") or {}}
         return links
 
-    def write_link_state(self, links: Dict[str, dict]) -> None:
+    def write_link_state(self, links: Dict[str, dict]) -> bool:
+        """Writes the ports whose state changed; True if any did."""
         now = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime())
+        changed = False
         pipe = self.appl_db.pipeline(transaction=False)
         state_pipe = self.state_db.pipeline(transaction=False)
         for port, link in links.items():
             previous = self.link_state.get(port)
             if previous == (link["oper"], link["admin"]):
                 continue
+            changed = True
             if previous is not None and previous[0] != link["oper"]:
                 self.flaps[port] = self.flaps.get(port, 0) + 1
             self.link_state[port] = (link["oper"], link["admin"])
@@ -152,6 +162,7 @@ class StateDaemon:
             log.info("link state", extra={"port": port, "oper": link["oper"], "admin": link["admin"]})
         pipe.execute()
         state_pipe.execute()
+        return changed
 
     def write_counters(self, links: Dict[str, dict]) -> None:
         now = time.monotonic()
