@@ -101,3 +101,25 @@ def test_every_agent_counter_produced_is_catalogued(pipeline_with_extra_counter)
     pipe, _ = pipeline_with_extra_counter
     names = {name for name, _, _ in COUNTERS}
     assert set(pipe.snapshot().agent) <= names, set(pipe.snapshot().agent) - names
+
+
+def test_readme_coverage_names_every_exporter_metric_and_only_real_series():
+    import re
+    from tests.conftest import shared_path
+    reference = [line.split("\t")[0] for name in ("premday", "vinted")
+                 for line in shared_path("reference", f"sonic-exporter-{name}-metrics.tsv").read_text().splitlines()
+                 if line.strip()]
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Coverage against standalone SONiC exporters"):text.index("## eBPF loader")]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \|[^|]*\|[^|]*\| (.+) \|$", section, re.M)}
+    assert set(reference) <= set(rows), set(reference) - set(rows)
+    ours = set()
+    for m in CATALOGUE:
+        if m.prom:
+            ours |= {m.prom, m.prom + "_total"} if m.kind == COUNTER else {m.prom}
+    named = {name for text in rows.values() for name in re.findall(r"\b((?:sonic|telegen|node)_\w+)",
+                                                                  re.sub(r"\{[^}]*\}", "", text))
+             if not name.endswith("_")}  # `sonic_container_*` names a family
+    assert {n for n in named if n not in ours and not n.startswith("telegen_agent_")} == set()
+    agent = {f"telegen_agent_{name}" for name, _, _ in COUNTERS}
+    assert {n for n in named if n.startswith("telegen_agent_")} <= agent

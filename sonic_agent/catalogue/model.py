@@ -59,6 +59,7 @@ class Table:
     name: str
     key: Callable[[str], Optional[Tuple[str, ...]]] = lambda rest: (rest,)
     key_field: str = ""  # the row's key is this field's value instead (DOCKER_STATS: NAME)
+    ignore: Tuple[str, ...] = ()  # keys that are not rows (DOCKER_STATS|LastUpdateTime), passed over
     whole: bool = False
     keys_only: bool = False  # counting tables: no field is read
     rows: Optional[Callable] = None

@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 from ..records import Row
 from .model import INFO, STATE, Entity, Key, Metric, Source, Table
 from .switch import port_key
-from .tables import field_metric, part, split_key, table_entity
+from .tables import field_metric, flag, number, part, split_key, table_entity
 
 BGP_STATE = table_entity("bgp_state", Table("bgp", "STATE_DB", "NEIGH_STATE_TABLE", key=lambda rest: (
     tuple(rest.split("|", 1)) if "|" in rest else ("default", rest))),
@@ -67,6 +67,22 @@ def _fdb_counts(entries, namespace: str) -> List[Row]:
     return [Row(key, {"fdb.entries": n}, namespace) for key, n in sorted(counts.items())]
 
 
+def _neighbor_counts(entries, namespace: str) -> List[Row]:
+    """NEIGH_TABLE:<interface>:<ip> keys counted per (interface, family)."""
+    counts: Counter = Counter()
+    for rest, _ in entries:
+        interface, _, ip = rest.partition(":")
+        counts[(interface, "ipv6" if ":" in ip else "ipv4")] += 1
+    return [Row(key, {"neighbors.count": n}, namespace) for key, n in sorted(counts.items())]
+
+
+NEIGHBORS = table_entity("neighbors", Table("routes", "APPL_DB", "NEIGH_TABLE", keys_only=True, rows=_neighbor_counts),
+                         (port_key(part(0)), Key("family", part(1), prom="family", otel="network.type")),
+                         "IP neighbors (ARP/ND) per interface and family (APPL_DB NEIGH_TABLE keys, counted)")
+SWITCH = table_entity("switch", Table("routes", "APPL_DB", "SWITCH_TABLE"),
+                      (Key("switch", part(0), prom="switch", otel="sonic.switch"),), "the ASIC's switch settings")
+LLDP_LOCAL = table_entity("lldp_local", Table("lldp", "APPL_DB", "LLDP_LOC_CHASSIS", key=lambda rest: (), whole=True),
+                          (), "the switch's own LLDP chassis (lldpd)")
 ROUTES = table_entity("routes", Table("routes", "APPL_DB", "ROUTE_TABLE", keys_only=True, rows=_route_counts),
                       (Key("vrf", part(0), prom="vrf", otel="sonic.vrf"),
                        Key("family", part(1), prom="family", otel="network.type")),
@@ -120,8 +136,27 @@ def metrics() -> List[Metric]:
         Metric("routes.count", ROUTES, STATE, "{route}", "Routes per VRF and family (APPL_DB ROUTE_TABLE).",
                Source("APPL_DB", "ROUTE_TABLE"), lambda r: r.values.get("routes.count"), prom="sonic_routes",
                otel="sonic.routes", gnmi="/telegen/routes/vrf[name={vrf}]/family[name={family}]/state/count"),
+        Metric("neighbors.count", NEIGHBORS, STATE, "{neighbor}", "IP neighbors per interface and family (APPL_DB "
+               "NEIGH_TABLE).", Source("APPL_DB", "NEIGH_TABLE"), lambda r: r.values.get("neighbors.count"),
+               prom="sonic_neighbors", otel="sonic.neighbors",
+               gnmi="/telegen/neighbors/interface[name={port}]/family[name={family}]/state/count"),
         Metric("fdb.entries", FDB, STATE, "{entry}", "FDB entries per VLAN, port and type (STATE_DB FDB_TABLE).",
                Source("STATE_DB", "FDB_TABLE", "port"), lambda r: r.values.get("fdb.entries"), prom="sonic_fdb_entries",
                otel="sonic.fdb.entries", gnmi="/telegen/fdb/vlan[name={vlan}]/port[name={port}]/type[name={type}]/state/count"),
     ]
+    switch = "/telegen/switch[name={switch}]/state/"
+    out += [field_metric(f"switch.{field}", SWITCH, STATE, unit, help, field, parse=parse, prom=f"sonic_switch_{prom}",
+                         gnmi=switch + field.replace("_", "-"))
+            for field, unit, parse, prom, help in (
+        ("fdb_aging_time", "s", number, "fdb_aging_time_seconds", "FDB aging time (APPL_DB SWITCH_TABLE)."),
+        ("ecmp_hash_seed", "1", number, "ecmp_hash_seed", "ECMP hash seed."),
+        ("ecmp_hash_offset", "1", number, "ecmp_hash_offset", "ECMP hash offset."),
+        ("lag_hash_seed", "1", number, "lag_hash_seed", "LAG hash seed."),
+        ("lag_hash_offset", "1", number, "lag_hash_offset", "LAG hash offset."),
+        ("ordered_ecmp", "1", flag, "ordered_ecmp", "1 if ordered ECMP is on."))]
+    out += [field_metric(f"lldp_local.{name}", LLDP_LOCAL, INFO, "", "The switch's own LLDP chassis (APPL_DB "
+                         "LLDP_LOC_CHASSIS).", field, prom="sonic_lldp_local_chassis_info", info_label=name,
+                         gnmi=f"/lldp/state/{leaf}")
+            for name, field, leaf in (("system_name", "lldp_loc_sys_name", "system-name"),
+                                      ("chassis_id", "lldp_loc_chassis_id", "chassis-id"))]
     return out

@@ -1,16 +1,21 @@
 """SONiC's own software: containers (DOCKER_STATS), processes (PROCESS_STATS), features, reboot cause."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import List
 
 from ..records import Row
 from .model import GAUGE, INFO, STATE, Key, Metric, Source, Table
 from .tables import field_metric, number, part, table_entity
 
-CONTAINER = table_entity("container", Table("containers", "STATE_DB", "DOCKER_STATS", key_field="NAME"),
+CONTAINER = table_entity("container", Table("containers", "STATE_DB", "DOCKER_STATS", key_field="NAME",
+                                           ignore=("LastUpdateTime",)),
                          (Key("container", part(0), prom="container", otel="container.name"),),
                          "a SONiC container (procdockerstatsd's DOCKER_STATS)")
-PROCESS = table_entity("process", Table("processes", "STATE_DB", "PROCESS_STATS"),
+DOCKER_SOURCE = table_entity("docker_source", Table("containers", "STATE_DB", "DOCKER_STATS|LastUpdateTime",
+                                                   key=lambda rest: (), whole=True), (),
+                             "when procdockerstatsd last wrote DOCKER_STATS")
+PROCESS = table_entity("process", Table("processes", "STATE_DB", "PROCESS_STATS", ignore=("LastUpdateTime",)),
                        (Key("pid", part(0), prom="pid", otel="process.pid"),),
                        "a process (procdockerstatsd's PROCESS_STATS: the top ones by CPU)")
 FEATURE = table_entity("feature", Table("containers", "CONFIG_DB", "FEATURE"),
@@ -27,6 +32,14 @@ def _latest_reboot(entries, namespace: str) -> List[Row]:
 
 REBOOT = table_entity("reboot_cause", Table("platform", "STATE_DB", "REBOOT_CAUSE", rows=_latest_reboot), (),
                       "the last reboot's cause (STATE_DB REBOOT_CAUSE, newest entry)")
+
+
+def timestamp(text, fields=None):
+    """procdockerstatsd's '2024-06-11 16:29:29.741716' (local time of the switch, UTC there) -> Unix seconds."""
+    try:
+        return datetime.strptime(str(text).strip(), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
 
 
 def _enabled(text, fields=None):
@@ -52,6 +65,10 @@ def metrics() -> List[Metric]:
         ("block_read", "BLOCK_IN_BYTES", GAUGE, "By", number, "block_read_bytes", None, "Bytes a container read."),
         ("block_write", "BLOCK_OUT_BYTES", GAUGE, "By", number, "block_write_bytes", None, "Bytes a container wrote."),
         ("pids", "PIDS", GAUGE, "{process}", number, "pids", None, "Processes in a container."))]
+    out.append(field_metric("container.source_updated", DOCKER_SOURCE, GAUGE, "s", "When procdockerstatsd last "
+                            "updated DOCKER_STATS (Unix seconds; compare with node_time_seconds for its age).",
+                            "lastupdate", parse=timestamp, prom="sonic_container_stats_updated_timestamp_seconds",
+                            gnmi="/telegen/containers/state/updated"))
     process = "/telegen/processes/process[pid={pid}]/state/"
     out += [
         field_metric("process.cpu", PROCESS, GAUGE, "1", "A process's CPU use, a fraction of one CPU "

@@ -54,6 +54,8 @@ class _EntityRows:
             return self.table.rows(entries, namespace)
         out = []
         for rest, fields in entries:
+            if rest in self.table.ignore:
+                continue
             base = self.table.key(rest) if not self.table.key_field else (
                 (str(fields[self.table.key_field]),) if fields.get(self.table.key_field) else None)
             if base is None:

@@ -1,0 +1,74 @@
+"""The host's Linux under node_exporter's names, against /proc and statvfs read here."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from sonic_agent.config import AgentConfig, PrometheusConfig
+from sonic_agent.pipeline import Pipeline
+from sonic_agent.sonic.dbconfig import load_database_config
+from tests.sonic.generated import generate_switch, load_switch
+
+TICK_S = 0.5
+
+
+@pytest.fixture
+def scrape(redis_server):
+    path = redis_server.write_database_config()
+    load_switch(load_database_config(str(path)), generate_switch(ports=2, portchannels=0, vlans=0))
+    cfg = AgentConfig(tick_s=TICK_S)
+    cfg.sonic.database_config = str(path)
+    cfg.sonic.database_global = str(redis_server.dir / "absent.json")
+    cfg.probes.enabled = cfg.mirror.enabled = False
+    cfg.host.refresh_s = TICK_S
+    cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
+    pipe = Pipeline(cfg)
+    pipe.start()
+    port = pipe.exporters[0].port
+
+    def get():
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5,
+                            headers={"Accept": "application/openmetrics-text"}).text
+        return [s for f in text_string_to_metric_families(text) for s in f.samples]
+    yield get
+    pipe.stop()
+
+
+def proc_cpu_seconds() -> dict:
+    out = {}
+    with open("/proc/stat") as fh:
+        for line in fh:
+            name, *ticks = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                for mode, value in zip(("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"), ticks):
+                    out[(name[3:], mode)] = int(value) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def test_host_metrics_agree_with_proc(scrape):
+    before = proc_cpu_seconds()
+    samples = scrape()
+    after = proc_cpu_seconds()
+    cpu = {(s.labels["cpu"], s.labels["mode"]): s.value for s in samples if s.name == "node_cpu_seconds_total"}
+    assert set(cpu) == set(before)
+    for key, value in cpu.items():  # read at most one tick (plus this scrape) before `before`
+        assert before[key] - TICK_S - 0.5 <= value <= after[key], (key, before[key], value, after[key])
+    memory = {s.name: s.value for s in samples if s.name.startswith("node_memory_")}
+    with open("/proc/meminfo") as fh:
+        meminfo = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
+    assert memory["node_memory_MemTotal_bytes"] == meminfo["MemTotal"]  # exact
+    assert memory["node_memory_SwapTotal_bytes"] == meminfo["SwapTotal"]
+    uname = next(s.labels for s in samples if s.name == "node_uname_info")
+    assert (uname["release"], uname["machine"]) == (os.uname().release, os.uname().machine)
+    root = os.statvfs("/")
+    size = next(s.value for s in samples if s.name == "node_filesystem_size_bytes" and s.labels["mountpoint"] == "/")
+    assert size == root.f_blocks * root.f_frsize
+    assert not [s for s in samples if s.name == "node_filesystem_size_bytes" and s.labels["fstype"] in ("proc", "sysfs")]
+    boot = next(s.value for s in samples if s.name == "node_boot_time_seconds")
+    with open("/proc/stat") as fh:
+        assert boot == next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+    assert {s.name for s in samples} >= {"node_load1", "node_load5", "node_load15", "node_disk_read_bytes_total",
+                                         "node_time_seconds"}
