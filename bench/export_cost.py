@@ -6,9 +6,11 @@
    HTTP scrapes as Prometheus makes them (OpenMetrics, gzip): each of a new Snapshot (what a
    scrape after a tick costs: `scrape_ms`, target < 25) and again of the same one (cached).
 2. Encodes 100,000 flow records into serialized OTLP log requests (target < 2 s).
-3. Runs `telegen-sonic run` on a real redis holding a generated 64-port switch, scraped every
-   second, and opens N = 1, 10, 50 gNMI SAMPLE streams at 1 s over every interface counter of
-   the 64 ports; prints the agent's CPU seconds per wall second and the redis round trips and
+3. Runs `telegen-sonic run` on a real redis holding a generated 64-port switch with every
+   family (a transceiver per port, PSUs, fans, sensors, BGP, LLDP, CRM, priority groups, traps,
+   containers, processes; tests/sonic/generated.py) and the host: times its scrapes (one per
+   tick, each a new Snapshot: `agent_scrape_ms`, target < 25); then, scraped every second, opens
+   N = 1, 10, 50 gNMI SAMPLE streams at 1 s over every interface counter of the 64 ports; prints the agent's CPU seconds per wall second and the redis round trips and
    commands per tick (from `INFO commandstats`), which must not grow with N (sonic-gnmi's
    published figure for polling 5,724 counters at 1 s is +1 % CPU on an Atom C2558).
 Last line: `key=value ...`.
@@ -28,6 +30,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 import grpc
 import yaml
@@ -42,7 +45,7 @@ from sonic_agent.export.prometheus import PrometheusExporter  # noqa: E402
 from sonic_agent.sonic.dbconfig import load_database_config  # noqa: E402
 from tests.conftest import RedisServer  # noqa: E402
 from tests.export.sample import flow, sample_snapshot  # noqa: E402
-from tests.sonic.generated import generate_switch, load_switch  # noqa: E402
+from tests.sonic.generated import generate_platform, generate_switch, load_switch  # noqa: E402
 
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
                      "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
@@ -81,10 +84,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
-def agent_counter(port: int, name: str) -> float:
+def agent_counter(port: int, name: str) -> Optional[float]:
+    """A sample of the agent's /metrics; None before its first tick."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    line = next(line for line in text.splitlines() if line.startswith(name + " "))
-    return float(line.split()[1])
+    return next((float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")), None)
 
 
 class Streams:
@@ -121,14 +124,33 @@ class Streams:
         self.channel.close()
 
 
+def agent_scrapes(port: int, scrapes: int):
+    """Median ms of a scrape of the running agent (OpenMetrics, gzip), one per tick so each
+    encodes a new Snapshot; and its series."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"})
+    samples, body = [], b""
+    for _ in range(scrapes + 1):
+        time.sleep(1.05)  # the next tick's Snapshot
+        started = time.perf_counter()
+        with urllib.request.urlopen(request) as resp:
+            body = resp.read()
+        samples.append(time.perf_counter() - started)
+    series = sum(1 for line in gzip.decompress(body).splitlines() if not line.startswith(b"#"))
+    return statistics.median(samples[1:]) * 1000, series
+
+
 def gnmi_streams_cost(stream_counts, seconds: float):
-    """Per N: (agent CPU s per wall s, COUNTERS_DB round trips per tick, redis commands per tick, updates/s)."""
+    """The agent on a 64-port switch with every family: (scrape ms, series) and per N streams
+    (agent CPU s per wall s, COUNTERS_DB round trips per tick, redis commands per tick, updates/s)."""
     workdir = Path(tempfile.mkdtemp(prefix="export-cost-"))
     server = RedisServer(workdir).start()
     prom_port, gnmi_port = free_port(), free_port()
     try:
         path = server.write_database_config()
-        load_switch(load_database_config(str(path)), generate_switch(ports=64, portchannels=8, vlans=4))
+        config = load_database_config(str(path))
+        load_switch(config, generate_switch(ports=64, portchannels=8, vlans=4))
+        load_switch(config, generate_platform(ports=64))
         (workdir / "agent.yaml").write_text(yaml.safe_dump({
             "log_level": "warning", "sonic": {"database_config": str(path)}, "probes": {"enabled": False},
             "export": {"prometheus": {"listen": f"127.0.0.1:{prom_port}"},
@@ -139,12 +161,14 @@ def gnmi_streams_cost(stream_counts, seconds: float):
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    agent_counter(prom_port, "telegen_agent_snapshot_ticks_total")
-                    break
+                    if agent_counter(prom_port, "telegen_agent_snapshot_ticks_total") is not None:
+                        break
                 except OSError:
-                    if time.monotonic() > deadline or agent.poll() is not None:
-                        raise RuntimeError(f"the agent did not serve /metrics; see {workdir}/agent.log")
-                    time.sleep(0.2)
+                    pass
+                if time.monotonic() > deadline or agent.poll() is not None:
+                    raise RuntimeError(f"the agent did not serve /metrics; see {workdir}/agent.log")
+                time.sleep(0.2)
+            scrape_ms, series = agent_scrapes(prom_port, scrapes=10)
             stop = threading.Event()
 
             def scrape():  # as Prometheus would, every second
@@ -172,7 +196,7 @@ def gnmi_streams_cost(stream_counts, seconds: float):
                                   (calls1 - calls0) / ticks, (streams.updates - updates0) / (wall1 - wall0))
                 streams.close()
             stop.set()
-            return results
+            return results, scrape_ms, series
         finally:
             agent.terminate()
             agent.wait(15)
@@ -209,12 +233,16 @@ def main() -> int:
 
     counts = [int(n) for n in args.streams.split(",")]
     figures = []
-    for n, (cpu, trips, calls, updates) in gnmi_streams_cost(counts, args.seconds).items():
+    per_stream, agent_ms, agent_series = gnmi_streams_cost(counts, args.seconds)
+    print(f"agent: 64-port switch with every family, {agent_series} series: median scrape {agent_ms:.1f} ms "
+          f"(a new Snapshot each)")
+    for n, (cpu, trips, calls, updates) in per_stream.items():
         print(f"gnmi: {n} SAMPLE streams at 1 s over 64 ports' interface counters, /metrics scraped every second: "
               f"agent {cpu:.3f} CPU s per s, {trips:.2f} COUNTERS_DB round trips and {calls:.1f} redis commands "
               f"per tick, {updates:.0f} updates/s sent")
         figures.append(f"cpu_{n}={cpu:.3f} redis_trips_{n}={trips:.2f} redis_cmds_{n}={calls:.1f}")
-    print(f"scrape_ms={scrape_ms:.1f} scrape_cached_ms={cached_ms:.1f} otlp_100k_s={otlp_s:.2f} "
+    print(f"scrape_ms={scrape_ms:.1f} scrape_cached_ms={cached_ms:.1f} agent_scrape_ms={agent_ms:.1f} "
+          f"agent_series={agent_series} otlp_100k_s={otlp_s:.2f} "
           f"otlp_metrics_ms={metrics_ms:.1f} " + " ".join(figures))
     return 0
 

@@ -88,3 +88,56 @@ def load_switch(config: DatabaseConfig, dumps: Dict[str, dict]) -> None:
     for name, dump in dumps.items():
         db = config.db(name)
         load_dump(config.connect(name), dump, db.separator)
+
+
+def generate_platform(ports: int = 16) -> Dict[str, dict]:
+    """Every family's tables for a generated switch of `ports` ports: a transceiver on each port
+    (4 lanes, 8 thresholds, 8 flags), 2 PSUs, 4 fans, 3 sensors, a BGP session per port, LLDP
+    neighbors, CRM, 8 priority groups per port with their watermarks, 10 traps, 12 containers,
+    50 processes. Flat dumps, {db name: {"TABLE<sep>key": fields}}, for load_switch."""
+    names = [f"Ethernet{4 * i}" for i in range(ports)]
+    state, appl, counters = {}, {}, {}
+    for i, port in enumerate(names):
+        state[f"TRANSCEIVER_INFO|{port}"] = {"type": "QSFP28 or later", "manufacturer": "Gen", "model": "GEN-SR4",
+                                             "serial": f"G{i:06d}", "vendor_rev": "A"}
+        dom = {"temperature": f"{30 + i * 0.1:.2f}", "voltage": "3.30"}
+        for lane in range(1, 5):
+            dom.update({f"rx{lane}power": "-1.5", f"tx{lane}power": "-0.5", f"tx{lane}bias": "6.5"})
+        state[f"TRANSCEIVER_DOM_SENSOR|{port}"] = dom
+        state[f"TRANSCEIVER_DOM_THRESHOLD|{port}"] = {f"{m}{lim}": "1.0" for m in ("temp", "vcc", "rxpower", "txbias")
+                                                     for lim in ("highalarm", "lowalarm")}
+        state[f"TRANSCEIVER_STATUS_FLAG|{port}"] = {f"rx{lane}los": "False" for lane in range(1, 5)} | {
+            f"tx{lane}fault": "False" for lane in range(1, 5)}
+        state[f"NEIGH_STATE_TABLE|10.9.{i // 250}.{i % 250}"] = {"state": "Established" if i % 4 else "Idle"}
+        appl[f"LLDP_ENTRY_TABLE:{port}"] = {"lldp_rem_sys_name": f"peer{i}", "lldp_rem_port_id": "eth0",
+                                            "lldp_rem_chassis_id": f"02:00:00:00:{i // 256:02x}:{i % 256:02x}"}
+        for pg in range(8):
+            oid = f"oid:0x1a00000{i:04x}{pg:04x}"
+            counters.setdefault("COUNTERS_PG_NAME_MAP", {})[f"{port}:{pg}"] = oid
+            counters.setdefault("COUNTERS_PG_PORT_MAP", {})[oid] = f"oid:0x10000000000{i:04x}"
+            counters.setdefault("COUNTERS_PG_INDEX_MAP", {})[oid] = str(pg)
+            for table in ("USER_WATERMARKS", "PERSISTENT_WATERMARKS"):
+                counters[f"{table}:{oid}"] = {"SAI_INGRESS_PRIORITY_GROUP_STAT_SHARED_WATERMARK_BYTES": str(pg * 100),
+                                              "SAI_INGRESS_PRIORITY_GROUP_STAT_XOFF_ROOM_WATERMARK_BYTES": "0"}
+    for n in (1, 2):
+        state[f"PSU_INFO|PSU {n}"] = {"presence": "true", "status": "true", "voltage": "12.1", "current": "8",
+                                      "power": "96.8", "temp": "N/A", "model": "GEN-PSU", "serial": f"P{n}"}
+    for n in range(1, 5):
+        state[f"FAN_INFO|fan{n}"] = {"presence": "True", "status": "True", "speed": "40", "speed_target": "40",
+                                     "direction": "intake", "drawer_name": f"drawer{n}"}
+    for name in ("CPU", "ASIC", "Ambient"):
+        state[f"TEMPERATURE_INFO|{name}"] = {"temperature": "40.5", "high_threshold": "85", "warning_status": "False"}
+    state["SYSTEM_READY|SYSTEM_STATE"] = {"Status": "UP"}
+    counters["CRM:STATS"] = {f"crm_stats_{r}_{m}": "100" for r in ("ipv4_route", "ipv6_route", "ipv4_nexthop",
+                                                                   "ipv6_nexthop", "ipv4_neighbor", "ipv6_neighbor",
+                                                                   "nexthop_group", "fdb_entry") for m in ("used", "available")}
+    counters["COUNTERS_TRAP_NAME_MAP"] = {t: f"oid:0x2200000000{k:03x}" for k, t in enumerate(
+        ("bgp", "bgpv6", "lacp", "lldp", "arp_req", "arp_resp", "neigh_discovery", "dhcp", "dhcpv6", "bfd"))}
+    for k, oid in enumerate(counters["COUNTERS_TRAP_NAME_MAP"].values()):
+        counters[f"COUNTERS:{oid}"] = {"SAI_COUNTER_STAT_PACKETS": str(1000 * k), "SAI_COUNTER_STAT_BYTES": str(64000 * k)}
+    for k in range(12):
+        state[f"DOCKER_STATS|{k:012x}"] = {"NAME": f"container{k}", "CPU%": "1.5", "MEM_BYTES": "104857600",
+                                           "MEM_LIMIT_BYTES": "4294967296", "PIDS": "12"}
+    for pid in range(1000, 1050):
+        state[f"PROCESS_STATS|{pid}"] = {"%CPU": "0.5", "%MEM": "0.3", "CMD": f"/usr/bin/daemon{pid}"}
+    return {"STATE_DB": state, "APPL_DB": appl, "COUNTERS_DB": counters}
