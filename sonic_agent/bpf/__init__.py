@@ -2,7 +2,8 @@
 
 CO-RE objects are compiled at build time (bpf/Makefile); at run time nothing compiles, so no
 LLVM is ever mapped into the agent. `objects` loads objects and reads maps, `netattach`
-attaches to devices (XDP, TC clsact), `object_path` finds a built object.
+attaches to devices (XDP, TC clsact) and `xdp` holds the one rule for taking an XDP hook;
+`object_path` finds a built object for the running machine's architecture.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 from pathlib import Path
 
 from .libbpf import NUM_CPUS, BpfError
-from .objects import BpfObject, Link, Map, Program, kernel_enum, prog_name_by_id
+from .objects import BpfObject, Index, Link, Map, Program, kernel_enum, prog_name_by_id
 
 BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"  # a checkout, after make -C bpf
 INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the container image (docker/Dockerfile)
@@ -25,5 +26,5 @@ def object_path(name: str) -> Path:
     return next((d / name for d in (BUILD_DIR, INSTALL_DIR) if (d / name).is_file()), BUILD_DIR / name)
 
 
-__all__ = ["NUM_CPUS", "BpfError", "BpfObject", "Link", "Map", "Program", "kernel_enum", "object_path",
-           "prog_name_by_id"]
+__all__ = ["NUM_CPUS", "BpfError", "BpfObject", "Index", "Link", "Map", "Program", "kernel_enum",
+           "object_path", "prog_name_by_id"]
