@@ -19,7 +19,7 @@ import time
 from typing import Dict, List, Optional
 
 from .config import AgentConfig
-from .records import Snapshot
+from .records import ProbeReading, Snapshot
 from .sonic.mirror_match import session_lookup
 from .sonic.model import SwitchModel
 
@@ -105,33 +105,33 @@ class Pipeline:
     def snapshot(self) -> Snapshot:
         """Everything exporters need, read now: model state, SONiC counters, agent health."""
         mirror = self.mirror.read(self.session_lookup) if self.mirror is not None else None
+        reading = self.probes.read(PROBE_TALKERS_PER_PORT) if self.probes is not None else ProbeReading()
         return Snapshot(
             timestamp=time.time(),
             device=self.model.device_info(),
             ports=self.model.port_states(),
             port_counters=self.model.port_counters(),
             queue_counters=self.model.queue_counters(),
-            probe_counts=self.probes.read() if self.probes is not None else [],
-            probe_sizes=self.probes.sizes() if self.probes is not None else [],
-            probe_talkers=self.probes.talkers(PROBE_TALKERS_PER_PORT) if self.probes is not None else [],
-            kernel_drops=self.probes.drops() if self.probes is not None else [],
+            probe_counts=reading.counts,
+            probe_sizes=reading.sizes,
+            probe_talkers=reading.talkers,
+            kernel_drops=reading.drops,
             flows=mirror.flows if mirror else [],
             sessions=mirror.sessions if mirror else [],
             malformed=mirror.malformed if mirror else {},
-            agent=self.agent_counters(mirror.counters if mirror else {}),
+            agent=self.agent_counters({**reading.counters, **(mirror.counters if mirror else {})}),
         )
 
-    def agent_counters(self, mirror_counters: Dict[str, float]) -> Dict[str, float]:
+    def agent_counters(self, source_counters: Dict[str, float]) -> Dict[str, float]:
         states = self.model.connection_states()
         out = {
             "redis_instances": float(len(states)),
             "redis_connected": float(sum(s.connected for s in states)),
             "redis_reconnects_total": float(sum(s.reconnects for s in states)),
         }
-        for part in (self.probes, *self.exporters):
-            if part is not None:
-                out.update(part.agent_counters())
-        out.update(mirror_counters)
+        for part in self.exporters:
+            out.update(part.agent_counters())
+        out.update(source_counters)
         return out
 
     def endpoints(self) -> Dict[str, str]:
