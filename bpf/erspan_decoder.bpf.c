@@ -350,9 +350,6 @@ static __always_inline bool count_flow(struct frame *f, __u64 now, struct mirror
 		__sync_fetch_and_or(&v->tcp_flags, f->tcp_flags);
 	v->last_seen_ns = now;
 	v->dscp = f->ip.dscp;
-	v->outer = f->session.outer;
-	v->gre_proto = f->session.gre_proto;
-	v->outer_version = f->session.outer_version;
 	v->port_index = f->port_index;
 	v->has_port_index = f->has_port_index;
 	return true;
@@ -379,9 +376,9 @@ static __always_inline void count_sequence(struct mirror_session *s, __u32 seq, 
 	stats->seq_contention++;
 }
 
-/* The first slot of the stream's set: a seeded multiply-xorshift over the key's 5 words. */
-static __always_inline __u32 session_set(const struct mirror_session_key *key,
-					 const struct mirror_config *cfg)
+/* The stream's hash: a seeded multiply-xorshift over the session key's 5 words. Its low bits
+ * pick the stream's set of session slots; the whole of it keys the stream's flows. */
+static __always_inline __u64 stream_hash(const struct mirror_session_key *key, const struct mirror_config *cfg)
 {
 	const __u64 *w = (const __u64 *)key;
 	__u64 h = cfg->session_seed;
@@ -390,7 +387,7 @@ static __always_inline __u32 session_set(const struct mirror_session_key *key,
 		h = (h ^ w[i]) * 0x9E3779B97F4A7C15ULL;
 		h ^= h >> 29;
 	}
-	return ((__u32)h & ((cfg->session_sets ?: 1) - 1)) * MIRROR_SESSION_WAYS;
+	return h;
 }
 
 static __always_inline bool session_key_equal(const struct mirror_session_key *a,
@@ -467,7 +464,7 @@ static __always_inline struct mirror_session *session_slot(struct frame *f, cons
 							    __u64 now, __u64 *tag, struct mirror_stats *stats)
 {
 	struct mirror_session *ways[MIRROR_SESSION_WAYS];
-	__u32 first = session_set(&f->session, cfg);
+	__u32 first = ((__u32)f->key.stream & ((cfg->session_sets ?: 1) - 1)) * MIRROR_SESSION_WAYS;
 
 #pragma unroll
 	for (int w = 0; w < MIRROR_SESSION_WAYS; w++) {
@@ -545,6 +542,7 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 		 reason != MIRROR_INNER_NOT_IP;
 	if (f.in_session) {
 		now = clock_now();
+		f.key.stream = stream_hash(&f.session, cfg);
 		if (reason == MIRROR_OK && !count_flow(&f, now, stats)) {
 			reason = MIRROR_FLOW_UPDATE_FAILED;
 			passed = true;

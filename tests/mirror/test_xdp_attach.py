@@ -43,10 +43,10 @@ def test_mirror_copies_dropped_or_passed_other_traffic_passes(pair, make_decoder
     capture = Capture(ns_b, dev_b)
     with attached(make_decoder(drop=drop), ns_b, dev_b) as decoder:
         send_frames(ns_a, dev_a, mirror + [PLAIN] * 5)
-        assert wait_until(lambda: sum(decoder.reasons().values()) == 105)
+        assert wait_until(lambda: sum(decoder.read().reasons.values()) == 105)
         seen, drops = capture.drain()
-        assert decoder.reasons() == {"ok": 100, "not_mirror": 5}
-        assert {s.session_id: (s.packets, s.lost) for s in decoder.sessions()} == {5: (50, 0), 9: (50, 0)}
+        assert decoder.read().reasons == {"ok": 100, "not_mirror": 5}
+        assert {s.session_id: (s.packets, s.lost) for s in decoder.read().sessions} == {5: (50, 0), 9: (50, 0)}
     assert drops == 0
     assert seen.count(PLAIN) == 5
     assert sum(1 for f in seen if f != PLAIN) == (0 if drop else 100)
@@ -93,7 +93,7 @@ def test_a_previous_agents_decoder_is_taken_over(pair, make_decoder):
         with netns(ns_b):
             assert xdp_query(ifindex)[0] not in (0, old_id)
         send_frames(ns_a, dev_a, [erspan2()] * 10)
-        assert wait_until(lambda: successor.stats()["flow_packets"] == 10)
-        assert left_behind.stats()["frames"] == 0
+        assert wait_until(lambda: successor.read().stats["flow_packets"] == 10)
+        assert left_behind.read().stats["frames"] == 0
     with netns(ns_b):
         assert xdp_query(ifindex) == (0, 0)
