@@ -20,7 +20,7 @@
  * functions the verifier checks once, and timestamps come from a timer-kept clock (10 ms
  * ticks) instead of a helper per packet.
  */
-#include "vmlinux.h"
+#include "kernel.h"
 #include <bpf/bpf_helpers.h>
 #include "erspan_decoder.h"
 #include "erspan_decoder_parse.h"
@@ -36,9 +36,6 @@
 #define GRE_VERSION 0x0007
 #define ERSPAN3_FT_ETHERNET 0
 #define ERSPAN3_FT_IP 2
-#define IPPROTO_GRE_ 47
-#define IPPROTO_UDPLITE_ 136
-#define IPPROTO_ICMPV6_ 58
 #define SEQ_RETRIES 8
 #define SEQ_TAG_SHIFT 33 /* mirror_session.seq: above MIRROR_SEQ_SEEN, the slot's claim number */
 #define SEQ_TAG_BITS (~0ULL << SEQ_TAG_SHIFT)
@@ -148,9 +145,9 @@ static __always_inline void read_ports(struct xdp_md *ctx, struct frame *f)
 	if (f->ip.frag & FRAG_LATER)
 		return;
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
-	    proto == IPPROTO_UDPLITE_)
+	    proto == IPPROTO_UDPLITE)
 		need = 4;
-	else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6_)
+	else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
 		need = 2;
 	if (need == 4 && (p = AT(ctx, f->ip.l4, 4))) {
 		f->key.sport = rd16(p);
@@ -180,7 +177,7 @@ static __always_inline enum mirror_reason decode_inner(struct xdp_md *ctx, struc
 			return MIRROR_INNER_L2_TRUNCATED;
 		ethertype = f->l2.ethertype;
 		off = f->l2.l3;
-		if (f->l2.vlan != MIRROR_NO_ID)
+		if (f->l2.vlan != NO_VLAN)
 			f->key.vlan = f->l2.vlan;
 	}
 	if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
@@ -529,7 +526,7 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 		r = ip_walk(ctx, f.l2.l3, f.l2.ethertype == ETH_P_IPV6, &f.session.outer, &f.ip);
 		if (r != IP_OK)
 			reason = MIRROR_OUTER_IP_TRUNCATED - 1 + r;
-		else if (f.ip.proto != IPPROTO_GRE_)
+		else if (f.ip.proto != IPPROTO_GRE)
 			reason = MIRROR_NOT_MIRROR;
 		else if (f.ip.frag)
 			reason = MIRROR_OUTER_FRAGMENT;
