@@ -11,6 +11,7 @@ from scapy.layers.l2 import GRE, Dot1Q, Ether
 from scapy.packet import Raw
 
 OUTER = dict(src="10.0.0.1", dst="10.0.0.2")
+MACS = dict(src="02:00:00:00:0a:01", dst="02:00:00:00:0a:02")  # explicit: scapy resolves nothing (no ARP)
 
 
 def inner_tcp(src="192.0.2.1", dst="198.51.100.7", sport=40000, dport=443, flags="S", tos=0xB8,
@@ -24,9 +25,21 @@ def inner_frame(packet=None, vlan: Optional[int] = None):
     return head / Dot1Q(vlan=vlan) / packet if vlan is not None else head / packet
 
 
-def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0) -> bytes:
-    return bytes(Ether() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
+def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0, macs=None) -> bytes:
+    return bytes(Ether(**(macs or {})) / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
                  / ERSPAN_II(session_id=session_id, vlan=vlan, t=t, index=index) / (inner or inner_frame()))
+
+
+SWITCHES = ("192.168.195.67", "192.168.195.73")  # two switches, one collector
+
+
+def two_switches_one_session_id():
+    """Two switches (outer sources) mirroring the same conversation to one collector under the
+    same ERSPAN session id, each numbering its own sequence: 3 frames from the first, 4 from
+    the second, interleaved. Two streams, so two flows."""
+    order = [(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1), (4, 1)]
+    return [erspan2(session_id=5, seq=seq, outer=dict(src=SWITCHES[i], dst="10.0.0.2"), macs=MACS)
+            for seq, i in order]
 
 
 def erspan3(inner=None, session_id=9, direction=0, vlan=0, seq=None, ft=0, platform=None,

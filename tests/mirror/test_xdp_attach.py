@@ -12,7 +12,7 @@ from scapy.layers.l2 import Ether
 
 from sonic_agent.bpf import BpfError, BpfObject, object_path
 from sonic_agent.bpf.netattach import xdp_attach, xdp_detach, xdp_query
-from tests.erspan.craft import erspan2, erspan3
+from tests.erspan.craft import MACS, erspan2, erspan3, inner_frame, inner_tcp
 from tests.probes.conftest import netns, quiet_links, send_frames, wait_until
 
 from .live import Capture, attached
@@ -97,3 +97,31 @@ def test_a_previous_agents_decoder_is_taken_over(pair, make_decoder):
         assert left_behind.read().stats["frames"] == 0
     with netns(ns_b):
         assert xdp_query(ifindex) == (0, 0)
+
+
+def test_the_agent_source_reads_each_kernel_map_once_per_read(pair):
+    """XdpMirrorSource.read (what a Snapshot takes): the flow map once for count and top-K, the
+    session array once, the reason and stats arrays once; the total is in its counters."""
+    from sonic_agent.config import MirrorConfig
+    from sonic_agent.mirror.source import XdpMirrorSource
+
+    ns_a, dev_a, ns_b, dev_b = pair
+    source = XdpMirrorSource(MirrorConfig(enabled=True, interface=dev_b, top_flows=2))
+    with netns(ns_b):
+        source.start()
+    try:
+        send_frames(ns_a, dev_a, [erspan2(inner=inner_frame(inner_tcp(sport=port)), seq=port, macs=MACS)
+                                  for port in range(1, 6)])
+        assert wait_until(lambda: source.read().counters["mirror_flow_packets_total"] == 5)
+        maps = source.collector.maps.maps
+        first = source.read()
+        before = {name: m.reads for name, m in maps.items()}
+        second = source.read()
+    finally:
+        with netns(ns_b):
+            source.stop()
+    assert {name: m.reads - before[name] for name, m in maps.items()} == dict.fromkeys(maps, 1)
+    assert sorted(maps) == ["mirror_flows", "mirror_reasons", "mirror_sessions", "mirror_stats"]
+    assert second.counters["mirror_map_reads_total"] - first.counters["mirror_map_reads_total"] == 4
+    assert len(second.flows) == 2 and second.counters["mirror_flows"] == 5  # top-K of the one read
+    assert [(s.session_id, s.packets) for s in second.sessions] == [(5, 5)]

@@ -14,8 +14,8 @@ from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.layers.sctp import SCTP
 from scapy.packet import Raw
 
-from tests.erspan.craft import (GRE, OUTER, erspan1, erspan2, erspan3, erspan3_platform, gre,
-                                icmp_echo, inner_frame, inner_tcp, udp_packet)
+from tests.erspan.craft import (GRE, OUTER, SWITCHES, erspan1, erspan2, erspan3, erspan3_platform, gre,
+                                icmp_echo, inner_frame, inner_tcp, two_switches_one_session_id, udp_packet)
 from tests.conftest import require
 from tests.erspan.test_reasons import CASES as REASON_CASES
 
@@ -97,6 +97,20 @@ def test_flows_and_sessions_match_the_library(decoder, case):
     stats = decoder.read().stats
     assert stats["flow_packets"] == expected.stats()["flow_packets"] > 0 or case == "decoded_without_flow"
     assert verdicts == [XDP_DROP] * len(frames) and stats["passed"] == 0, stats
+
+
+def test_two_switches_with_one_session_id_keep_their_flows_apart(decoder):
+    """The kernel keeps one flow per mirror stream (its hash in the flow key), as the library
+    does: the same conversation from two switches under one session id is two flows."""
+    frames = two_switches_one_session_id()
+    run_frames(decoder, frames)
+    kernel, expected = decoder.read(), library(frames).read()
+    assert flow_table(kernel.flows) == flow_table(expected.flows)
+    assert sorted((f.outer_src, f.session_id, f.packets, f.bytes // f.packets) for f in kernel.flows) == \
+        [(SWITCHES[0], 5, 3, 60), (SWITCHES[1], 5, 4, 60)]
+    assert sorted((s.outer_src, s.packets, s.lost) for s in kernel.sessions) == [(SWITCHES[0], 3, 0), (SWITCHES[1], 4, 0)]
+    from sonic_agent.mirror.records import flow_records
+    assert sorted(r.outer_src for r in flow_records(kernel.flows)) == list(SWITCHES)
 
 
 def test_all_cases_in_one_table(decoder):

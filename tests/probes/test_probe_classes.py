@@ -121,3 +121,23 @@ def _drain(server: socket.socket) -> int:
         while chunk := conn.recv(1 << 16):
             total += len(chunk)
         return total
+
+
+def test_one_read_of_each_map_per_reading(manager, probed_pair):
+    """A reading reads each kernel map once (port_counts for counts and sizes alike), and says
+    so in its counters; counts and size histograms of one reading describe the same frames."""
+    ns_a, dev_a, ns_b, dev_b, _ = probed_pair
+    send_frames(ns_b, dev_b, [frame for _, frame in FRAMES])
+    assert wait_until(lambda: sum(c.packets for c in manager.read(10).counts) == len(FRAMES))
+    maps = manager.maps.maps
+    first = manager.read(10)
+    before = {name: m.reads for name, m in maps.items()}
+    second = manager.read(10)
+    reads = {name: m.reads - before[name] for name, m in maps.items()}
+    assert reads == {"port_counts": 1, "talkers": 1, "drop_counts": int(manager.drops_available),
+                     "probe_errors": 1, "settings": 0}
+    assert second.counters["probes_map_reads_total"] - first.counters["probes_map_reads_total"] == sum(reads.values())
+    for h in second.sizes:
+        counted = [c for c in second.counts if (c.port, c.direction) == (h.port, h.direction)]
+        assert sum(h.counts) == sum(c.packets for c in counted) and h.sum == sum(c.bytes for c in counted)
+    assert [sum(h.counts) for h in second.sizes if h.direction == "rx"] == [len(FRAMES)]
