@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from typing import Optional
 
 from . import netattach as na
 from .libbpf import BpfError, quiet

@@ -14,6 +14,7 @@ from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.layers.sctp import SCTP
 from scapy.packet import Raw
 
+from sonic_agent.mirror.records import flow_records, session_stats
 from tests.erspan.craft import (GRE, OUTER, SWITCHES, erspan1, erspan2, erspan3, erspan3_platform, gre,
                                 icmp_echo, inner_frame, inner_tcp, two_switches_one_session_id, udp_packet)
 from tests.conftest import require
@@ -109,7 +110,6 @@ def test_two_switches_with_one_session_id_keep_their_flows_apart(decoder):
     assert sorted((f.outer_src, f.session_id, f.packets, f.bytes // f.packets) for f in kernel.flows) == \
         [(SWITCHES[0], 5, 3, 60), (SWITCHES[1], 5, 4, 60)]
     assert sorted((s.outer_src, s.packets, s.lost) for s in kernel.sessions) == [(SWITCHES[0], 3, 0), (SWITCHES[1], 4, 0)]
-    from sonic_agent.mirror.records import flow_records
     assert sorted(r.outer_src for r in flow_records(kernel.flows)) == list(SWITCHES)
 
 
@@ -281,7 +281,6 @@ def test_counts_exact_with_one_flow_on_two_cpus(decoder):
 
 def test_kernel_records_feed_the_agent_records(decoder):
     """The kernel path's Flow/Session go through the same neutral-record conversion."""
-    from sonic_agent.mirror.records import flow_records, session_stats
     run_frames(decoder, [erspan2(session_id=4, seq=1), erspan2(session_id=4, seq=3)])
     (flow,) = flow_records(decoder.read().flows)
     (session,) = session_stats(decoder.read().sessions)
