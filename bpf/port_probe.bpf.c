@@ -68,7 +68,11 @@ static __always_inline __u32 log2_bucket(__u32 v)
 	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
 	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
 	r |= (v >> 1);
-	return r < SIZE_BUCKETS ? r : SIZE_BUCKETS - 1;
+	r = r < SIZE_BUCKETS ? r : SIZE_BUCKETS - 1;
+	/* and a mask (SIZE_BUCKETS is a power of two), kept by the barrier: older verifiers (6.1)
+	 * lose the clamp's bound through the zero-extension clang emits, and refuse the index */
+	asm volatile("" : "+r"(r));
+	return r & (SIZE_BUCKETS - 1);
 }
 
 static __always_inline void record_talker(__u32 ifindex, enum probe_class c, const struct frame_info *pkt,
