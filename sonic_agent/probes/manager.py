@@ -2,11 +2,14 @@
 
 - `sync(ifnames)` attaches XDP (ingress) and TC clsact egress to each named netdev and
   detaches the rest. Upper devices (PortChannel, VLAN bridge) count ingress with TC: XDP on
-  them would make the kernel refuse XDP on their members. A device already carrying someone else's XDP program keeps it: the
-  probe counts its ingress with a TC ingress filter instead (logged and counted).
+  them would make the kernel refuse XDP on their members. XDP goes through the agent's one
+  attach rule (`bpf.xdp.attach_xdp`): a device already carrying someone else's XDP program
+  keeps it, and the probe counts its ingress with a TC ingress filter instead (logged and
+  counted).
 - Maps are pinned under `probes.pin_dir`, so a restarted agent keeps counting where the last
   one stopped. Programs found on devices at start whose names carry our prefix are a killed
   predecessor's: they are replaced in place (no counting gap) or detached, never stacked.
+- `read(talkers_per_port)` reads every map once into a ProbeReading, health included.
 - `close()` (on SIGTERM/SIGINT) detaches everything; pinned counters stay for the next start.
 """
 from __future__ import annotations
