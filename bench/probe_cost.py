@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scapy.all import ARP, IP, TCP, UDP, Ether, IPv6, Raw, raw  # noqa: E402
 
-from sonic_agent.bpf import BpfObject, object_path  # noqa: E402
+from sonic_agent.bpf import BpfObject, Index, object_path  # noqa: E402
 from sonic_agent.probes import kernel as k  # noqa: E402
 from sonic_agent.probes.reader import ProbeMaps  # noqa: E402
 
@@ -36,7 +36,7 @@ TEST_RUN_IFINDEX = 1  # BPF_PROG_TEST_RUN presents XDP frames as received on loo
 def set_sample(maps: ProbeMaps, sample: int) -> None:
     settings = k.ProbeSettings(talker_sample=sample)
     settings.grpc_ports[0], settings.grpc_ports[1] = 8080, 50051
-    maps.maps[k.MAP_SETTINGS].update(k.Index(0), bytes(settings))
+    maps.maps[k.MAP_SETTINGS].update(Index(0), bytes(settings))
 
 
 def measure(prog, frame: bytes, repeat: int, rounds: int) -> float:
@@ -65,7 +65,7 @@ def main() -> int:
             rows.append((name, p, e, unsampled))
             print(f"{name:<10} len={len(frame):<4} probe_ns={p:<4.0f} empty_ns={e:<4.0f} "
                   f"probe_every_frame_talker_ns={unsampled:.0f}")
-        counts = {c.klass: c.packets for c in maps.counts({TEST_RUN_IFINDEX: "test_run"}) if c.direction == "rx"}
+        counts = {c.klass: c.packets for c in maps.ports({TEST_RUN_IFINDEX: "test_run"})[0] if c.direction == "rx"}
         runs = args.repeat * (args.rounds + 1)
         wrong = {n: counts.get(n) for n in FRAMES if counts.get(n) != runs}
         if wrong:

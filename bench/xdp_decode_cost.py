@@ -57,13 +57,13 @@ def main() -> int:
             rows.append((d, e))
             print(f"{name:<28} len={len(frame):<4} decode_ns={d:<5.0f} empty_ns={e:.0f}")
         runs = args.repeat * args.rounds
-        packets = sorted(f.packets for f in decoder.flows())
-        if packets != [runs] * len(FRAMES) or decoder.stats()["passed"]:
+        packets = sorted(f.packets for f in decoder.read().flows)
+        if packets != [runs] * len(FRAMES) or decoder.read().stats["passed"]:
             print(f"counting path not taken: expected {runs} per flow, got {packets}, "
-                  f"stats {decoder.stats()}", file=sys.stderr)
+                  f"stats {decoder.read().stats}", file=sys.stderr)
             return 1
         print(f"counted: {runs} runs per frame, each in its flow; sessions "
-              f"{sorted((s.gre_proto, s.session_id, s.packets) for s in decoder.sessions())}")
+              f"{sorted((s.gre_proto, s.session_id, s.packets) for s in decoder.read().sessions)}")
     decode_ns = statistics.mean(r[0] for r in rows)
     empty_ns = statistics.mean(r[1] for r in rows)
     print(f"decode_ns={decode_ns:.1f} empty_ns={empty_ns:.1f} ratio={decode_ns / empty_ns:.2f}")

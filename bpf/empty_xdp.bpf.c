@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The baseline for bench/probe_cost.py: an XDP program that only passes the frame. */
-#include "vmlinux.h"
+#include "kernel.h"
 #include <bpf/bpf_helpers.h>
 
 SEC("xdp")

@@ -20,7 +20,7 @@
  * functions the verifier checks once, and timestamps come from a timer-kept clock (10 ms
  * ticks) instead of a helper per packet.
  */
-#include "vmlinux.h"
+#include "kernel.h"
 #include <bpf/bpf_helpers.h>
 #include "erspan_decoder.h"
 #include "erspan_decoder_parse.h"
@@ -36,9 +36,6 @@
 #define GRE_VERSION 0x0007
 #define ERSPAN3_FT_ETHERNET 0
 #define ERSPAN3_FT_IP 2
-#define IPPROTO_GRE_ 47
-#define IPPROTO_UDPLITE_ 136
-#define IPPROTO_ICMPV6_ 58
 #define SEQ_RETRIES 8
 #define SEQ_TAG_SHIFT 33 /* mirror_session.seq: above MIRROR_SEQ_SEEN, the slot's claim number */
 #define SEQ_TAG_BITS (~0ULL << SEQ_TAG_SHIFT)
@@ -148,9 +145,9 @@ static __always_inline void read_ports(struct xdp_md *ctx, struct frame *f)
 	if (f->ip.frag & FRAG_LATER)
 		return;
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||
-	    proto == IPPROTO_UDPLITE_)
+	    proto == IPPROTO_UDPLITE)
 		need = 4;
-	else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6_)
+	else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
 		need = 2;
 	if (need == 4 && (p = AT(ctx, f->ip.l4, 4))) {
 		f->key.sport = rd16(p);
@@ -180,7 +177,7 @@ static __always_inline enum mirror_reason decode_inner(struct xdp_md *ctx, struc
 			return MIRROR_INNER_L2_TRUNCATED;
 		ethertype = f->l2.ethertype;
 		off = f->l2.l3;
-		if (f->l2.vlan != MIRROR_NO_ID)
+		if (f->l2.vlan != NO_VLAN)
 			f->key.vlan = f->l2.vlan;
 	}
 	if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
@@ -350,9 +347,6 @@ static __always_inline bool count_flow(struct frame *f, __u64 now, struct mirror
 		__sync_fetch_and_or(&v->tcp_flags, f->tcp_flags);
 	v->last_seen_ns = now;
 	v->dscp = f->ip.dscp;
-	v->outer = f->session.outer;
-	v->gre_proto = f->session.gre_proto;
-	v->outer_version = f->session.outer_version;
 	v->port_index = f->port_index;
 	v->has_port_index = f->has_port_index;
 	return true;
@@ -379,9 +373,9 @@ static __always_inline void count_sequence(struct mirror_session *s, __u32 seq, 
 	stats->seq_contention++;
 }
 
-/* The first slot of the stream's set: a seeded multiply-xorshift over the key's 5 words. */
-static __always_inline __u32 session_set(const struct mirror_session_key *key,
-					 const struct mirror_config *cfg)
+/* The stream's hash: a seeded multiply-xorshift over the session key's 5 words. Its low bits
+ * pick the stream's set of session slots; the whole of it keys the stream's flows. */
+static __always_inline __u64 stream_hash(const struct mirror_session_key *key, const struct mirror_config *cfg)
 {
 	const __u64 *w = (const __u64 *)key;
 	__u64 h = cfg->session_seed;
@@ -390,7 +384,7 @@ static __always_inline __u32 session_set(const struct mirror_session_key *key,
 		h = (h ^ w[i]) * 0x9E3779B97F4A7C15ULL;
 		h ^= h >> 29;
 	}
-	return ((__u32)h & ((cfg->session_sets ?: 1) - 1)) * MIRROR_SESSION_WAYS;
+	return h;
 }
 
 static __always_inline bool session_key_equal(const struct mirror_session_key *a,
@@ -467,7 +461,7 @@ static __always_inline struct mirror_session *session_slot(struct frame *f, cons
 							    __u64 now, __u64 *tag, struct mirror_stats *stats)
 {
 	struct mirror_session *ways[MIRROR_SESSION_WAYS];
-	__u32 first = session_set(&f->session, cfg);
+	__u32 first = ((__u32)f->key.stream & ((cfg->session_sets ?: 1) - 1)) * MIRROR_SESSION_WAYS;
 
 #pragma unroll
 	for (int w = 0; w < MIRROR_SESSION_WAYS; w++) {
@@ -532,7 +526,7 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 		r = ip_walk(ctx, f.l2.l3, f.l2.ethertype == ETH_P_IPV6, &f.session.outer, &f.ip);
 		if (r != IP_OK)
 			reason = MIRROR_OUTER_IP_TRUNCATED - 1 + r;
-		else if (f.ip.proto != IPPROTO_GRE_)
+		else if (f.ip.proto != IPPROTO_GRE)
 			reason = MIRROR_NOT_MIRROR;
 		else if (f.ip.frag)
 			reason = MIRROR_OUTER_FRAGMENT;
@@ -545,6 +539,7 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 		 reason != MIRROR_INNER_NOT_IP;
 	if (f.in_session) {
 		now = clock_now();
+		f.key.stream = stream_hash(&f.session, cfg);
 		if (reason == MIRROR_OK && !count_flow(&f, now, stats)) {
 			reason = MIRROR_FLOW_UPDATE_FAILED;
 			passed = true;

@@ -53,8 +53,14 @@ struct mirror_addrs {
 	__u8 dst[16];
 };
 
-/* mirror_flows: LRU hash, one entry per flow, shared by all CPUs (atomic adds). */
+/* mirror_flows: LRU hash, one entry per flow of one mirror stream, shared by all CPUs (atomic
+ * adds). `stream` is the seeded 64-bit hash of the stream's mirror_session_key (outer
+ * addresses, GRE protocol, session id): flows of two switches that use one session id stay
+ * apart. Keys that differ in one of the hash's five words never collide (each step is a
+ * bijection), so streams differing only in the outer source, the outer destination or the
+ * GRE protocol and session id are always apart; others collide with a chance near 2^-64. */
 struct mirror_flow_key {
+	__u64 stream;
 	struct mirror_addrs addrs;
 	__u16 sport; /* ICMP/ICMPv6 type; valid when has_ports */
 	__u16 dport; /* ICMP/ICMPv6 code */
@@ -74,7 +80,7 @@ struct mirror_flow {
 	__u64 tcp_flags; /* OR of every packet's */
 	__u64 first_seen_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 last_seen_ns;
-	/* the mirror stream of the latest packet (not part of the key) */
+	/* the mirror stream (its hash is in the key), set when the flow is created */
 	struct mirror_addrs outer;
 	__u16 gre_proto;
 	__u8 outer_version;

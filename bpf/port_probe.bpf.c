@@ -6,9 +6,8 @@
  * share one classifier and the maps below; tgs_probe_drop follows skb:kfree_skb.
  * The "tgs_probe_" name prefix is how userspace recognises its own programs after a crash.
  */
-#include "vmlinux.h"
+#include "kernel.h"
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "port_probe.h"
@@ -69,23 +68,27 @@ static __always_inline __u32 log2_bucket(__u32 v)
 	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
 	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
 	r |= (v >> 1);
-	return r < SIZE_BUCKETS ? r : SIZE_BUCKETS - 1;
+	r = r < SIZE_BUCKETS ? r : SIZE_BUCKETS - 1;
+	/* and a mask (SIZE_BUCKETS is a power of two), kept by the barrier: older verifiers (6.1)
+	 * lose the clamp's bound through the zero-extension clang emits, and refuse the index */
+	asm volatile("" : "+r"(r));
+	return r & (SIZE_BUCKETS - 1);
 }
 
-static __always_inline void record_talker(__u32 ifindex, enum probe_class c,
-					  const struct frame_info *pkt, const void *end, __u32 len)
+static __always_inline void record_talker(__u32 ifindex, enum probe_class c, const struct frame_info *pkt,
+					  const void *data, const void *end, __u32 len)
 {
 	struct talker_key key = { .ifindex = ifindex, .klass = c, .family = pkt->family,
 				  .proto = pkt->proto };
 	struct class_count *v, one = { .packets = 1, .bytes = len };
+	__u8 *src;
 
-	/* saddr was bounds-checked with its whole IP header by the classifier */
-	if (pkt->family == 4 && pkt->saddr && (const void *)(pkt->saddr + 4) <= end)
-		__builtin_memcpy(key.addr, pkt->saddr, 4);
-	else if (pkt->family == 6 && pkt->saddr && (const void *)(pkt->saddr + 16) <= end)
-		__builtin_memcpy(key.addr, pkt->saddr, 16);
-	else if (pkt->saddr && (const void *)(pkt->saddr + 6) <= end)
-		__builtin_memcpy(key.addr, pkt->saddr, 6);
+	if (pkt->family == 4 && (src = PKT_AT(data, end, pkt->saddr, 4)))
+		__builtin_memcpy(key.addr, src, 4);
+	else if (pkt->family == 6 && (src = PKT_AT(data, end, pkt->saddr, 16)))
+		__builtin_memcpy(key.addr, src, 16);
+	else if ((src = PKT_AT(data, end, pkt->saddr, 6)))
+		__builtin_memcpy(key.addr, src, 6);
 	v = bpf_map_lookup_elem(&talkers, &key);
 	if (v) {
 		__sync_fetch_and_add(&v->packets, 1);
@@ -99,17 +102,15 @@ static __always_inline void record_talker(__u32 ifindex, enum probe_class c,
 static __always_inline __u32 gso_wire_len(const void *data, const void *end, const struct frame_info *pkt,
 					  __u32 len, __u32 segs)
 {
-	const __u8 *l4 = pkt->l4;
-	__u32 hdr;
+	__u8 *l4 = pkt->l4 ? PKT_AT(data, end, pkt->l4, 13) : NULL;
 
-	if (!l4 || (const void *)(l4 + 13) > end)
+	if (!l4)
 		return len;
-	hdr = (l4 - (const __u8 *)data) + (pkt->proto == IPPROTO_TCP ? (l4[12] >> 4) * 4 : 8);
-	return len + (segs - 1) * hdr;
+	return len + (segs - 1) * (pkt->l4 + (pkt->proto == IPPROTO_TCP ? (l4[12] >> 4) * 4 : 8));
 }
 
-/* Count one frame (segs 1) or one GSO/GRO packet of `segs` segments (TC only). */
-static __always_inline void count(__u32 ifindex, enum probe_dir dir, const void *data,
+/* Count one frame (segs 1) or one GSO/GRO packet of `segs` segments (TC only, `skb`). */
+static __always_inline void count(void *ctx, bool skb, __u32 ifindex, enum probe_dir dir, const void *data,
 				  const void *end, __u32 len, __u32 segs)
 {
 	struct port_key key = { .ifindex = ifindex, .dir = dir };
@@ -125,7 +126,7 @@ static __always_inline void count(__u32 ifindex, enum probe_dir dir, const void 
 		count_error(no_port_entry);
 		return;
 	}
-	c = classify(data, end, cfg, &pkt);
+	c = classify(ctx, skb, data, end, cfg, &pkt);
 	if (c >= PROBE_CLASSES) /* bounds for the verifier */
 		return;
 	if (segs > 1) {
@@ -141,7 +142,7 @@ static __always_inline void count(__u32 ifindex, enum probe_dir dir, const void 
 	 * above stays a single per-CPU lookup and the shared LRU map is touched rarely. */
 	if (dir == PROBE_RX && cfg->talker_sample && ++st->seq >= cfg->talker_sample) {
 		st->seq = 0;
-		record_talker(ifindex, c, &pkt, end, len);
+		record_talker(ifindex, c, &pkt, data, end, len);
 	}
 }
 
@@ -150,14 +151,14 @@ int tgs_probe_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 
-	count(ctx->ingress_ifindex, PROBE_RX, data, end, end - data, 1);
+	count(ctx, false, ctx->ingress_ifindex, PROBE_RX, data, end, end - data, 1);
 	return XDP_PASS;
 }
 
 SEC("tc")
 int tgs_probe_tc_eg(struct __sk_buff *skb)
 {
-	count(skb->ifindex, PROBE_TX, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
+	count(skb, true, skb->ifindex, PROBE_TX, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
 	      skb->gso_segs);
 	return TC_ACT_UNSPEC_;
 }
@@ -165,13 +166,13 @@ int tgs_probe_tc_eg(struct __sk_buff *skb)
 SEC("tc")
 int tgs_probe_tc_in(struct __sk_buff *skb)
 {
-	count(skb->ifindex, PROBE_RX, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
+	count(skb, true, skb->ifindex, PROBE_RX, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
 	      skb->gso_segs);
 	return TC_ACT_UNSPEC_;
 }
 
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(tgs_probe_drop, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+int BPF_PROG(tgs_probe_drop, struct sk_buff *skb, void *location, __u32 reason) /* enum skb_drop_reason */
 {
 	struct drop_key key = { .reason = reason };
 	struct class_count *v, one = { .packets = 1 };

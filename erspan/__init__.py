@@ -5,12 +5,12 @@ capture/frames -> decoder (vectorised per batch) -> flows + sessions (bounded ta
 all driven by `MirrorCollector`, for files (`decode_capture`) and for live batches.
 """
 from .capture import CaptureError, CaptureReader, write_pcap
-from .collector import MirrorCollector, decode_capture
+from .collector import MirrorCollector, Reading, decode_capture
 from .decoder import Decoded, DecoderConfig, decode
 from .flows import Flow, FlowTable
 from .frames import Frames, frames_from_buffer, frames_from_list
 from .sessions import Session, SessionTable
 
 __all__ = ["CaptureError", "CaptureReader", "Decoded", "DecoderConfig", "Flow", "FlowTable",
-           "Frames", "MirrorCollector", "Session", "SessionTable", "decode", "decode_capture",
+           "Frames", "MirrorCollector", "Reading", "Session", "SessionTable", "decode", "decode_capture",
            "frames_from_buffer", "frames_from_list", "write_pcap"]

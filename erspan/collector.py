@@ -3,11 +3,13 @@
 `MirrorCollector` accepts batches however they arrive (a capture file's `Frames`, a list of
 byte strings, or one contiguous buffer with lengths, as an AF_PACKET ring block gives) and
 runs the one decoder on them. Decoding happens outside the lock; the tables are updated and
-read under it, so a capture thread and an exporter can share one collector.
+read under it, so a capture thread and an exporter can share one collector. `read` takes the
+top flows, the sessions and the counters in one pass under the lock: what an exporter takes.
 """
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -18,6 +20,16 @@ from .frames import LINKTYPE_ETHERNET, Frames, frames_from_buffer, frames_from_l
 from .reasons import count_reasons
 from .sessions import Session, SessionTable
 from .tunnel import DEFAULT_VENDOR_HEADER_LEN
+
+
+@dataclass
+class Reading:
+    """One read of a collector: its top flows (every flow when no k was given), every session,
+    and the counters (as `MirrorCollector.stats`)."""
+
+    flows: List[Flow]
+    sessions: List[Session]
+    stats: dict
 
 
 class MirrorCollector:
@@ -73,11 +85,20 @@ class MirrorCollector:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"frames": self._frames, "flow_packets": self._flow_packets,
-                    "malformed": dict(self._malformed), "skipped": dict(self._skipped),
-                    "flows": len(self.flow_table), "flow_evictions": self.flow_table.evictions,
-                    "sessions": len(self.session_table),
-                    "session_evictions": self.session_table.evictions}
+            return self._stats()
+
+    def read(self, top: Optional[int] = None, by: str = "bytes") -> Reading:
+        """The `top` largest flows by bytes or packets (all of them when None), the sessions and
+        the counters, from one consistent state of the tables."""
+        with self._lock:
+            flows = self.flow_table.flows() if top is None else self.flow_table.top(top, by)
+            return Reading(flows, self.session_table.sessions(), self._stats())
+
+    def _stats(self) -> dict:
+        return {"frames": self._frames, "flow_packets": self._flow_packets,
+                "malformed": dict(self._malformed), "skipped": dict(self._skipped),
+                "flows": len(self.flow_table), "flow_evictions": self.flow_table.evictions,
+                "sessions": len(self.session_table), "session_evictions": self.session_table.evictions}
 
 
 def decode_capture(path, span: Optional[bool] = None, max_flows: int = 65536,

@@ -15,12 +15,12 @@ from .frames import Frames
 from .reasons import CODE
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
-VLAN_TPIDS = np.array([0x8100, 0x88A8, 0x9100, 0x9200])
+VLAN_TPIDS = np.array([0x8100, 0x88A8, 0x9100, 0x9200])  # as bpf/parse.h vlan_tpid
 ISL_PREFIXES = np.array([0x01000C00, 0x03000C00])  # first 4 of the 5 ISL destination bytes
 ISL_HEADER = 26
 CISCO_TTAG = 0x8988  # ACI fabric PTP timestamp tag left in mirrored frames (Zeek issue 1928)
 MAX_VLAN_TAGS = 4
-IPV6_EXT = np.array([0, 43, 44, 51, 60, 135, 139, 140])  # headers before the payload protocol
+IPV6_EXT = np.array([0, 43, 44, 51, 60, 135, 139, 140])  # headers before the payload (bpf/parse.h ipv6_ext)
 IPV6_FRAGMENT, IPV6_AH = 44, 51
 MAX_IPV6_EXT = 8
 TCP, UDP, SCTP, UDPLITE, ICMP, ICMPV6 = 6, 17, 132, 136, 1, 58
@@ -132,8 +132,8 @@ def _ipv6(fr: Frames, f: np.ndarray, o: np.ndarray, ip: IpFields, rows: np.ndarr
     ip.dscp[rows] = (fr.u16(f, o) >> 6) & 0x3F
     nh, l4 = fr.u8(f, o + 6), fr.clamp(f, o + 40)
     frag_off, more = np.zeros(len(f), np.int64), np.zeros(len(f), bool)
-    for _ in range(MAX_IPV6_EXT):
-        ext = np.flatnonzero(np.isin(nh, IPV6_EXT) & (reason == 0))
+    for _ in range(MAX_IPV6_EXT):  # a later fragment's Fragment header ends the walk: no header follows
+        ext = np.flatnonzero(np.isin(nh, IPV6_EXT) & (reason == 0) & (frag_off == 0))
         if not len(ext):
             break
         ef, eo, enh = f[ext], l4[ext], nh[ext]
@@ -146,7 +146,7 @@ def _ipv6(fr: Frames, f: np.ndarray, o: np.ndarray, ip: IpFields, rows: np.ndarr
         more[ext] |= is_frag & ((frag_word & 1) != 0)
         nh[ext] = fr.u8(ef, eo)
         l4[ext] = fr.clamp(ef, eo + hdr_len)
-    reason[(reason == 0) & np.isin(nh, IPV6_EXT)] = CODE[f"{layer}_ipv6_ext_chain"]
+    reason[(reason == 0) & np.isin(nh, IPV6_EXT) & (frag_off == 0)] = CODE[f"{layer}_ipv6_ext_chain"]
     ip.reason[rows] = reason
     ip.proto[rows] = nh
     ip.l4[rows] = l4

@@ -14,10 +14,10 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .decoder import Decoded
-from .flows import address
 from .grouping import group_rows
 from .reasons import FIRST_SKIPPED, NAMES
 from .slots import BoundedTable
+from .streams import STREAM_WORDS, pack_streams, unpack_stream
 
 WRAP = 1 << 32
 
@@ -47,7 +47,7 @@ def sequence_loss(seqs: np.ndarray, previous: Optional[int]) -> Tuple[int, int]:
 
 
 SESSION_COLUMNS = {
-    "key": (np.uint64, (5,), 0), "packets": (np.int64, (), 0), "lost": (np.int64, (), 0),
+    "key": (np.uint64, (STREAM_WORDS,), 0), "packets": (np.int64, (), 0), "lost": (np.int64, (), 0),
     "truncated": (np.int64, (), 0), "high_seq": (np.int64, (), -1),  # -1: no sequence seen yet
     "first": (np.float64, (), np.inf), "last": (np.float64, (), -np.inf),
     "malformed": (np.int64, (FIRST_SKIPPED,), 0),  # by reason code
@@ -66,9 +66,8 @@ class SessionTable(BoundedTable):
         rows = np.flatnonzero(d.session)
         if not len(rows):
             return
-        meta = (d.outer_version[rows] << 32) | ((d.gre_proto[rows] + 1) << 12) | (d.session_id[rows] + 1)
-        groups = group_rows(np.column_stack([d.outer_src[rows], d.outer_dst[rows], meta.astype(np.uint64)]))
-        slots = self._table.assign(groups.keys.view(np.dtype((np.void, 40))).ravel().tolist(),
+        groups = group_rows(pack_streams(d, rows))
+        slots = self._table.assign(groups.keys.view(np.dtype((np.void, 8 * STREAM_WORDS))).ravel().tolist(),
                                    groups.last_rows, len(rows))
         kept = slots >= 0
         s, c = slots[kept], self._table.columns
@@ -96,13 +95,6 @@ class SessionTable(BoundedTable):
 
 
 def _session(key, packets, lost, truncated, high_seq, first, last, malformed) -> Session:
-    src_hi, src_lo, dst_hi, dst_lo, meta = key
-    version, gre_proto, session_id = meta >> 32, (meta >> 12) & 0x1FFFF, meta & 0xFFF
-    return Session(
-        outer_src=address(version, src_hi, src_lo) if version else None,
-        outer_dst=address(version, dst_hi, dst_lo) if version else None,
-        gre_proto=gre_proto - 1 if gre_proto else None,
-        session_id=session_id - 1 if session_id else None,
-        packets=packets, lost=lost, truncated=truncated,
-        malformed={NAMES[code]: n for code, n in enumerate(malformed) if n},
-        first_seen=first, last_seen=last)
+    return Session(packets=packets, lost=lost, truncated=truncated,
+                   malformed={NAMES[code]: n for code, n in enumerate(malformed) if n},
+                   first_seen=first, last_seen=last, **unpack_stream(*key))

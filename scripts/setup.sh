@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 packages=(
   python3 python3-venv python3-dev        # the interpreter a SONiC container would carry
-  clang llvm libbpf-dev bpftool           # build CO-RE eBPF objects (see README: loader)
+  clang llvm libbpf-dev                   # build the CO-RE eBPF objects, x86 and arm64 (README: loader)
+  bpftool                                 # the tests' view of attached programs (bpftool net)
   libbpf1                                 # the one loader, used through ctypes at run time
   redis-server                            # SONiC's databases, for the lab and the tests
   iproute2 tshark prometheus              # netns/veth, decode cross-check, scrape peer

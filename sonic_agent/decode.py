@@ -1,8 +1,9 @@
 """`telegen-sonic decode FILE [--format table|json]`: a pcap/pcapng of mirror traffic to flows.
 
 ERSPAN I/II/III, GRE 0x8949/0x6558/IP and raw SPAN captures (a file without any mirror
-stream is read as SPAN). JSON is one object: `flows`, `sessions`, `stats`; null where a
-field does not apply. Decoding is the `erspan` library's; this module only formats.
+stream is read as SPAN). Flows are per mirror stream: the table names each flow's outer
+source (the switch that mirrored it). JSON is one object: `flows`, `sessions`, `stats`; null
+where a field does not apply. Decoding is the `erspan` library's; this module only formats.
 """
 from __future__ import annotations
 
@@ -49,8 +50,8 @@ def _dash(value) -> str:
 
 
 def render_tables(flows: Sequence, sessions: Sequence, stats: dict) -> str:
-    flow_rows = [[_dash(f.erspan_type), _dash(f.session_id), _dash(f.direction), _dash(f.vlan),
-                  f.src, _dash(f.sport), f.dst, _dash(f.dport), str(f.proto), str(f.packets),
+    flow_rows = [[_dash(f.outer_src), _dash(f.erspan_type), _dash(f.session_id), _dash(f.direction),
+                  _dash(f.vlan), f.src, _dash(f.sport), f.dst, _dash(f.dport), str(f.proto), str(f.packets),
                   str(f.bytes), tcp_flag_letters(f.tcp_flags)] for f in flows]
     session_rows = [[_dash(s.outer_src), _dash(s.outer_dst),
                      "-" if s.gre_proto is None else f"0x{s.gre_proto:04x}", _dash(s.session_id),
@@ -58,8 +59,8 @@ def render_tables(flows: Sequence, sessions: Sequence, stats: dict) -> str:
                      ",".join(f"{k}={v}" for k, v in sorted(s.malformed.items())) or "-"]
                     for s in sessions]
     parts = [
-        _table(["ERSPAN", "SID", "DIR", "VLAN", "SRC", "SPORT", "DST", "DPORT", "PROTO", "PACKETS",
-                "BYTES", "TCP"], flow_rows),
+        _table(["OUTER_SRC", "ERSPAN", "SID", "DIR", "VLAN", "SRC", "SPORT", "DST", "DPORT", "PROTO",
+                "PACKETS", "BYTES", "TCP"], flow_rows),
         _table(["OUTER_SRC", "OUTER_DST", "GRE", "SID", "PACKETS", "LOST", "TRUNCATED", "MALFORMED"],
                session_rows),
         f"frames {stats['frames']}, in flows {stats['flow_packets']}, "

@@ -52,6 +52,17 @@ def prog_name_by_id(prog_id: int) -> Optional[str]:
         os.close(fd)
 
 
+def prog_named(prog_id: int, prefix: str) -> bool:
+    """Whether a loaded program (by id) has a name starting with `prefix` (one of ours)."""
+    return bool(prog_id) and (prog_name_by_id(prog_id) or "").startswith(prefix)
+
+
+class Index(ctypes.Structure):
+    """The u32 key of single-entry arrays (settings, error and stats counters)."""
+
+    _fields_ = [("value", c_uint32)]
+
+
 def enum_names(btf, enum: str) -> Dict[int, str]:
     """value -> name for an enum declared in a BTF (an object's, a map's, or vmlinux)."""
     tid = lib.btf__find_by_name_kind(btf, enum.encode(), BTF_KIND_ENUM)
@@ -73,7 +84,8 @@ def kernel_enum(enum: str) -> Dict[int, str]:
 
 
 class Map:
-    """One kernel map by fd; `owned` maps (opened from a pin) close their fd themselves."""
+    """One kernel map by fd; `owned` maps (opened from a pin) close their fd themselves.
+    `reads` counts whole-map reads (`blobs`, and `items`/`read` over it)."""
 
     def __init__(self, fd: int, owned: bool = False):
         self.fd, self._owned = fd, owned
@@ -83,6 +95,7 @@ class Map:
         self.value_bytes = ((self.info.value_size + 7) // 8 * 8 * NUM_CPUS if self.percpu
                             else self.info.value_size)
         self._batch = True
+        self.reads = 0
 
     @classmethod
     def from_pin(cls, path: str) -> "Map":
@@ -134,6 +147,7 @@ class Map:
     def blobs(self) -> Tuple[bytes, bytes, int]:
         """Every entry: the keys and the values packed in two blobs (key_size and value_bytes
         apart), and their count; per-CPU values hold one slot per possible CPU."""
+        self.reads += 1
         if self._batch:
             try:
                 return self._blobs_batch()

@@ -59,7 +59,8 @@ def flow_records(flows: Iterable[Flow], lookup: SessionLookup = no_match) -> Lis
             bytes=f.bytes, tcp_flags=f.tcp_flags or 0, dscp=f.dscp, first_seen=f.first_seen,
             last_seen=f.last_seen, session=match.name if match else "",
             source_ports=match.source_ports if match else (),
-            sample_rate=match.sample_rate if match else None))
+            sample_rate=match.sample_rate if match else None,
+            outer_src=f.outer_src or "", outer_dst=f.outer_dst or ""))
     return records
 
 

@@ -5,8 +5,9 @@
 - `AfPacketMirrorSource` (mirror.mode = afpacket, and the fallback when XDP cannot attach,
   e.g. a foreign XDP program on the device): a TPACKET_V2 ring feeding the erspan library's
   `MirrorCollector` from one thread.
-Both read the same way at export time: top-K flow records and session records (through the
-MIRROR_SESSION `lookup` hook), malformed counts by reason, and the source's own counters.
+Both read the same way at export time (`read`): one read of the flow and session tables
+gives top-K flow records and session records (through the MIRROR_SESSION `lookup` hook),
+malformed counts by reason, and the source's own counters.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import socket
 import threading
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from erspan import MirrorCollector
 from erspan.afpacket import PacketRing
@@ -22,7 +23,7 @@ from erspan.afpacket import PacketRing
 from ..bpf import BpfError
 from ..config import MirrorConfig
 from ..errors import UserError
-from ..records import FlowRecord, MirrorReading, MirrorSessionStats
+from ..records import MirrorReading
 from ..sonic.follower import backoff_delay
 from .records import SessionLookup, flow_records, no_match, session_stats
 
@@ -30,7 +31,7 @@ log = logging.getLogger("telegen.mirror")
 
 
 class MirrorSource:
-    """Reads shared by both sources: `self.collector` has top_flows, sessions and stats."""
+    """What both sources share: `self.collector` answers `read(top)` (an erspan Reading)."""
 
     kind = ""
 
@@ -40,31 +41,20 @@ class MirrorSource:
         self.cfg = cfg
         self.collector = None
 
-    def flow_records(self, lookup: SessionLookup = no_match) -> List[FlowRecord]:
-        return flow_records(self.collector.top_flows(self.cfg.top_flows), lookup)
-
-    def session_records(self, lookup: SessionLookup = no_match) -> List[MirrorSessionStats]:
-        return session_stats(self.collector.sessions(), lookup)
-
-    def malformed(self) -> Dict[str, int]:
-        return self.collector.stats()["malformed"]
-
-    def read(self, lookup: SessionLookup = no_match) -> "MirrorReading":
-        """What a Snapshot takes from the source, with one stats read (the XDP decoder's
-        walks its maps)."""
-        stats = self.collector.stats()
-        return MirrorReading(self.flow_records(lookup), self.session_records(lookup), stats["malformed"],
-                             self.agent_counters(stats))
-
-    def agent_counters(self, stats: Optional[dict] = None) -> Dict[str, float]:
-        stats = stats or self.collector.stats()
-        return {"mirror_frames_total": float(stats["frames"]),
-                "mirror_flow_packets_total": float(stats["flow_packets"]),
-                "mirror_flows": float(stats["flows"]),
-                "mirror_flow_evictions_total": float(stats["flow_evictions"]),
-                "mirror_session_evictions_total": float(stats["session_evictions"]),
-                "mirror_xdp": 1.0 if self.kind == "xdp" else 0.0,
-                **self.extra_counters(stats)}
+    def read(self, lookup: SessionLookup = no_match) -> MirrorReading:
+        """What a Snapshot takes from the source: one read of its flow and session tables (in
+        the kernel: one read of each map), as neutral records, with the source's counters."""
+        reading = self.collector.read(self.cfg.top_flows)
+        stats = reading.stats
+        counters = {"mirror_frames_total": float(stats["frames"]),
+                    "mirror_flow_packets_total": float(stats["flow_packets"]),
+                    "mirror_flows": float(stats["flows"]),
+                    "mirror_flow_evictions_total": float(stats["flow_evictions"]),
+                    "mirror_session_evictions_total": float(stats["session_evictions"]),
+                    "mirror_xdp": 1.0 if self.kind == "xdp" else 0.0,
+                    **self.extra_counters(stats)}
+        return MirrorReading(flow_records(reading.flows, lookup), session_stats(reading.sessions, lookup),
+                             stats["malformed"], counters)
 
     def extra_counters(self, stats: dict) -> Dict[str, float]:
         return {}
@@ -89,7 +79,8 @@ class XdpMirrorSource(MirrorSource):
 
     def extra_counters(self, stats: dict) -> Dict[str, float]:
         return {"mirror_passed_to_stack_total": float(stats["passed"]),
-                "mirror_seq_contention_total": float(stats["seq_contention"])}
+                "mirror_seq_contention_total": float(stats["seq_contention"]),
+                "mirror_map_reads_total": float(stats["map_reads"])}
 
 
 class AfPacketMirrorSource(MirrorSource):

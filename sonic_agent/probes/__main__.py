@@ -2,9 +2,9 @@
 
     python -m sonic_agent.probes [--pin-dir DIR] [--sample N] [--read-interval S] IFNAME...
 
-Prints one JSON line once attached ({"pid", "ports", "drops"}), then reads every map each
-`--read-interval` seconds as the agent does (0: never); on the signal it detaches everything
-and exits 0. A SIGKILL leaves the programs for the next start to find.
+Prints one JSON line once attached ({"pid", "ports", "drops"}), then reads the probes each
+`--read-interval` seconds as the agent does (`ProbeManager.read`; 0: never); on the signal it
+detaches everything and exits 0. A SIGKILL leaves the programs for the next start to find.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pin-dir", default=ProbesConfig.pin_dir)
     parser.add_argument("--sample", type=int, default=ProbesConfig.top_talker_sample)
     parser.add_argument("--read-interval", type=float, default=0.0)
+    parser.add_argument("--talkers-per-port", type=int, default=10)
     args = parser.parse_args(argv)
     setup_logging("info", "json")
     stop = threading.Event()
@@ -42,8 +43,7 @@ def main(argv=None) -> int:
         print(json.dumps({"pid": os.getpid(), "drops": manager.drops_status,
                           "ports": {n: a.ingress for n, a in manager.ports.items()}}), flush=True)
         while not stop.wait(args.read_interval or None):
-            for read in (manager.read, manager.sizes, manager.talkers, manager.drops, manager.agent_counters):
-                read()
+            manager.read(args.talkers_per_port)
     finally:
         manager.close()
     return 0

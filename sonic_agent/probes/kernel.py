@@ -61,9 +61,3 @@ class ProbeErrors(Structure):
 
 class ProbeSettings(Structure):
     _fields_ = [("talker_sample", c_uint32), ("netns_ino", c_uint32), ("grpc_ports", c_uint16 * GRPC_PORTS_MAX)]
-
-
-class Index(Structure):
-    """The u32 key of single-entry arrays (probe_errors, settings)."""
-
-    _fields_ = [("value", c_uint32)]

@@ -11,17 +11,13 @@ import os
 import socket
 from typing import Dict
 
-from ..bpf import BpfError, prog_name_by_id
+from ..bpf import BpfError
 from ..bpf import netattach as na
 from ..bpf.libbpf import quiet
-from ..bpf.objects import prog_fd_by_id
+from ..bpf.objects import prog_fd_by_id, prog_named
 from . import kernel as k
 
 log = logging.getLogger("telegen.probes")
-
-
-def ours(prog_id: int) -> bool:
-    return bool(prog_id) and (prog_name_by_id(prog_id) or "").startswith(k.PROG_PREFIX)
 
 
 def find() -> Dict[int, Dict[str, int]]:
@@ -35,7 +31,7 @@ def find() -> Dict[int, Dict[str, int]]:
                          "tc_eg": na.tc_query(ifindex, na.TC_EGRESS, k.TC_HANDLE, k.TC_PRIORITY)}
         except BpfError:
             continue  # device went away meanwhile
-        progs = {hook: pid for hook, pid in progs.items() if ours(pid)}
+        progs = {hook: pid for hook, pid in progs.items() if prog_named(pid, k.PROG_PREFIX)}
         if progs:
             found[ifindex] = progs
             log.info("found probes of a previous instance", extra={"port": name, "programs": progs})

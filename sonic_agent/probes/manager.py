@@ -2,11 +2,14 @@
 
 - `sync(ifnames)` attaches XDP (ingress) and TC clsact egress to each named netdev and
   detaches the rest. Upper devices (PortChannel, VLAN bridge) count ingress with TC: XDP on
-  them would make the kernel refuse XDP on their members. A device already carrying someone else's XDP program keeps it: the
-  probe counts its ingress with a TC ingress filter instead (logged and counted).
+  them would make the kernel refuse XDP on their members. XDP goes through the agent's one
+  attach rule (`bpf.xdp.attach_xdp`): a device already carrying someone else's XDP program
+  keeps it, and the probe counts its ingress with a TC ingress filter instead (logged and
+  counted).
 - Maps are pinned under `probes.pin_dir`, so a restarted agent keeps counting where the last
   one stopped. Programs found on devices at start whose names carry our prefix are a killed
   predecessor's: they are replaced in place (no counting gap) or detached, never stacked.
+- `read(talkers_per_port)` reads every map once into a ProbeReading, health included.
 - `close()` (on SIGTERM/SIGINT) detaches everything; pinned counters stay for the next start.
 """
 from __future__ import annotations
@@ -18,14 +21,14 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, Optional, Set
 
 from pyroute2 import IPRoute
 
-from ..bpf import BpfError, BpfObject, Link, kernel_enum, object_path, prog_name_by_id
+from ..bpf import BpfError, BpfObject, Index, Link, kernel_enum, object_path
 from ..bpf import netattach as na
-from ..bpf.libbpf import quiet
-from ..bpf.objects import BPF_NOEXIST, prog_fd_by_id
+from ..bpf.objects import BPF_NOEXIST
+from ..bpf.xdp import attach_xdp
 from ..config import ProbesConfig
 from ..errors import UserError
 from ..records import ProbeReading
@@ -118,7 +121,7 @@ class ProbeManager:
                             netns_ino=os.stat("/proc/self/ns/net").st_ino & 0xFFFFFFFF)
         for i, port in enumerate(self.cfg.grpc_ports):
             s.grpc_ports[i] = port
-        self.maps.maps[k.MAP_SETTINGS].update(k.Index(0), bytes(s))
+        self.maps.maps[k.MAP_SETTINGS].update(Index(0), bytes(s))
 
     # --- attachment ----------------------------------------------------------------------
     def sync(self, ifnames: Iterable[str]) -> None:
@@ -184,44 +187,20 @@ class ProbeManager:
         """XDP, except on an upper device (PortChannel, VLAN bridge): XDP there would make the
         kernel refuse XDP on every member ("an upper device already has a program"), so its
         ingress is counted with TC by design; and except where a foreign program sits."""
-        if upper:
-            na.tc_attach(ifindex, na.TC_INGRESS, self._fds[k.PROG_TC_INGRESS], k.TC_HANDLE, k.TC_PRIORITY,
-                         replace="tc_in" in old)
-            return Attachment(ifindex, "tc")
-        prog_id, mode = na.xdp_query(ifindex)
-        try:
-            if prog_id and prog_id == old.get("xdp"):
-                old_fd = prog_fd_by_id(prog_id)
-                try:
-                    na.xdp_attach(ifindex, self._fds[k.PROG_XDP], replace_fd=old_fd, mode=mode)
-                finally:
-                    os.close(old_fd)
-            elif prog_id:
-                raise BpfError(errno.EEXIST, f"foreign XDP program id {prog_id} ({prog_name_by_id(prog_id)})")
+        if not upper:
+            try:
+                xdp = attach_xdp(ifindex, self._fds[k.PROG_XDP], k.PROG_PREFIX)
+            except BpfError as exc:
+                self.stats["xdp_fallbacks"] += 1
+                log.warning("XDP not usable on port, counting ingress with TC instead",
+                            extra={"port": name, "reason": str(exc)})
             else:
-                self._xdp_attach_new(name, ifindex)
-        except BpfError as exc:
-            self.stats["xdp_fallbacks"] += 1
-            log.warning("XDP not usable on port, counting ingress with TC instead",
-                        extra={"port": name, "reason": str(exc)})
-            na.tc_attach(ifindex, na.TC_INGRESS, self._fds[k.PROG_TC_INGRESS], k.TC_HANDLE, k.TC_PRIORITY,
-                         replace="tc_in" in old)
-            return Attachment(ifindex, "tc")
-        if "tc_in" in old:  # a predecessor fell back to TC here: one ingress counter only
-            na.tc_detach(ifindex, na.TC_INGRESS, k.TC_HANDLE, k.TC_PRIORITY)
-        return Attachment(ifindex, "xdp", na.xdp_query(ifindex)[1])
-
-    def _xdp_attach_new(self, name: str, ifindex: int) -> None:
-        """Native XDP where the driver takes it, else generic (e.g. a veth whose MTU is too
-        large for native XDP); another program arriving meanwhile is not retried over."""
-        try:
-            with quiet():  # the refusal is logged below, once, with its reason
-                na.xdp_attach(ifindex, self._fds[k.PROG_XDP])
-        except BpfError as exc:
-            if exc.errno in (errno.EEXIST, errno.EBUSY):
-                raise
-            log.info("native XDP refused, using generic XDP", extra={"port": name, "reason": str(exc)})
-            na.xdp_attach(ifindex, self._fds[k.PROG_XDP], mode=na.XDP_FLAGS_SKB_MODE)
+                if "tc_in" in old:  # a predecessor fell back to TC here: one ingress counter only
+                    na.tc_detach(ifindex, na.TC_INGRESS, k.TC_HANDLE, k.TC_PRIORITY)
+                return Attachment(ifindex, "xdp", xdp.mode)
+        na.tc_attach(ifindex, na.TC_INGRESS, self._fds[k.PROG_TC_INGRESS], k.TC_HANDLE, k.TC_PRIORITY,
+                     replace="tc_in" in old)
+        return Attachment(ifindex, "tc")
 
     def _detach(self, name: str, forget: bool = True) -> None:
         """Take the programs off a device; `forget` (the port left the model) also drops its
@@ -265,31 +244,23 @@ class ProbeManager:
                 self._obj = None
 
     # --- reading -------------------------------------------------------------------------
-    # Reads hold the lock (a few ms): the map fds must not be closed under them by close().
-    def _read(self, read, *args) -> list:
+    def read(self, talkers_per_port: int) -> ProbeReading:
+        """Counts, size histograms, top talkers, kernel drops and the probes' own health, each
+        kernel map read once. Holds the lock (a few ms): close() must not close the map fds
+        under a read."""
         with self._lock:
+            health = self._health()
             if self._obj is None:
-                return []
-            return read({att.ifindex: name for name, att in self.ports.items()}, *args)
-
-    def read(self, talkers_per_port: int = 10) -> ProbeReading:
-        """Counts, size histograms, top talkers, drops and the probes' own counters."""
-        with self._lock:
-            if self._obj is None:
-                return ProbeReading(counters=self.agent_counters())
+                return ProbeReading(counters=health)
             ports = {att.ifindex: name for name, att in self.ports.items()}
-            counts, sizes = self.maps.counts_and_sizes(ports)
-            talkers = self.maps.talkers(ports, talkers_per_port)
-            drops = self.maps.drops(ports, self._reasons) if self.drops_available else []
-        return ProbeReading(counts, sizes, talkers, drops, self.agent_counters())
+            reading = self.maps.read(ports, talkers_per_port, self.cfg.top_talker_sample,
+                                     self._reasons if self.drops_available else None)
+        reading.counters.update(health)
+        return reading
 
-    def agent_counters(self) -> Dict[str, float]:
-        """The probes' own health, for Snapshot.agent (the caller holds the lock)."""
+    def _health(self) -> Dict[str, float]:
         out = {f"probes_{name}_total": float(v) for name, v in self.stats.items()}
         out["probes_ports_attached"] = float(len(self.ports))
         out["probes_ports_tc_ingress"] = float(sum(a.ingress == "tc" for a in self.ports.values()))
         out["probes_kernel_drops_available"] = 1.0 if self.drops_available else 0.0
-        out["probes_talkers_left_out"] = float(self.maps.talkers_left_out)  # by the last talkers(per_port)
-        if self._obj is not None:
-            out.update({f"probes_kernel_{name}_total": float(v) for name, v in self.maps.errors().items()})
         return out

@@ -1,18 +1,22 @@
 """Read the probes' maps into neutral records, from a loaded object or from bpffs pins.
 
-The agent reads through its `ProbeManager`; `telegen-sonic show probes` opens the pins a
-running agent left under `probes.pin_dir`. Both decode here, at the boundary, with the
-class and direction names taken from the maps' own BTF.
+The agent reads through its `ProbeManager` (`read`: every map once, into one ProbeReading);
+`telegen-sonic show probes` opens the pins a running agent left under `probes.pin_dir`. Both
+decode here, at the boundary, with the class and direction names taken from the maps' own
+BTF. Each method reads its map once; `read` calls each once.
 """
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
-from ..bpf import Map
-from ..records import ProbeCount, ProbeDrop, ProbeTalker, SizeHistogram
+from ..bpf import Index, Map
+from ..records import ProbeCount, ProbeDrop, ProbeReading, ProbeTalker, SizeHistogram
 from . import kernel as k
+
+# bucket b counts lengths [2^b, 2^(b+1)) (bucket 0: 0 and 1), the last one everything above
+SIZE_BOUNDS = tuple((1 << (b + 1)) - 1 for b in range(k.SIZE_BUCKETS - 1))
 
 
 def _names(enum: Mapping[int, str], prefix: str) -> Dict[int, str]:
@@ -28,7 +32,6 @@ class ProbeMaps:
         self.classes = _names(ports.enum("probe_class"), "CLASS_")
         self.directions = _names(ports.enum("probe_dir"), "PROBE_")
         self.counts_type = k.port_counts_type(len(self.classes))
-        self.talkers_left_out = 0  # sources past `per_port` at the last talkers() read
 
     @classmethod
     def from_pins(cls, pin_dir: str) -> "ProbeMaps":
@@ -38,34 +41,38 @@ class ProbeMaps:
         for m in self.maps.values():
             m.close()
 
-    def _port_entries(self, ports: Mapping[int, str]):
-        for key, value in self.maps[k.MAP_PORTS].read(k.PortKey, self.counts_type):
-            if key.ifindex in ports:
-                yield ports[key.ifindex], self.directions.get(key.dir, str(key.dir)), value
+    def read(self, ports: Mapping[int, str], talkers_per_port: int, talker_sample: int,
+             reasons: Optional[Mapping[int, str]] = None) -> ProbeReading:
+        """Every map the agent exports, each read once; drops only with `reasons` (the kernel's
+        drop reason names: the drop program is attached). `talker_sample` scales the talkers."""
+        counts, sizes = self.ports(ports)
+        talkers, left_out = self.talkers(ports, talkers_per_port, talker_sample)
+        drops = self.drops(ports, reasons) if reasons is not None else []
+        counters = {f"probes_kernel_{name}_total": float(v) for name, v in self.errors().items()}
+        counters["probes_talkers_left_out"] = float(left_out)
+        counters["probes_map_reads_total"] = float(sum(m.reads for m in self.maps.values()))
+        return ProbeReading(counts, sizes, talkers, drops, counters)
 
-    def counts(self, ports: Mapping[int, str]) -> List[ProbeCount]:
-        """Every class of every (port, direction), zeros included: exact and monotonic."""
-        return self.counts_and_sizes(ports)[0]
-
-    def counts_and_sizes(self, ports: Mapping[int, str]) -> Tuple[List[ProbeCount], List[SizeHistogram]]:
-        """From one read of the port map: the class counts and each (port, direction)'s size
-        histogram, whose sum is the bytes of every class there."""
+    def ports(self, ports: Mapping[int, str]) -> Tuple[List[ProbeCount], List[SizeHistogram]]:
+        """One read of port_counts: every class of every (port, direction), zeros included
+        (exact and monotonic), and each (port, direction)'s size histogram."""
         counts, sizes = [], []
-        bounds = tuple((1 << (b + 1)) - 1 for b in range(k.SIZE_BUCKETS - 1))
-        for port, direction, value in self._port_entries(ports):
+        for key, value in self.maps[k.MAP_PORTS].read(k.PortKey, self.counts_type):
+            if key.ifindex not in ports:
+                continue
+            port, direction = ports[key.ifindex], self.directions.get(key.dir, str(key.dir))
             counts += [ProbeCount(port, direction, name, value.cls[c].packets, value.cls[c].bytes)
                        for c, name in sorted(self.classes.items())]
-            sizes.append(SizeHistogram(port, direction, bounds, tuple(value.sizes),
+            sizes.append(SizeHistogram(port, direction, SIZE_BOUNDS, tuple(value.sizes),
                                        sum(value.cls[c].bytes for c in self.classes)))
         return counts, sizes
 
     def settings(self) -> k.ProbeSettings:
-        return self.maps[k.MAP_SETTINGS].read(k.Index, k.ProbeSettings)[0][1]
+        return self.maps[k.MAP_SETTINGS].read(Index, k.ProbeSettings)[0][1]
 
-    def talkers(self, ports: Mapping[int, str], per_port: int = 10) -> List[ProbeTalker]:
-        """The heaviest sampled sources per port, scaled by the sampling rate; how many were
-        left out is kept in `talkers_left_out`."""
-        scale = max(self.settings().talker_sample, 1)
+    def talkers(self, ports: Mapping[int, str], per_port: int, sample: int) -> Tuple[List[ProbeTalker], int]:
+        """The heaviest sampled sources per port, scaled by the sampling rate (1 in `sample`),
+        and how many sources were left out past `per_port`."""
         by_port: Dict[str, List[ProbeTalker]] = {}
         for key, value in self.maps[k.MAP_TALKERS].read(k.TalkerKey, k.ClassCount):
             if key.ifindex not in ports:
@@ -75,10 +82,10 @@ class ProbeMaps:
                    str(ipaddress.IPv6Address(raw)) if key.family == 6 else raw[:6].hex(":"))
             by_port.setdefault(ports[key.ifindex], []).append(ProbeTalker(
                 ports[key.ifindex], src, key.proto, self.classes.get(key.klass, str(key.klass)),
-                value.packets * scale, value.bytes * scale))
-        self.talkers_left_out = sum(max(len(talkers) - per_port, 0) for talkers in by_port.values())
+                value.packets * max(sample, 1), value.bytes * max(sample, 1)))
+        left_out = sum(max(len(talkers) - per_port, 0) for talkers in by_port.values())
         return [t for talkers in by_port.values()
-                for t in sorted(talkers, key=lambda t: (-t.packets, t.src))[:per_port]]
+                for t in sorted(talkers, key=lambda t: (-t.packets, t.src))[:per_port]], left_out
 
     def drops(self, ports: Mapping[int, str], reasons: Mapping[int, str]) -> List[ProbeDrop]:
         return [ProbeDrop(ports[key.ifindex], reasons.get(key.reason, str(key.reason)), v.packets, v.bytes)
@@ -86,7 +93,7 @@ class ProbeMaps:
 
     def errors(self) -> Dict[str, int]:
         """What the kernel side skipped because of a bound, by cause (see port_probe.h)."""
-        value = self.maps[k.MAP_ERRORS].read(k.Index, k.ProbeErrors)[0][1]
+        value = self.maps[k.MAP_ERRORS].read(Index, k.ProbeErrors)[0][1]
         return {name: getattr(value, name) for name, _ in k.ProbeErrors._fields_}
 
 

@@ -33,7 +33,8 @@ def collect(pin_dir: str) -> Dict:
                             "--net=/run/netns/NAME; `ip netns exec` hides bpffs)")
         names = dict(socket.if_nameindex())
         rows: Dict[tuple, Dict] = {}
-        for c in maps.counts(names):
+        counts, _ = maps.ports(names)
+        for c in counts:
             rows.setdefault((c.port, c.direction), {})[c.klass] = {"packets": c.packets, "bytes": c.bytes}
         ports = [{"port": p, "direction": d, "classes": rows[(p, d)]}
                  for p, d in sorted(rows, key=lambda pd: (natural_key(pd[0]), pd[1]))]

@@ -16,6 +16,7 @@ from scapy.packet import Raw
 
 OUTER = dict(src="10.0.0.1", dst="10.0.0.2")
 SRC_MAC, DST_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
+MACS = dict(src=SRC_MAC, dst=DST_MAC)  # explicit: scapy resolves nothing (no ARP)
 
 
 def eth(src=SRC_MAC, dst=DST_MAC, **fields) -> Ether:
@@ -33,8 +34,8 @@ def inner_frame(packet=None, vlan: Optional[int] = None):
     return head / Dot1Q(vlan=vlan) / packet if vlan is not None else head / packet
 
 
-def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0) -> bytes:
-    return bytes(eth() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
+def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0, macs=None) -> bytes:
+    return bytes(eth(**(macs or {})) / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
                  / ERSPAN_II(session_id=session_id, vlan=vlan, t=t, index=index) / (inner or inner_frame()))
 
 
@@ -63,6 +64,18 @@ def variant(frame: bytes, seq: Optional[int] = None, session_id: Optional[int] =
         struct.pack_into("!H", out, INNER_TCP_AT, sport)
         struct.pack_into("!H", out, INNER_TCP_AT + 16, ~total & 0xFFFF)
     return bytes(out)
+
+
+SWITCHES = ("192.168.195.67", "192.168.195.73")  # two switches, one collector
+
+
+def two_switches_one_session_id():
+    """Two switches (outer sources) mirroring the same conversation to one collector under the
+    same ERSPAN session id, each numbering its own sequence: 3 frames from the first, 4 from
+    the second, interleaved. Two streams, so two flows."""
+    order = [(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1), (4, 1)]
+    return [erspan2(session_id=5, seq=seq, outer=dict(src=SWITCHES[i], dst="10.0.0.2"))
+            for seq, i in order]
 
 
 def erspan3(inner=None, session_id=9, direction=0, vlan=0, seq=None, ft=0, platform=None,

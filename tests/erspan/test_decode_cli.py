@@ -12,8 +12,8 @@ from tests.conftest import shared_path
 
 from .craft import erspan2, erspan3, eth, inner_frame, inner_tcp, write_pcap
 
-FLOW_FIELDS = {"erspan_type", "session_id", "direction", "vlan", "src", "dst", "proto", "sport",
-               "dport", "packets", "bytes", "tcp_flags"}
+FLOW_FIELDS = {"outer_src", "outer_dst", "gre_proto", "erspan_type", "session_id", "direction", "vlan", "src",
+               "dst", "proto", "sport", "dport", "packets", "bytes", "tcp_flags"}
 SESSION_FIELDS = {"outer_src", "outer_dst", "gre_proto", "session_id", "packets", "lost", "truncated"}
 
 
@@ -44,6 +44,7 @@ def test_json(capture):
     assert (tcp["packets"], tcp["bytes"], tcp["tcp_flags"], tcp["direction"], tcp["vlan"]) == \
         (2, 2 * len(inner_tcp()), 0x02, None, None)
     assert (tcp["sport"], tcp["dport"], tcp["src"], tcp["dst"]) == (40000, 443, "192.0.2.1", "198.51.100.7")
+    assert (tcp["outer_src"], tcp["outer_dst"], tcp["gre_proto"]) == ("10.0.0.1", "10.0.0.2", 0x88BE)
     ospf = flows[(2, 4, 89)]
     assert (ospf["sport"], ospf["dport"], ospf["tcp_flags"], ospf["bytes"]) == (None, None, None, 40)
     assert (flows[(3, 2, 6)]["direction"], flows[(3, 2, 6)]["vlan"]) == ("tx", 7)
@@ -60,9 +61,9 @@ def test_table(capture):
     result = decode(capture)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ERSPAN", "SID", "DIR", "VLAN", "SRC", "SPORT", "DST", "DPORT", "PROTO",
-                                "PACKETS", "BYTES", "TCP"]
-    assert "2 4 - - 192.0.2.1 40000 198.51.100.7 443 6 2 120 S" in [" ".join(line.split()) for line in lines]
+    assert lines[0].split() == ["OUTER_SRC", "ERSPAN", "SID", "DIR", "VLAN", "SRC", "SPORT", "DST", "DPORT",
+                                "PROTO", "PACKETS", "BYTES", "TCP"]
+    assert "10.0.0.1 2 4 - - 192.0.2.1 40000 198.51.100.7 443 6 2 120 S" in [" ".join(line.split()) for line in lines]
     assert any(line.split()[:4] == ["10.0.0.1", "10.0.0.2", "0x88be", "4"] for line in lines)
     assert lines[-1] == "frames 6, in flows 4, malformed erspan_truncated=1, skipped not_mirror=1"
 

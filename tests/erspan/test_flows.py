@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from erspan import MirrorCollector
 
-from .craft import erspan2, erspan3, inner_frame, inner_tcp, variant
+from .craft import SWITCHES, erspan2, erspan3, inner_frame, inner_tcp, two_switches_one_session_id, variant
 
 
 def tcp_frame(sport, payload=b"", flags="A", session_id=5, tos=0):
@@ -69,6 +69,19 @@ def test_flow_remembers_its_mirror_stream():
     collector.add_packets([tcp_frame(1)])
     (flow,) = collector.flows()
     assert (flow.outer_src, flow.outer_dst, flow.gre_proto) == ("10.0.0.1", "10.0.0.2", 0x88BE)
+
+
+def test_two_switches_with_one_session_id_keep_their_flows_apart():
+    """A collector fed by many switches: the flow key holds the mirror stream, so the same
+    conversation mirrored by two switches under one session id is two flows, one per switch."""
+    collector = MirrorCollector()
+    collector.add_packets(two_switches_one_session_id())
+    flows = sorted(collector.flows(), key=lambda f: f.outer_src)
+    assert [(f.outer_src, f.outer_dst, f.session_id, f.packets) for f in flows] == \
+        [(SWITCHES[0], "10.0.0.2", 5, 3), (SWITCHES[1], "10.0.0.2", 5, 4)]
+    assert len({(f.src, f.dst, f.proto, f.sport, f.dport) for f in flows}) == 1  # the same conversation
+    assert sorted((s.outer_src, s.packets, s.lost) for s in collector.sessions()) == \
+        [(SWITCHES[0], 3, 0), (SWITCHES[1], 4, 0)]
 
 
 def test_many_distinct_flows_in_one_batch_stay_bounded():

@@ -31,6 +31,7 @@ def test_flow_records_with_and_without_a_match():
     assert (matched.packets, matched.session_id, matched.tcp_flags, matched.sport) == (2, 4, 0x02, 40000)
     assert matched.direction == "rx"  # ERSPAN II has no d bit: the session's direction
     assert (matched.estimated_packets, matched.estimated_bytes) == (200, matched.bytes * 100)
+    assert (matched.outer_src, matched.outer_dst) == ("10.0.0.1", "10.0.0.2")  # the flow's stream
     assert (unmatched.session, unmatched.sample_rate, unmatched.direction) == ("", None, "tx")
     assert (unmatched.proto, unmatched.sport, unmatched.dport, unmatched.tcp_flags) == (1, 8, 0, 0)
 
@@ -48,6 +49,7 @@ def test_records_without_a_lookup_and_for_span():
     (flow,) = flow_records(collector.flows())
     (session,) = session_stats(collector.sessions())
     assert (flow.session, flow.erspan_type, flow.src, flow.direction) == ("", None, "192.0.2.1", None)
+    assert (flow.outer_src, flow.outer_dst) == ("", "")  # SPAN: no stream
     assert (flow.estimated_packets, flow.estimated_bytes) == (flow.packets, flow.bytes)  # not sampled: raw
     assert (session.outer_src, session.gre_proto, session.packets) == ("", None, 1)
 

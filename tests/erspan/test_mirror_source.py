@@ -21,17 +21,18 @@ def test_source_captures_decodes_and_reports(veth):
     source.start()
     try:
         assert send(a, frames, len(frames)).wait(30) == 0
-        wait_until(lambda: source.agent_counters()["mirror_flow_packets_total"] >= 300, 10)
-        records = source.flow_records(lambda stream: SessionMatch("everflow") if stream.session_id == 9 else None)
-        sessions = source.session_records()
-        counters = source.agent_counters()
+        assert wait_until(lambda: source.read().counters["mirror_flow_packets_total"] >= 300, 10) is not None
+        reading = source.read(lambda stream: SessionMatch("everflow") if stream.session_id == 9 else None)
     finally:
         source.stop()
-    assert len(records) == 2 and all(r.packets == 100 and r.session == "everflow" for r in records)
-    assert [(s.session_id, s.packets, s.lost) for s in sessions] == [(9, 300, 0)]
+    assert len(reading.flows) == 2 and all(r.packets == 100 and r.session == "everflow" for r in reading.flows)
+    assert {(r.outer_src, r.outer_dst) for r in reading.flows} == {("10.0.0.1", "10.0.0.2")}
+    assert [(s.session_id, s.packets, s.lost) for s in reading.sessions] == [(9, 300, 0)]
+    counters = reading.counters
     assert counters["mirror_capture_running"] == 1.0 and counters["mirror_capture_drops_total"] == 0
-    assert source.agent_counters()["mirror_capture_running"] == 0.0
-    assert source.malformed() == {}
+    assert "mirror_map_reads_total" not in counters  # no kernel maps on this path
+    assert source.read().counters["mirror_capture_running"] == 0.0
+    assert reading.malformed == {}
 
 
 def test_capture_reopens_after_the_interface_is_recreated(veth):
@@ -44,16 +45,16 @@ def test_capture_reopens_after_the_interface_is_recreated(veth):
     source.start()
     try:
         subprocess.run(["ip", "link", "del", a], check=True)
-        assert wait_until(lambda: source.agent_counters()["mirror_capture_running"] == 0.0, 5) is not None
+        assert wait_until(lambda: source.read().counters["mirror_capture_running"] == 0.0, 5) is not None
         subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
         for dev in (a, b):
             Path(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6").write_text("1")
             subprocess.run(["ip", "link", "set", dev, "up"], check=True)
-        assert wait_until(lambda: source.agent_counters()["mirror_capture_running"] == 1.0, 10) is not None
+        assert wait_until(lambda: source.read().counters["mirror_capture_running"] == 1.0, 10) is not None
         assert send(a, frames, len(frames)).wait(30) == 0
-        assert wait_until(lambda: source.agent_counters()["mirror_flow_packets_total"] >= 100, 10) is not None
-        assert source.agent_counters()["mirror_capture_restarts_total"] >= 1
+        assert wait_until(lambda: source.read().counters["mirror_flow_packets_total"] >= 100, 10) is not None
+        assert source.read().counters["mirror_capture_restarts_total"] >= 1
         assert source._thread.is_alive()
     finally:
         source.stop()
-    assert source.agent_counters()["mirror_capture_running"] == 0.0
+    assert source.read().counters["mirror_capture_running"] == 0.0

@@ -7,9 +7,9 @@ XDP_DROP, XDP_PASS = 1, 2
 
 
 def flow_table(flows):
-    """Flows by the library's key, with the counters both paths produce."""
-    return {(f.erspan_type, f.session_id, f.direction, f.vlan, f.src, f.dst, f.proto, f.sport, f.dport):
-            (f.packets, f.bytes, f.tcp_flags, f.dscp, f.outer_src, f.outer_dst, f.gre_proto, f.port_index)
+    """Flows by the library's key (the mirror stream first), with the counters both paths produce."""
+    return {(f.outer_src, f.outer_dst, f.gre_proto, f.session_id, f.erspan_type, f.direction, f.vlan, f.src,
+             f.dst, f.proto, f.sport, f.dport): (f.packets, f.bytes, f.tcp_flags, f.dscp, f.port_index)
             for f in flows}
 
 

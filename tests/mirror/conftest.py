@@ -11,7 +11,8 @@ def make_decoder():
     """A factory of XdpMirrorDecoder instances; all of them are closed after the test."""
     require_root()
     from sonic_agent.bpf import object_path
-    from sonic_agent.mirror.xdp import OBJECT, XdpMirrorDecoder
+    from sonic_agent.mirror.kernel import OBJECT
+    from sonic_agent.mirror.xdp import XdpMirrorDecoder
     path = object_path(OBJECT)
     require(path.is_file(), f"{path} not built (make -C bpf)")
     made = []

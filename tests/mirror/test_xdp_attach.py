@@ -11,7 +11,7 @@ from scapy.layers.inet import IP, UDP
 from sonic_agent.bpf import BpfError, BpfObject, object_path
 from sonic_agent.bpf.netattach import xdp_attach, xdp_detach, xdp_query
 from tests.conftest import wait_until
-from tests.erspan.craft import erspan2, erspan3, eth, variant
+from tests.erspan.craft import MACS, erspan2, erspan3, eth, inner_frame, inner_tcp, variant
 from tests.probes.conftest import netns, quiet_links, send_frames
 
 from .live import Capture, attached
@@ -34,10 +34,10 @@ def test_mirror_copies_dropped_or_passed_other_traffic_passes(pair, make_decoder
     capture = Capture(ns_b, dev_b)
     with attached(make_decoder(drop=drop), ns_b, dev_b) as decoder:
         send_frames(ns_a, dev_a, mirror + [PLAIN] * 5)
-        assert wait_until(lambda: sum(decoder.reasons().values()) == 105)
+        assert wait_until(lambda: sum(decoder.read().reasons.values()) == 105)
         seen, drops = capture.drain()
-        assert decoder.reasons() == {"ok": 100, "not_mirror": 5}
-        assert {s.session_id: (s.packets, s.lost) for s in decoder.sessions()} == {5: (50, 0), 9: (50, 0)}
+        assert decoder.read().reasons == {"ok": 100, "not_mirror": 5}
+        assert {s.session_id: (s.packets, s.lost) for s in decoder.read().sessions} == {5: (50, 0), 9: (50, 0)}
     assert drops == 0
     assert seen.count(PLAIN) == 5
     assert sum(1 for f in seen if f != PLAIN) == (0 if drop else 100)
@@ -84,7 +84,35 @@ def test_a_previous_agents_decoder_is_taken_over(pair, make_decoder):
         with netns(ns_b):
             assert xdp_query(ifindex)[0] not in (0, old_id)
         send_frames(ns_a, dev_a, [erspan2()] * 10)
-        assert wait_until(lambda: successor.stats()["flow_packets"] == 10)
-        assert left_behind.stats()["frames"] == 0
+        assert wait_until(lambda: successor.read().stats["flow_packets"] == 10)
+        assert left_behind.read().stats["frames"] == 0
     with netns(ns_b):
         assert xdp_query(ifindex) == (0, 0)
+
+
+def test_the_agent_source_reads_each_kernel_map_once_per_read(pair):
+    """XdpMirrorSource.read (what a Snapshot takes): the flow map once for count and top-K, the
+    session array once, the reason and stats arrays once; the total is in its counters."""
+    from sonic_agent.config import MirrorConfig
+    from sonic_agent.mirror.source import XdpMirrorSource
+
+    ns_a, dev_a, ns_b, dev_b = pair
+    source = XdpMirrorSource(MirrorConfig(enabled=True, interface=dev_b, top_flows=2))
+    with netns(ns_b):
+        source.start()
+    try:
+        send_frames(ns_a, dev_a, [erspan2(inner=inner_frame(inner_tcp(sport=port)), seq=port, macs=MACS)
+                                  for port in range(1, 6)])
+        assert wait_until(lambda: source.read().counters["mirror_flow_packets_total"] == 5)
+        maps = source.collector.maps.maps
+        first = source.read()
+        before = {name: m.reads for name, m in maps.items()}
+        second = source.read()
+    finally:
+        with netns(ns_b):
+            source.stop()
+    assert {name: m.reads - before[name] for name, m in maps.items()} == dict.fromkeys(maps, 1)
+    assert sorted(maps) == ["mirror_flows", "mirror_reasons", "mirror_sessions", "mirror_stats"]
+    assert second.counters["mirror_map_reads_total"] - first.counters["mirror_map_reads_total"] == 4
+    assert len(second.flows) == 2 and second.counters["mirror_flows"] == 5  # top-K of the one read
+    assert [(s.session_id, s.packets) for s in second.sessions] == [(5, 5)]

@@ -14,8 +14,9 @@ from scapy.layers.l2 import ARP, Dot1AD, Dot1Q
 from scapy.layers.sctp import SCTP
 from scapy.packet import Raw
 
-from tests.erspan.craft import (GRE, OUTER, erspan1, erspan2, erspan3, erspan3_platform, eth, gre,
-                                icmp_echo, inner_frame, inner_tcp, udp_packet, variant)
+from sonic_agent.mirror.records import flow_records, session_stats
+from tests.erspan.craft import (GRE, OUTER, SWITCHES, erspan1, erspan2, erspan3, erspan3_platform, eth, gre,
+                                icmp_echo, inner_frame, inner_tcp, two_switches_one_session_id, udp_packet, variant)
 from tests.conftest import require
 from tests.erspan.test_reasons import CASES as REASON_CASES
 
@@ -92,17 +93,30 @@ def test_flows_and_sessions_match_the_library(decoder, case):
     frames = FLOW_CASES[case]
     verdicts = run_frames(decoder, frames)
     expected = library(frames)
-    assert flow_table(decoder.flows()) == flow_table(expected.flows()), case
-    assert session_table(decoder.sessions()) == session_table(expected.sessions()), case
-    stats = decoder.stats()
+    assert flow_table(decoder.read().flows) == flow_table(expected.flows()), case
+    assert session_table(decoder.read().sessions) == session_table(expected.sessions()), case
+    stats = decoder.read().stats
     assert stats["flow_packets"] == expected.stats()["flow_packets"] > 0 or case == "decoded_without_flow"
     assert verdicts == [XDP_DROP] * len(frames) and stats["passed"] == 0, stats
+
+
+def test_two_switches_with_one_session_id_keep_their_flows_apart(decoder):
+    """The kernel keeps one flow per mirror stream (its hash in the flow key), as the library
+    does: the same conversation from two switches under one session id is two flows."""
+    frames = two_switches_one_session_id()
+    run_frames(decoder, frames)
+    kernel, expected = decoder.read(), library(frames).read()
+    assert flow_table(kernel.flows) == flow_table(expected.flows)
+    assert sorted((f.outer_src, f.session_id, f.packets, f.bytes // f.packets) for f in kernel.flows) == \
+        [(SWITCHES[0], 5, 3, 60), (SWITCHES[1], 5, 4, 60)]
+    assert sorted((s.outer_src, s.packets, s.lost) for s in kernel.sessions) == [(SWITCHES[0], 3, 0), (SWITCHES[1], 4, 0)]
+    assert sorted(r.outer_src for r in flow_records(kernel.flows)) == list(SWITCHES)
 
 
 def test_all_cases_in_one_table(decoder):
     frames = [f for case in sorted(FLOW_CASES) for f in FLOW_CASES[case]]
     run_frames(decoder, frames)
-    assert flow_table(decoder.flows()) == flow_table(library(frames).flows())
+    assert flow_table(decoder.read().flows) == flow_table(library(frames).flows())
 
 
 @pytest.mark.parametrize("vendor_len", [22, 16, 0])
@@ -110,7 +124,7 @@ def test_vendor_header_length_is_configurable(make_decoder, vendor_len):
     frames = [gre(0x8949, Raw(b"\xee" * vendor_len) / inner_frame())]
     decoder = make_decoder(vendor_header_len=vendor_len)
     run_frames(decoder, frames)
-    flows = decoder.flows()
+    flows = decoder.read().flows
     assert flow_table(flows) == flow_table(library(frames, vendor_header_len=vendor_len).flows())
     assert [(f.src, f.gre_proto) for f in flows] == [("192.0.2.1", 0x8949)]
 
@@ -125,7 +139,7 @@ WRAP = 1 << 32
 def test_sequence_loss_matches_the_library(decoder, seqs):
     frames = [erspan2(seq=s, session_id=3) for s in seqs]
     run_frames(decoder, frames)
-    (session,) = decoder.sessions()
+    (session,) = decoder.read().sessions
     (expected,) = library(frames).sessions()
     assert (session.packets, session.lost) == (expected.packets, expected.lost), seqs
 
@@ -142,37 +156,37 @@ def test_every_reason_the_library_names(decoder, reason):
     frame = KERNEL_REASON_CASES[reason]
     assert {**library([frame]).stats()["malformed"], **library([frame]).stats()["skipped"]} == {reason: 1}
     (verdict,) = run_frames(decoder, [frame])
-    assert decoder.reasons() == {reason: 1}
+    assert decoder.read().reasons == {reason: 1}
     consumed = reason in ("erspan_frame_type", "inner_not_ip")
     assert verdict == (XDP_DROP if consumed else XDP_PASS)
-    assert decoder.stats()["passed"] == (0 if consumed else 1)
-    assert decoder.flows() == []
+    assert decoder.read().stats["passed"] == (0 if consumed else 1)
+    assert decoder.read().flows == []
 
 
 def test_passed_frames_still_count_in_their_session(decoder):
     bad_inner = gre(0x6558, Raw(b"\x02" * 9), seqnum_present=1, sequence_number=3)
     good = gre(0x6558, inner_frame(), seqnum_present=1, sequence_number=1)
     run_frames(decoder, [good, bad_inner])
-    (session,) = decoder.sessions()
+    (session,) = decoder.read().sessions
     assert (session.packets, session.passed, session.lost) == (2, 1, 1)
 
 
 def test_cut_ttag_is_left_to_userspace(decoder):
     assert run_frames(decoder, [erspan2(inner=eth(type=0x8988) / Raw(b"\x00" * 5))]) == [XDP_PASS]
-    assert decoder.reasons() == {"inner_l2_truncated": 1}
+    assert decoder.read().reasons == {"inner_l2_truncated": 1}
 
 
 def test_outer_fragments_are_passed_even_the_first(decoder):
     whole = IP(proto=47, **OUTER) / GRE(proto=0x6558) / inner_frame(tcp(flags="S")) / Raw(b"p" * 600)
     frames = [bytes(eth() / part) for part in fragment(whole, 256)]
     assert run_frames(decoder, frames) == [XDP_PASS] * len(frames)
-    assert decoder.reasons() == {"outer_fragment": len(frames)} and decoder.sessions() == []
+    assert decoder.read().reasons == {"outer_fragment": len(frames)} and decoder.read().sessions == []
 
 
 def test_drop_is_configurable(make_decoder):
     decoder = make_decoder(drop=False)
     assert run_frames(decoder, [erspan2(), erspan3(ft=7)]) == [XDP_PASS, XDP_PASS]
-    assert decoder.stats()["passed"] == 0 and decoder.stats()["flow_packets"] == 1
+    assert decoder.read().stats["passed"] == 0 and decoder.read().stats["flow_packets"] == 1
 
 
 def test_flow_table_is_bounded_and_evictions_counted(make_decoder):
@@ -180,17 +194,17 @@ def test_flow_table_is_bounded_and_evictions_counted(make_decoder):
     frame = erspan2(inner=inner_frame(tcp()))
     frames = [variant(frame, seq=i, sport=1000 + i) for i in range(300)]
     run_frames(decoder, frames)
-    stats = decoder.stats()
+    stats = decoder.read().stats
     assert 0 < stats["flows"] <= 64
     assert stats["flows"] + stats["flow_evictions"] == 300
-    assert stats["flow_packets"] == 300 and sum(f.packets for f in decoder.flows()) == stats["flows"]
+    assert stats["flow_packets"] == 300 and sum(f.packets for f in decoder.read().flows) == stats["flows"]
 
 
 def test_non_mirror_traffic_passes_untouched(decoder):
     frames = [bytes(eth() / IP() / UDP(dport=53)), bytes(eth() / ARP()),
               bytes(eth() / IPv6(**V6) / ICMPv6EchoRequest()), bytes(eth() / IP() / ICMP())]
     assert run_frames(decoder, frames) == [XDP_PASS] * 4
-    assert decoder.reasons() == {"not_mirror": 4}
+    assert decoder.read().reasons == {"not_mirror": 4}
 
 
 def test_timestamps_follow_the_wall_clock(decoder):
@@ -199,8 +213,8 @@ def test_timestamps_follow_the_wall_clock(decoder):
     run_frames(decoder, [erspan2(seq=1)])
     time.sleep(0.2)
     run_frames(decoder, [erspan2(seq=2)])
-    (flow,) = decoder.flows()
-    (session,) = decoder.sessions()
+    (flow,) = decoder.read().flows
+    (session,) = decoder.read().sessions
     assert start - 0.02 <= flow.first_seen < start + 0.05
     assert 0.15 <= flow.last_seen - flow.first_seen <= 0.3
     assert flow.last_seen <= time.time() + 0.02
@@ -212,7 +226,7 @@ def test_timestamps_follow_the_wall_clock(decoder):
 def test_session_table_is_bounded_and_evictions_counted(make_decoder):
     decoder = make_decoder(max_sessions=8)
     run_frames(decoder, [erspan2(session_id=i, seq=1) for i in range(20)])
-    stats = decoder.stats()
+    stats = decoder.read().stats
     assert 0 < stats["sessions"] <= 8 and stats["sessions"] + stats["session_evictions"] == 20
 
 
@@ -225,15 +239,15 @@ def test_a_full_session_set_evicts_the_stream_seen_least_recently(make_decoder):
     run_frames(decoder, [erspan2(session_id=i, seq=2) for i in range(8) if i != 5])
     time.sleep(0.05)
     run_frames(decoder, [erspan2(session_id=8, seq=1)])
-    sessions = {s.session_id: s.packets for s in decoder.sessions()}
+    sessions = {s.session_id: s.packets for s in decoder.read().sessions}
     assert sessions == {**{i: 2 for i in range(8) if i != 5}, 8: 1}
-    assert decoder.stats()["session_evictions"] == 1
+    assert decoder.read().stats["session_evictions"] == 1
     # stream 5 comes back into the slot of the least recent (0..4, 6, 7 at seq 2, then 8):
     # a fresh slot, whose sequence mark starts at this packet, so no loss is claimed
     time.sleep(0.05)
     run_frames(decoder, [erspan2(session_id=i, seq=3) for i in (1, 2, 3, 4, 6, 7, 8)])
     run_frames(decoder, [erspan2(session_id=5, seq=50), erspan2(session_id=5, seq=53)])
-    back = {s.session_id: s for s in decoder.sessions()}
+    back = {s.session_id: s for s in decoder.read().sessions}
     assert 0 not in back and (back[5].packets, back[5].lost) == (2, 2)
 
 
@@ -259,8 +273,8 @@ def test_counts_exact_with_one_flow_on_two_cpus(decoder):
     frame, repeat = erspan2(session_id=12), 300_000
     pids = [_on_cpu(cpu, lambda: decoder.program.test_run(frame, repeat)) for cpu in cpus[:2]]
     assert all(os.waitpid(pid, 0)[1] == 0 for pid in pids)
-    (flow,) = decoder.flows()
-    (session,) = decoder.sessions()
+    (flow,) = decoder.read().flows
+    (session,) = decoder.read().sessions
     length = library([frame]).flows()[0].bytes
     assert (flow.packets, flow.bytes) == (2 * repeat, 2 * repeat * length)
     assert (session.packets, session.lost) == (2 * repeat, 0)
@@ -268,10 +282,9 @@ def test_counts_exact_with_one_flow_on_two_cpus(decoder):
 
 def test_kernel_records_feed_the_agent_records(decoder):
     """The kernel path's Flow/Session go through the same neutral-record conversion."""
-    from sonic_agent.mirror.records import flow_records, session_stats
     run_frames(decoder, [erspan2(session_id=4, seq=1), erspan2(session_id=4, seq=3)])
-    (flow,) = flow_records(decoder.flows())
-    (session,) = session_stats(decoder.sessions())
+    (flow,) = flow_records(decoder.read().flows)
+    (session,) = session_stats(decoder.read().sessions)
     assert (flow.erspan_type, flow.session_id, flow.packets, flow.src, flow.dport) == (2, 4, 2, "192.0.2.1", 443)
     assert (session.outer_src, session.gre_proto, session.packets, session.lost) == ("10.0.0.1", 0x88BE, 2, 1)
 
@@ -296,17 +309,17 @@ def test_new_streams_raced_on_two_cpus_get_one_slot_each(make_decoder):
 
     pids = [_on_cpu(cpu, send) for cpu in cpus[:2]]
     assert all(os.waitpid(pid, 0)[1] == 0 for pid in pids)
-    sessions = decoder.sessions()
+    sessions = decoder.read().sessions
     assert sorted(s.session_id for s in sessions) == list(range(1024))
     assert {s.packets for s in sessions} == {2 * passes}
-    assert decoder.stats()["session_evictions"] == 0
+    assert decoder.read().stats["session_evictions"] == 0
 
 
 def test_top_flows_picks_the_largest_by_bytes_or_packets(decoder):
-    assert decoder.top_flows(3) == []
+    assert decoder.read(3).flows == []
     big, many, small = (inner_frame(tcp(sport=port) / Raw(b"b" * size)) for port, size in ((1, 900), (2, 10), (3, 300)))
     run_frames(decoder, [erspan2(inner=big, seq=1), erspan2(inner=small, seq=2)]
                + [erspan2(inner=many, seq=3 + i) for i in range(5)])
-    assert [f.sport for f in decoder.top_flows(2)] == [1, 3]  # IP bytes: 960, 360, then 5 x 70
-    assert [f.sport for f in decoder.top_flows(1, by="packets")] == [2]
-    assert sorted(f.sport for f in decoder.top_flows(10)) == [1, 2, 3]
+    assert [f.sport for f in decoder.read(2).flows] == [1, 3]  # IP bytes: 960, 360, then 5 x 70
+    assert [f.sport for f in decoder.read(1, by="packets").flows] == [2]
+    assert sorted(f.sport for f in decoder.read(10).flows) == [1, 2, 3]

@@ -30,7 +30,7 @@ def _expected(direction: str, port: str):
 
 
 def _observed(manager):
-    return {(c.port, c.direction, c.klass): (c.packets, c.bytes) for c in manager.read()}
+    return {(c.port, c.direction, c.klass): (c.packets, c.bytes) for c in manager.read(10).counts}
 
 
 @pytest.fixture
@@ -58,11 +58,12 @@ def test_ingress_counts_every_class_exactly(manager, probed_pair):
     assert {k for k, _ in FRAMES} == classes, "a class without a test frame"
     send_frames(ns_b, dev_b, [frame for i, (_, frame) in enumerate(FRAMES) for _ in range(i + 1)])
     _check(manager, _expected("rx", dev_a), classes)
-    sizes = {(b.low, b.high): b.packets for b in manager.sizes() if b.direction == "rx" and b.packets}
+    (rx,) = [h for h in manager.read(10).sizes if h.direction == "rx"]
     lengths = collections.Counter()
     for i, (_, frame) in enumerate(FRAMES):
-        lengths[next(key for key in sizes if key[0] <= len(frame) <= (key[1] or 1 << 30))] += i + 1
-    assert sizes == dict(lengths)
+        lengths[next(b for b, low in enumerate(rx.lows) if low <= len(frame) <= (rx.bounds + (1 << 30,))[b])] += i + 1
+    assert rx.counts == tuple(lengths[b] for b in range(len(rx.bounds) + 1))
+    assert rx.sum == sum((i + 1) * len(frame) for i, (_, frame) in enumerate(FRAMES))
 
 
 def test_egress_counts_every_class_exactly(manager, probed_pair):
@@ -78,9 +79,9 @@ def test_top_talkers_by_source(manager, probed_pair):
     want = {("192.0.2.2", 6, "bgp"): 7, ("192.0.2.2", 6, "ssh"): 3, ("2001:db8::2", 58, "nd"): 2,
             (PEER_MAC, 0, "lldp"): 4}
     got = wait_until(lambda: (lambda t: t if t == want else None)(
-        {(t.src, t.proto, t.klass): t.packets for t in manager.talkers()}))
-    assert got == want, manager.talkers()
-    assert manager.agent_counters()["probes_kernel_talker_update_total"] == 0
+        {(t.src, t.proto, t.klass): t.packets for t in manager.read(10).talkers}))
+    assert got == want, manager.read(10).talkers
+    assert manager.read(10).counters["probes_kernel_talker_update_total"] == 0
 
 
 def test_egress_gso_packets_count_wire_segments(manager, probed_pair):
@@ -106,7 +107,7 @@ def test_egress_gso_packets_count_wire_segments(manager, probed_pair):
         payload = struct.unpack_from("Q", info, 200)[0]  # tcpi_bytes_sent (both with retransmits)
 
         def tx_tcp():
-            return next((c.packets, c.bytes) for c in manager.read() if (c.direction, c.klass) == ("tx", "tcp4"))
+            return next((c.packets, c.bytes) for c in manager.read(10).counts if (c.direction, c.klass) == ("tx", "tcp4"))
         assert wait_until(lambda: tx_tcp()[0] == segs_out), (tx_tcp(), segs_out)
     assert received == [2_000_000] and segs_out > 2_000_000 // 1500  # MTU 1500: many segments
     packets, octets = tx_tcp()
@@ -121,3 +122,23 @@ def _drain(server: socket.socket) -> int:
         while chunk := conn.recv(1 << 16):
             total += len(chunk)
         return total
+
+
+def test_one_read_of_each_map_per_reading(manager, probed_pair):
+    """A reading reads each kernel map once (port_counts for counts and sizes alike), and says
+    so in its counters; counts and size histograms of one reading describe the same frames."""
+    ns_a, dev_a, ns_b, dev_b, _ = probed_pair
+    send_frames(ns_b, dev_b, [frame for _, frame in FRAMES])
+    assert wait_until(lambda: sum(c.packets for c in manager.read(10).counts) == len(FRAMES))
+    maps = manager.maps.maps
+    first = manager.read(10)
+    before = {name: m.reads for name, m in maps.items()}
+    second = manager.read(10)
+    reads = {name: m.reads - before[name] for name, m in maps.items()}
+    assert reads == {"port_counts": 1, "talkers": 1, "drop_counts": int(manager.drops_available),
+                     "probe_errors": 1, "settings": 0}
+    assert second.counters["probes_map_reads_total"] - first.counters["probes_map_reads_total"] == sum(reads.values())
+    for h in second.sizes:
+        counted = [c for c in second.counts if (c.port, c.direction) == (h.port, h.direction)]
+        assert sum(h.counts) == sum(c.packets for c in counted) and h.sum == sum(c.bytes for c in counted)
+    assert [sum(h.counts) for h in second.sizes if h.direction == "rx"] == [len(FRAMES)]

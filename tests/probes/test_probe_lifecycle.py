@@ -34,7 +34,7 @@ def programs(ns: str) -> dict:
 
 
 def rx_bgp(manager, port):
-    return next(c.packets for c in manager.read() if (c.port, c.direction, c.klass) == (port, "rx", "bgp"))
+    return next(c.packets for c in manager.read(10).counts if (c.port, c.direction, c.klass) == (port, "rx", "bgp"))
 
 
 def test_sync_attaches_and_detaches(probed_pair, probe_object):
@@ -51,7 +51,7 @@ def test_sync_attaches_and_detaches(probed_pair, probe_object):
             assert list(mgr.ports) == [dev_a]
             assert programs(ns_a) == {"xdp": [(dev_a, "tgs_probe_xdp")],
                                          "tc": [(dev_a, "clsact/egress", "tgs_probe_tc_eg")]}
-            assert {c.port for c in mgr.read()} == {dev_a}
+            assert {c.port for c in mgr.read(10).counts} == {dev_a}
             assert len(mgr.maps.maps["port_counts"].items()) == 2  # the removed port's counters are gone
         finally:
             mgr.close()
@@ -67,7 +67,7 @@ def test_foreign_xdp_is_kept_and_ingress_counted_with_tc(probed_pair, probe_obje
         try:
             mgr.sync([dev_a])
             assert mgr.ports[dev_a].ingress == "tc"
-            counters = mgr.agent_counters()
+            counters = mgr.read(10).counters
             assert counters["probes_xdp_fallbacks_total"] == 1 and counters["probes_ports_tc_ingress"] == 1
             assert programs(ns_a)["xdp"] == [(dev_a, "empty_xdp")]
             send_frames(ns_b, dev_b, [BGP] * 5)
@@ -124,7 +124,7 @@ def pinned_rx_bgp(ns: str, dev: str, pin_dir: str, expected: int) -> bool:
         maps = ProbeMaps.from_pins(pin_dir)
         ports = {socket.if_nametoindex(dev): dev}
     try:
-        return wait_until(lambda: [(c.packets, c.bytes) for c in maps.counts(ports)
+        return wait_until(lambda: [(c.packets, c.bytes) for c in maps.ports(ports)[0]
                                    if c.direction == "rx" and c.klass == "bgp"] == [(expected, expected * len(BGP))])
     finally:
         maps.close()
@@ -138,7 +138,7 @@ def test_kernel_drops_by_reason(probed_pair, probe_object):
         mgr = ProbeManager(ProbesConfig(pin_dir=pin_dir), obj_path=str(probe_object))
     try:
         require(mgr.drops_available, f"kernel drop visibility: {mgr.drops_status}")
-        assert mgr.agent_counters()["probes_kernel_drops_available"] == 1
+        assert mgr.read(10).counters["probes_kernel_drops_available"] == 1
         with netns(ns_a):
             mgr.sync([dev_a])
         with netns(ns_b):
@@ -147,7 +147,7 @@ def test_kernel_drops_by_reason(probed_pair, probe_object):
             for _ in range(20):
                 sock.sendto(b"x" * 10, ("10.77.0.1", 9))  # discard port, nothing listening
         def no_socket():
-            return [(d.port, d.packets) for d in mgr.drops() if d.reason == "no_socket"]
+            return [(d.port, d.packets) for d in mgr.read(10).drops if d.reason == "no_socket"]
 
         assert wait_until(lambda: no_socket() == [(dev_a, 20)]), no_socket()  # all 20, not the first seen
     finally:

@@ -1,0 +1,135 @@
+"""Read the XDP decoder's maps into the erspan library's own `Flow` and `Session` records.
+
+`DecoderMaps.read` reads each map once: the flow map once for its entry count and the top-K
+(picked with numpy on the raw value column before any Flow is built), the session array once
+(READY slots picked on the raw state byte), the reason and stats arrays once. It answers like
+`erspan.MirrorCollector.read`, so the agent treats both sources alike.
+
+Sessions: `packets` counts every frame of the stream the kernel attributed, `passed` those it
+left to userspace; sequence loss is computed in the kernel over all of them, so take loss from
+here, not from a userspace collector that only sees the passed ones. Flows: the LRU map evicts
+silently, so evictions are inserts (counted by the program) minus entries present. Timestamps
+come from the program's timer-kept clock: first/last seen are within 10 ms.
+"""
+from __future__ import annotations
+
+import time
+from ctypes import sizeof
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from erspan import Reading
+from erspan.flows import DIRECTIONS, Flow
+from erspan.reasons import MALFORMED
+from erspan.sessions import Session
+from erspan.streams import address
+
+from ..bpf import Index, Map
+from . import kernel as k
+
+
+@dataclass(frozen=True)
+class XdpSession(Session):
+    """A mirror stream as the kernel counted it; `passed` frames were left to userspace."""
+
+    passed: int = 0
+
+
+@dataclass
+class DecoderReading(Reading):
+    """`Reading` plus frames by outcome (non-zero only: "ok" made a flow; enum mirror_reason)."""
+
+    reasons: Dict[str, int] = field(default_factory=dict)
+
+
+def _addr(version: int, raw) -> str:
+    data = bytes(raw)
+    return address(version, int.from_bytes(data[:8], "big"), int.from_bytes(data[8:], "big"))
+
+
+class _Clock:
+    """bpf_ktime_get_ns (CLOCK_MONOTONIC) to wall-clock seconds, fixed at read time."""
+
+    def __init__(self):
+        self.offset = time.time() - time.monotonic_ns() / 1e9
+
+    def __call__(self, ns: int) -> float:
+        return self.offset + ns / 1e9
+
+
+def _id(value: int):
+    return None if value == k.NO_ID else value
+
+
+def flow_from_entry(key: k.FlowKey, v: k.FlowValue, clock: _Clock) -> Flow:
+    """A flow; its stream (hashed in the key) from the value, where the program keeps it."""
+    return Flow(
+        erspan_type=key.erspan_type or None, session_id=_id(key.session_id), direction=DIRECTIONS.get(key.direction),
+        vlan=_id(key.vlan), src=_addr(key.version, key.addrs.src), dst=_addr(key.version, key.addrs.dst),
+        proto=key.proto, sport=key.sport if key.has_ports else None, dport=key.dport if key.has_ports else None,
+        packets=v.packets, bytes=v.bytes, tcp_flags=v.tcp_flags if key.proto == 6 else None, dscp=v.dscp,
+        first_seen=clock(v.first_seen_ns), last_seen=clock(v.last_seen_ns),
+        outer_src=_addr(v.outer_version, v.outer.src), outer_dst=_addr(v.outer_version, v.outer.dst),
+        gre_proto=v.gre_proto, port_index=v.port_index if v.has_port_index else None)
+
+
+def session_from_slot(v: k.SessionSlot, clock: _Clock) -> XdpSession:
+    s = v.key
+    return XdpSession(
+        outer_src=_addr(s.outer_version, s.outer.src), outer_dst=_addr(s.outer_version, s.outer.dst),
+        gre_proto=s.gre_proto, session_id=_id(s.session_id), packets=v.packets, lost=v.lost,
+        truncated=v.truncated, malformed={}, first_seen=clock(v.first_seen_ns), last_seen=clock(v.last_seen_ns),
+        passed=v.passed)
+
+
+class DecoderMaps:
+    """The decoder's maps the agent reads, opened by name (`kernel.READ_MAPS`)."""
+
+    def __init__(self, maps: Mapping[str, Map]):
+        self.maps = dict(maps)
+        self.maps[k.MAP_FLOWS].check_layout(k.FlowKey, k.FlowValue)
+        self.maps[k.MAP_SESSIONS].check_layout(Index, k.SessionSlot)
+        enum = self.maps[k.MAP_REASONS].enum(k.REASON_ENUM)
+        count = next(v for v, n in enum.items() if n == k.REASON_PREFIX + "REASONS")
+        self.reason_names = [enum[i][len(k.REASON_PREFIX):].lower() for i in range(count)]
+
+    def read(self, top: Optional[int] = None, by: str = "bytes") -> DecoderReading:
+        """The `top` largest flows by bytes or packets (every flow when None), the sessions,
+        the reasons and the counters (as MirrorCollector.stats, plus passed, seq_contention
+        and map_reads, the whole-map reads of these maps so far). Malformed and skipped
+        frames (but erspan_frame_type, inner_not_ip) were passed to the stack: a userspace
+        collector on the device counts them again, with its own reasons."""
+        clock = _Clock()
+        ((_, s),) = self.maps[k.MAP_STATS].read(Index, k.Stats)  # first: a racing insert makes evictions read low
+        flows, count = self._flows(top, by, clock)
+        sessions = self._sessions(clock)
+        reasons = {self.reason_names[i.value]: int(c.value) for i, c in self.maps[k.MAP_REASONS].read(Index, k.Count)
+                   if c.value}
+        stats = {"frames": sum(reasons.values()), "flow_packets": reasons.get("ok", 0),
+                 "malformed": {n: c for n, c in reasons.items() if n in MALFORMED},
+                 "skipped": {n: c for n, c in reasons.items() if n != "ok" and n not in MALFORMED},
+                 "flows": count, "flow_evictions": max(0, int(s.flow_inserts) - count),
+                 "sessions": len(sessions), "session_evictions": int(s.session_evictions),
+                 "passed": int(s.passed), "seq_contention": int(s.seq_contention),
+                 "map_reads": sum(m.reads for m in self.maps.values())}
+        return DecoderReading(flows, sessions, stats, reasons)
+
+    def _flows(self, top: Optional[int], by: str, clock: _Clock) -> Tuple[List[Flow], int]:
+        """One read of the flow map: (the chosen flows, how many entries it holds)."""
+        keys, values, n = self.maps[k.MAP_FLOWS].blobs()
+        if top is None or not n:
+            chosen = range(n)
+        else:
+            column = np.ndarray((n,), "<u8", values, getattr(k.FlowValue, by).offset, (sizeof(k.FlowValue),))
+            chosen = np.argsort(column, kind="stable")[::-1][:top].tolist()
+        return [flow_from_entry(k.FlowKey.from_buffer_copy(keys, i * sizeof(k.FlowKey)),
+                                k.FlowValue.from_buffer_copy(values, i * sizeof(k.FlowValue)), clock)
+                for i in chosen], n
+
+    def _sessions(self, clock: _Clock) -> List[XdpSession]:
+        """One read of the session array: its READY slots, picked on the raw state byte."""
+        state = k.SessionSlot.state.offset  # its low byte (little-endian) holds the phase
+        return [session_from_slot(k.SessionSlot.from_buffer_copy(v), clock)
+                for _, v in self.maps[k.MAP_SESSIONS].items() if v[state] & k.SESSION_PHASE == k.SESSION_READY]
