@@ -39,7 +39,7 @@ from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sonic_agent.config import PrometheusConfig  # noqa: E402
+from sonic_agent.config import FamiliesConfig, PrometheusConfig  # noqa: E402
 from sonic_agent.export.otlp_encode import MetricsEncoder, encode_flows  # noqa: E402
 from sonic_agent.export.prometheus import PrometheusExporter  # noqa: E402
 from sonic_agent.sonic.dbconfig import load_database_config  # noqa: E402
@@ -151,8 +151,10 @@ def gnmi_streams_cost(stream_counts, seconds: float):
         config = load_database_config(str(path))
         load_switch(config, generate_switch(ports=64, portchannels=8, vlans=4))
         load_switch(config, generate_platform(ports=64))
-        (workdir / "agent.yaml").write_text(yaml.safe_dump({
+        families = {name: {"refresh_s": 1.0} for name in FamiliesConfig.__dataclass_fields__}  # each tick: worst case,
+        (workdir / "agent.yaml").write_text(yaml.safe_dump({  # and the same reads in every measured tick
             "log_level": "warning", "sonic": {"database_config": str(path)}, "probes": {"enabled": False},
+            "families": families,
             "export": {"prometheus": {"listen": f"127.0.0.1:{prom_port}"},
                        "gnmi": {"enabled": True, "listen": f"127.0.0.1:{gnmi_port}"}}}))
         agent = subprocess.Popen([sys.executable, "-m", "sonic_agent", "run", "--config", str(workdir / "agent.yaml")],

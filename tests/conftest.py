@@ -160,3 +160,10 @@ def lab():
     (tests/test_lab.py has its own per test, not brought up, to test lab up and down)."""
     with built_in_lab("l") as layout:
         yield layout
+
+
+def assert_catalogued(counters) -> None:
+    """Every agent counter a part reports is in the catalogue (else no exporter would show it)."""
+    from sonic_agent.catalogue.agent import COUNTERS
+    unknown = set(counters) - {name for name, _, _ in COUNTERS}
+    assert not unknown, f"agent counters missing from sonic_agent/catalogue/agent.py: {sorted(unknown)}"

@@ -16,7 +16,6 @@ from scapy.packet import Raw
 
 OUTER = dict(src="10.0.0.1", dst="10.0.0.2")
 SRC_MAC, DST_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
-MACS = dict(src=SRC_MAC, dst=DST_MAC)  # explicit: scapy resolves nothing (no ARP)
 
 
 def eth(src=SRC_MAC, dst=DST_MAC, **fields) -> Ether:
@@ -34,8 +33,8 @@ def inner_frame(packet=None, vlan: Optional[int] = None):
     return head / Dot1Q(vlan=vlan) / packet if vlan is not None else head / packet
 
 
-def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0, macs=None) -> bytes:
-    return bytes(eth(**(macs or {})) / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
+def erspan2(inner=None, session_id=5, seq=1, vlan=0, t=0, outer=None, index=0) -> bytes:
+    return bytes(eth() / IP(**(outer or OUTER)) / GRE(seqnum_present=1, sequence_number=seq)
                  / ERSPAN_II(session_id=session_id, vlan=vlan, t=t, index=index) / (inner or inner_frame()))
 
 

@@ -8,7 +8,7 @@ from sonic_agent.config import MirrorConfig
 from sonic_agent.mirror.records import SessionMatch
 from sonic_agent.mirror.source import AfPacketMirrorSource
 
-from ..conftest import wait_until
+from ..conftest import assert_catalogued, wait_until
 from .craft import erspan2, inner_frame, inner_tcp, variant
 from .veth import send
 
@@ -29,6 +29,7 @@ def test_source_captures_decodes_and_reports(veth):
     assert {(r.outer_src, r.outer_dst) for r in reading.flows} == {("10.0.0.1", "10.0.0.2")}
     assert [(s.session_id, s.packets, s.lost) for s in reading.sessions] == [(9, 300, 0)]
     counters = reading.counters
+    assert_catalogued(counters)
     assert counters["mirror_capture_running"] == 1.0 and counters["mirror_capture_drops_total"] == 0
     assert "mirror_map_reads_total" not in counters  # no kernel maps on this path
     assert source.read().counters["mirror_capture_running"] == 0.0

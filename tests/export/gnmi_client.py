@@ -26,7 +26,7 @@ def emit(**fields) -> None:
 def start(spec: dict, prefix=()) -> subprocess.Popen:
     """This module in its own process (under `prefix`, e.g. `ip netns exec NS`)."""
     return subprocess.Popen([*prefix, sys.executable, "-m", "tests.export.gnmi_client", json.dumps(spec)],
-                            cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -71,7 +71,8 @@ def main(spec: dict) -> None:
         sub = client.subscribe2(subscribe={"mode": "poll", "encoding": "json", "subscription": [
             {"path": f"{IFACE}/state/counters/in-octets"}]})
         for i in range(3):
-            time.sleep(0.5 if i else 0)  # the test changes the model after reading the first poll
+            if i:
+                sys.stdin.readline()  # the test changes the model after the first poll, then says so (or closes)
             emit(poll=sub.get_update(timeout=5), at=time.time())
         sub.close()
     elif scenario == "sample":

@@ -23,7 +23,7 @@ import yaml
 
 from telegen_lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
-from tests.conftest import built_in_lab, require
+from tests.conftest import built_in_lab, require, wait_until
 from tests.export.gnmi_client import next_result, start
 from tests.export.prometheus_peer import PrometheusServer, enter_netns
 
@@ -57,11 +57,8 @@ def agent(lab, in_lab, tmp_path_factory):
     proc = subprocess.Popen(["ip", "netns", "exec", lab.switch_ns, sys.executable, "-m", "sonic_agent", "run",
                              "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 30
-        while 'port="Ethernet28"' not in metrics(in_lab):
-            exited = proc.poll() is not None
-            assert not exited and time.time() < deadline, proc.stderr.read()[-2000:] if exited else "no ports in 30 s"
-            time.sleep(0.3)
+        assert wait_until(lambda: proc.poll() is not None or 'port="Ethernet28"' in metrics(in_lab), 30), "no ports in 30 s"
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)

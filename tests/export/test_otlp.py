@@ -83,10 +83,8 @@ def test_grpc_requests_really_are_gzip():
         for compression, expect_sent in (("gzip", False), ("none", True)):
             exporter = run_exporter(OtlpConfig(endpoint=f"http://127.0.0.1:{receiver.port}", interval_s=0.1,
                                                compression=compression))
-            deadline = time.time() + 5
-            while time.time() < deadline and not (exporter.agent_counters()["otlp_dropped_points_total"] or
-                                                   exporter.agent_counters()["otlp_exported_points_total"]):
-                time.sleep(0.05)
+            wait_until(lambda: exporter.agent_counters()["otlp_dropped_points_total"] or
+                       exporter.agent_counters()["otlp_exported_points_total"], 5)
             exporter.stop()
             stats = exporter.agent_counters()
             assert bool(stats["otlp_exported_points_total"]) is expect_sent, (compression, stats)

@@ -9,13 +9,13 @@ from scapy.contrib.erspan import ERSPAN_II
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting
 from scapy.layers.ipsec import AH
-from scapy.layers.l2 import GRE, Dot1AD, Dot1Q, Ether
+from scapy.layers.l2 import GRE, Dot1AD, Dot1Q
 from scapy.packet import Raw
 
 from sonic_agent.bpf import BpfObject
 from sonic_agent.probes import kernel as pk
 from sonic_agent.probes.reader import ProbeMaps
-from tests.erspan.craft import MACS, OUTER
+from tests.erspan.craft import OUTER, eth
 
 from .compare import flow_table, library, run_frames
 
@@ -27,7 +27,7 @@ BGP6 = TCP(sport=40000, dport=179)
 
 def tags(*tpids_and_vlans):
     """An Ethernet header with stacked tags: (tpid, vlan) each, outermost first."""
-    head = Ether(type=tpids_and_vlans[0][0], **MACS)
+    head = eth(type=tpids_and_vlans[0][0])
     for i, (_, vlan) in enumerate(tpids_and_vlans):
         after = tpids_and_vlans[i + 1][0] if i + 1 < len(tpids_and_vlans) else None
         head = head / (Dot1Q(vlan=vlan, type=after) if after else Dot1Q(vlan=vlan))
@@ -43,14 +43,14 @@ def ext(nh: int, length_units: int = 0) -> Raw:
 # library's flow (proto, dport, vlan) of that frame mirrored, or the reason they give instead)
 TAGGED = {
     "802.1q": (tags((0x8100, 10)), "bgp", (6, 179, 10)),
-    "802.1ad_802.1q": (Ether(type=0x88A8, **MACS) / Dot1AD(vlan=11) / Dot1Q(vlan=20), "bgp", (6, 179, 11)),
+    "802.1ad_802.1q": (eth(type=0x88A8) / Dot1AD(vlan=11) / Dot1Q(vlan=20), "bgp", (6, 179, 11)),
     "9100_802.1q": (tags((0x9100, 12), (0x8100, 20)), "bgp", (6, 179, 12)),
     "9200": (tags((0x9200, 13)), "bgp", (6, 179, 13)),
-    "ttag_802.1q": (Ether(type=0x8988, **MACS) / Raw(b"\x00\x01\x02\x03\x04\x05\x81\x00") / Dot1Q(vlan=44),
+    "ttag_802.1q": (eth(type=0x8988) / Raw(b"\x00\x01\x02\x03\x04\x05\x81\x00") / Dot1Q(vlan=44),
                     "bgp", (6, 179, 44)),
     "four_tags": (tags((0x88A8, 1), (0x8100, 2), (0x9100, 3), (0x8100, 4)), "bgp", (6, 179, 1)),
     "five_tags": (tags((0x88A8, 1), (0x8100, 2), (0x9100, 3), (0x8100, 4), (0x8100, 5)), "other_l2", "inner_not_ip"),
-    "not_a_tag_0x9300": (Ether(type=0x9300, **MACS) / Raw(b"\x00\x0a\x08\x00"), "other_l2", "inner_not_ip"),
+    "not_a_tag_0x9300": (eth(type=0x9300) / Raw(b"\x00\x0a\x08\x00"), "other_l2", "inner_not_ip"),
 }
 V6_EXT = {
     "hop_routing_dest": (IPv6(**V6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting() / IPv6ExtHdrDestOpt() / BGP6,
@@ -67,7 +67,7 @@ V6_EXT = {
     "cut_header": (IPv6(**V6, nh=0) / Raw(bytes([6, 2]) + bytes(6)), "other_ip6", "inner_ipv6_ext_truncated"),
 }
 CASES = {**{name: (bytes(head / BGP4), klass, outcome) for name, (head, klass, outcome) in TAGGED.items()},
-         **{name: (bytes(Ether(**MACS) / packet), klass, outcome) for name, (packet, klass, outcome) in V6_EXT.items()}}
+         **{name: (bytes(eth() / packet), klass, outcome) for name, (packet, klass, outcome) in V6_EXT.items()}}
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def probe_class(probe, prog: str, frame: bytes) -> str:
 
 
 def mirrored(frame: bytes, session_id: int = 6) -> bytes:
-    return bytes(Ether(**MACS) / IP(proto=47, **OUTER) / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1)
+    return bytes(eth() / IP(proto=47, **OUTER) / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1)
                  / ERSPAN_II(session_id=session_id) / Raw(frame))
 
 
@@ -127,7 +127,7 @@ def test_probe_decoder_and_library_read_headers_alike(probe, decoder, case):
 def test_outer_tags_walked_alike(decoder, case):
     """The same tags in front of the mirror stream's own outer IP header."""
     frames = [bytes(TAGGED[case][0] / IP(proto=47, **OUTER) / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1)
-                    / ERSPAN_II(session_id=7) / Ether(**MACS) / BGP4)]
+                    / ERSPAN_II(session_id=7) / eth() / BGP4)]
     run_frames(decoder, frames)
     kernel, userspace = decoder.read(), library(frames).read()
     assert [(f.outer_src, f.session_id, f.dport) for f in kernel.flows] == [(OUTER["src"], 7, 179)]

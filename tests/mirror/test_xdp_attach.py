@@ -10,8 +10,8 @@ from scapy.layers.inet import IP, UDP
 
 from sonic_agent.bpf import BpfError, BpfObject, object_path
 from sonic_agent.bpf.netattach import xdp_attach, xdp_detach, xdp_query
-from tests.conftest import wait_until
-from tests.erspan.craft import MACS, erspan2, erspan3, eth, inner_frame, inner_tcp, variant
+from tests.conftest import assert_catalogued, wait_until
+from tests.erspan.craft import erspan2, erspan3, eth, inner_frame, inner_tcp, variant
 from tests.probes.conftest import netns, quiet_links, send_frames
 
 from .live import Capture, attached
@@ -101,7 +101,7 @@ def test_the_agent_source_reads_each_kernel_map_once_per_read(pair):
     with netns(ns_b):
         source.start()
     try:
-        send_frames(ns_a, dev_a, [erspan2(inner=inner_frame(inner_tcp(sport=port)), seq=port, macs=MACS)
+        send_frames(ns_a, dev_a, [erspan2(inner=inner_frame(inner_tcp(sport=port)), seq=port)
                                   for port in range(1, 6)])
         assert wait_until(lambda: source.read().counters["mirror_flow_packets_total"] == 5)
         maps = source.collector.maps.maps
@@ -114,5 +114,6 @@ def test_the_agent_source_reads_each_kernel_map_once_per_read(pair):
     assert {name: m.reads - before[name] for name, m in maps.items()} == dict.fromkeys(maps, 1)
     assert sorted(maps) == ["mirror_flows", "mirror_reasons", "mirror_sessions", "mirror_stats"]
     assert second.counters["mirror_map_reads_total"] - first.counters["mirror_map_reads_total"] == 4
+    assert_catalogued(second.counters)
     assert len(second.flows) == 2 and second.counters["mirror_flows"] == 5  # top-K of the one read
     assert [(s.session_id, s.packets) for s in second.sessions] == [(5, 5)]

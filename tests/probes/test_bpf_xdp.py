@@ -16,7 +16,9 @@ from sonic_agent.bpf.xdp import attach_xdp
 from sonic_agent.mirror import kernel as mk
 from sonic_agent.probes import kernel as pk
 
-from .conftest import netns, send_frames, wait_until
+from tests.conftest import wait_until
+
+from .conftest import netns, send_frames
 from .frames import FRAMES
 
 pytestmark = pytest.mark.root

@@ -12,7 +12,7 @@ import pytest
 
 from sonic_agent.config import ProbesConfig
 from sonic_agent.probes import ProbeManager
-from tests.conftest import wait_until
+from tests.conftest import assert_catalogued, wait_until
 
 from .conftest import netns, send_frames
 from .frames import FRAMES, PEER_MAC
@@ -138,6 +138,7 @@ def test_one_read_of_each_map_per_reading(manager, probed_pair):
     assert reads == {"port_counts": 1, "talkers": 1, "drop_counts": int(manager.drops_available),
                      "probe_errors": 1, "settings": 0}
     assert second.counters["probes_map_reads_total"] - first.counters["probes_map_reads_total"] == sum(reads.values())
+    assert_catalogued(second.counters)
     for h in second.sizes:
         counted = [c for c in second.counts if (c.port, c.direction) == (h.port, h.direction)]
         assert sum(h.counts) == sum(c.packets for c in counted) and h.sum == sum(c.bytes for c in counted)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Dict, Mapping, Optional
 
 from sonic_agent.sonic.model import SwitchModel
-from tests.conftest import wait_until  # noqa: F401  (tests/export/test_with_model.py imports it from here)
 
 
 def typed(fields: Mapping[str, object]) -> dict:
