@@ -79,6 +79,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def after_tick(port: int, redis) -> tuple:
+    """(ticks, COUNTERS_DB round trips, redis commands so far) read just after a tick ends, so a
+    window between two such readings holds whole ticks only."""
+    ticks = agent_counter(port, "telegen_agent_snapshot_ticks_total")
+    while agent_counter(port, "telegen_agent_snapshot_ticks_total") == ticks:
+        time.sleep(0.005)
+    calls = sum(v["calls"] for name, v in redis.info("commandstats").items() if name != "cmdstat_info")
+    return (agent_counter(port, "telegen_agent_snapshot_ticks_total"),
+            agent_counter(port, "telegen_agent_counters_db_reads_total"), calls)
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
@@ -183,16 +194,12 @@ def gnmi_streams_cost(stream_counts, seconds: float):
                 streams = Streams(gnmi_port, count)
                 time.sleep(2)  # the streams' initial updates are not the steady state
                 redis = server.client()
+                ticks0, reads0, calls0 = after_tick(prom_port, redis)
                 cpu0, wall0 = cpu_seconds(agent.pid), time.monotonic()
-                ticks0 = agent_counter(prom_port, "telegen_agent_snapshot_ticks_total")
-                reads0 = agent_counter(prom_port, "telegen_agent_counters_db_reads_total")
-                calls0 = sum(v["calls"] for v in redis.info("commandstats").values())
                 updates0 = streams.updates
                 time.sleep(seconds)
+                ticks1, reads1, calls1 = after_tick(prom_port, redis)
                 cpu1, wall1 = cpu_seconds(agent.pid), time.monotonic()
-                ticks1 = agent_counter(prom_port, "telegen_agent_snapshot_ticks_total")
-                reads1 = agent_counter(prom_port, "telegen_agent_counters_db_reads_total")
-                calls1 = sum(v["calls"] for v in redis.info("commandstats").values()) - 1  # this INFO itself
                 ticks = ticks1 - ticks0
                 results[count] = ((cpu1 - cpu0) / (wall1 - wall0), (reads1 - reads0) / ticks,
                                   (calls1 - calls0) / ticks, (streams.updates - updates0) / (wall1 - wall0))

@@ -15,8 +15,9 @@ CLASSES = ("other_l2", "lldp", "lacp", "stp", "arp", "nd", "icmp", "icmpv6", "bg
            "ssh", "snmp", "gnmi", "sflow", "vxlan", "tcp4", "udp4", "other_ip4", "other_ip6")
 SIZE_BUCKETS = 16  # the probes' log2 frame-size buckets (bpf/port_probe.h)
 SIZE_BOUNDS = tuple((1 << (b + 1)) - 1 for b in range(SIZE_BUCKETS - 1))  # 1, 3, 7, ... 32767
-# COUNTERS_DB port counters and rates, in the order a platform lists them
-PORT_COUNTER_NAMES = [m.name for m in CATALOGUE.of_entity(PORT_COUNTERS)]
+# COUNTERS_DB port counters and rates: the interface counters every platform has, and the rates
+PORT_COUNTER_NAMES = [m.name for m in CATALOGUE.of_entity(PORT_COUNTERS) if m.source.field.startswith("SAI_PORT_STAT_IF_")
+                      and "FEC" not in m.source.field or m.source.table == "RATES"]
 QUEUE_COUNTER_NAMES = ("queue.packets", "queue.bytes", "queue.dropped_packets", "queue.dropped_bytes",
                        "queue.shared_watermark_bytes")
 
