@@ -14,16 +14,26 @@ from .sonic.dbconfig import load_namespaces
 log = logging.getLogger("telegen.agent")
 
 
-M_ARENA_MAX = -8  # glibc mallopt parameter
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc mallopt parameters
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 
 
-def limit_malloc_arenas(count: int = 2) -> None:
-    """glibc gives each thread that allocates its own malloc arena (up to 8 per core), each
-    keeping what it freed; the agent's dozen threads made that a third of its RSS. Two arenas
-    bound it; called before any thread starts."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        ctypes.CDLL(libc_name).mallopt(M_ARENA_MAX, count)
+def tune_malloc() -> None:
+    """glibc keeps what the agent frees, in arenas that grow and rarely shrink:
+    - each thread that allocates gets its own arena (up to 8 per core), each keeping what it
+      freed: the agent's dozen threads made that a third of its RSS; two arenas bound it;
+    - a block over the mmap threshold is its own mapping, given back when freed, but glibc
+      raises that threshold each time one is freed, so the per-tick buffers (map blobs, redis
+      replies, the exposition) end up in the arenas: a fixed 256 KB threshold keeps them mapped.
+    Called before any thread starts; `release_free_memory` after each tick does the rest."""
+    _LIBC.mallopt(M_ARENA_MAX, 2)
+    _LIBC.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+    _LIBC.mallopt(M_TRIM_THRESHOLD, 1024 * 1024)
+
+
+def release_free_memory() -> None:
+    """Give the arenas' free pages back to the kernel (malloc_trim: ~a millisecond here)."""
+    _LIBC.malloc_trim(0)
 
 
 def main(args) -> int:
@@ -35,11 +45,11 @@ def main(args) -> int:
 
     from .pipeline import Pipeline  # imported after the checks: it loads grpc, BPF bindings, ...
 
-    limit_malloc_arenas()
+    tune_malloc()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: (log.info("signal", extra={"signal": signum}), stop.set()))
-    pipeline = Pipeline(cfg)
+    pipeline = Pipeline(cfg, after_tick=release_free_memory)
     try:  # a start that fails part way (a port taken, no such interface) detaches what it attached
         pipeline.start()
         log.info("agent started", extra={"endpoints": pipeline.endpoints()})

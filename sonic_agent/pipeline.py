@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from .catalogue import CATALOGUE, Catalogue
 from .config import AgentConfig
@@ -34,11 +34,12 @@ PROBE_TALKERS_PER_PORT = 10  # top talkers per port in a Snapshot: bounds the ex
 
 
 class Pipeline:
-    def __init__(self, cfg: AgentConfig, catalogue: Catalogue = CATALOGUE):
+    def __init__(self, cfg: AgentConfig, catalogue: Catalogue = CATALOGUE,
+                 after_tick: Optional[Callable[[], None]] = None):
         self.cfg = cfg
         self.catalogue = catalogue
         self.model = SwitchModel.from_config(cfg.sonic)
-        self.feed = SnapshotFeed(self.read_snapshot, self.relabel_snapshot, cfg.tick_s)
+        self.feed = SnapshotFeed(self.read_snapshot, self.relabel_snapshot, cfg.tick_s, after_tick)
         self._family_settings = {f.name: getattr(cfg.families, f.name) for f in dataclasses.fields(cfg.families)}
         self.host = HostReader(cfg.host) if cfg.host.enabled else None
         self.mirror = None  # started in start(): the XDP decoder attaches, or AF_PACKET stands in

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from .records import Snapshot
 
@@ -26,8 +26,9 @@ class SnapshotFeed:
     """`read(seq)` reads every source into a Snapshot; `relabel(previous, seq)` re-labels one
     from the model alone. Both run on the feed's thread only."""
 
-    def __init__(self, read: Callable[[int], Snapshot], relabel: Callable[[Snapshot, int], Snapshot], tick_s: float):
-        self._read, self._relabel, self.tick_s = read, relabel, tick_s
+    def __init__(self, read: Callable[[int], Snapshot], relabel: Callable[[Snapshot, int], Snapshot], tick_s: float,
+                 after_tick: Optional[Callable[[], None]] = None):
+        self._read, self._relabel, self.tick_s, self._after_tick = read, relabel, tick_s, after_tick
         self._cond = threading.Condition()
         self._current = Snapshot(timestamp=time.time())
         self._seq = 0
@@ -95,6 +96,8 @@ class SnapshotFeed:
         if self._publish(self._read, "snapshot_ticks_total"):
             with self._cond:
                 self.stats["snapshot_build_seconds"] = time.monotonic() - started
+        if self._after_tick is not None:
+            self._after_tick()
 
     def _publish(self, build: Callable[[int], Snapshot], counter: str) -> bool:
         try:

@@ -167,13 +167,9 @@ class Metric:
                         raise ValueError(f"{self.name}: gNMI template key {v} is not a key of {self.entity.name}")
             object.__setattr__(self, "gnmi_elems", elems)
 
-    def points(self, snapshot) -> List[Point]:
-        """(key values, value) for every record of this metric's entity in `snapshot` that has a
-        value; computed once per Snapshot and shared by every encoder."""
-        return snapshot.derived(("points", self.name), lambda: self.points_of(snapshot))
-
-    def points_of(self, source) -> List[Point]:
-        """The same, uncached, from anything the entity's `records` takes."""
+    def points(self, source) -> List[Point]:
+        """(key values, value) for every record of this metric's entity in `source` (a Snapshot,
+        or whatever the entity's `records` takes) that has a value."""
         key_of, value_of = self.entity.key_of, self.value
         out = []
         for record in self.entity.records(source):

@@ -15,6 +15,7 @@ import gzip
 import logging
 import socket
 import threading
+import weakref
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, Optional, Tuple
 
@@ -36,26 +37,24 @@ BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-
 
 
 class SnapshotCollector:
-    """Encodes `snapshot_fn()` per scrape (once per Snapshot and format), then its own counters."""
+    """Encodes `snapshot_fn()` once per Snapshot and format (the bytes kept for the scrapes that
+    follow until the next tick; a weak reference, so an old Snapshot is not kept alive), then its
+    own counters. gzip as two members: the Snapshot's, then the counters'."""
 
     def __init__(self, snapshot_fn: Callable[[], Snapshot], max_series: int, catalogue: Catalogue = CATALOGUE):
         self._snapshot_fn = snapshot_fn
         self._max_series = max_series
         self._catalogue = catalogue
         self._lock = threading.Lock()
-        self._gzipped: Dict[Tuple[int, bool], Tuple[Snapshot, bytes]] = {}  # the last Snapshot's, per format
+        self._encoded: Dict[Tuple[bool, bool], Tuple[weakref.ref, bytes, int]] = {}  # (openmetrics, gzip) ->
         self._labels = LabelCache()  # used under _encode_lock: one encode at a time
         self._encode_lock = threading.Lock()
         self.stats = {"series_cut": 0, "snapshot_failures": 0, "scrapes_rejected": 0}
 
     def body(self, openmetrics: bool, gzipped: bool) -> bytes:
-        """The exposition; gzip as two members (the Snapshot's, cached, then the counters)."""
         snapshot_part = b""
         try:
-            snapshot = self._snapshot_fn()
-            with self._encode_lock:  # concurrent scrapes of one Snapshot wait for its one encode
-                text, cut = snapshot_text(snapshot, self._catalogue, openmetrics, self._max_series, self._labels)
-            snapshot_part = self._gzip(snapshot, text, openmetrics) if gzipped else text.encode()
+            snapshot_part, cut = self._encode(self._snapshot_fn(), openmetrics, gzipped)
         except Exception:  # still serve the exporter's own counters, which say so
             log.exception("prometheus: encoding the snapshot failed")
             cut, failed = 0, 1
@@ -69,16 +68,18 @@ class SnapshotCollector:
         tail = (tail + (EOF if openmetrics else "")).encode()
         return snapshot_part + (gzip.compress(tail, compresslevel=1) if gzipped else tail)
 
-    def _gzip(self, snapshot: Snapshot, text: str, openmetrics: bool) -> bytes:
-        key = (id(self._catalogue), openmetrics)
-        with self._lock:
-            cached = self._gzipped.get(key)
-        if cached is not None and cached[0] is snapshot:
-            return cached[1]
-        data = gzip.compress(text.encode(), compresslevel=1)
-        with self._lock:
-            self._gzipped[key] = (snapshot, data)
-        return data
+    def _encode(self, snapshot: Snapshot, openmetrics: bool, gzipped: bool) -> Tuple[bytes, int]:
+        with self._encode_lock:  # concurrent scrapes of one Snapshot wait for its one encode
+            cached = self._encoded.get((openmetrics, gzipped))
+            if cached is not None and cached[0]() is snapshot:
+                return cached[1], cached[2]
+            text, cut = snapshot_text(snapshot, self._catalogue, openmetrics, self._max_series, self._labels)
+            data = text.encode()
+            del text
+            if gzipped:
+                data = gzip.compress(data, compresslevel=1)
+            self._encoded[(openmetrics, gzipped)] = (weakref.ref(snapshot), data, cut)
+            return data, cut
 
     def count_rejected(self) -> None:
         with self._lock:

@@ -133,8 +133,8 @@ class _Labels:
 
 def families(metrics: Iterable[Metric], source: Any, budget: SeriesBudget,
              snapshot: Optional[Snapshot] = None, cache: Optional[LabelCache] = None) -> List[Family]:
-    """Every family of `metrics` with samples; points from `snapshot` (cached there) or, for
-    what is not in a Snapshot (the exporter's own counters), from `source`."""
+    """Every family of `metrics` with samples, their points from `source` (a Snapshot, or for
+    the exporter's own counters their dict); port labels from `snapshot`."""
     labels = _Labels((cache or LabelCache()).use(snapshot))
     groups: Dict[str, List[Metric]] = {}
     for m in metrics:
@@ -144,7 +144,7 @@ def families(metrics: Iterable[Metric], source: Any, budget: SeriesBudget,
     for name, group in groups.items():
         first = group[0]
         family = Family(name, TYPES.get(first.kind, "gauge"), first.help)
-        points = [(m, m.points(snapshot) if snapshot is not None else m.points_of(source)) for m in group]
+        points = [(m, m.points(source)) for m in group]
         if first.kind == INFO:
             _info(family, points, labels, budget)
         elif first.kind == HISTOGRAM:
@@ -217,11 +217,9 @@ EOF = "# EOF\n"  # OpenMetrics' last line
 
 def snapshot_text(snapshot: Snapshot, catalogue: Catalogue, openmetrics: bool, max_series: int,
                   cache: Optional[LabelCache] = None) -> Tuple[str, int]:
-    """The Snapshot's exposition and how many series the cap cut; once per Snapshot and format."""
-    def build():
-        budget = SeriesBudget(max_series)
-        return render(families(catalogue, snapshot, budget, snapshot, cache), openmetrics), budget.cut
-    return snapshot.derived(("prometheus", id(catalogue), openmetrics, max_series), build)
+    """The Snapshot's exposition and how many series the cap cut."""
+    budget = SeriesBudget(max_series)
+    return render(families(catalogue, snapshot, budget, snapshot, cache), openmetrics), budget.cut
 
 
 def escape(value: str) -> str:
