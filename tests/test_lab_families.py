@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -127,3 +128,37 @@ def test_cpu_path_reports_what_was_trapped_but_not_received(lab, agent, in_lab):
     assert wait_until(lambda: scrape(in_lab).get(lost) == 7, 5), scrape(in_lab).get(lost)
     got = scrape(in_lab)
     assert got[trapped] - got[received] == 7
+
+
+def test_kernel_maps_are_read_once_per_tick_whatever_the_scrapes(lab, agent, in_lab):
+    """The probes' maps are read by the tick, not by the scrapes: reads per tick are the same
+    with nobody scraping between two readings and with three clients scraping back to back."""
+    def reads_per_tick() -> float:
+        first = scrape(in_lab)
+        assert wait_until(lambda: scrape(in_lab)[TICKS] >= first[TICKS] + 3, 10)
+        last = scrape(in_lab)
+        return (last[READS] - first[READS]) / (last[TICKS] - first[TICKS])
+
+    idle = reads_per_tick()
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(3, initializer=enter_netns, initargs=(lab.switch_ns,))
+
+    def hammer() -> int:
+        n = 0
+        while not stop.is_set():
+            requests.get(f"http://127.0.0.1:{PORT}/metrics", timeout=5)
+            n += 1
+        return n
+    scrapers = [pool.submit(hammer) for _ in range(3)]
+    try:
+        busy = reads_per_tick()
+    finally:
+        stop.set()
+        scraped = sum(f.result() for f in scrapers)
+        pool.shutdown()
+    assert idle == busy and idle == int(idle) > 0, (idle, busy)
+    assert scraped > 3 * 3  # more scrapes than ticks
+
+
+TICKS = ("telegen_agent_snapshot_ticks_total", ())
+READS = ("telegen_agent_probes_map_reads_total", ())

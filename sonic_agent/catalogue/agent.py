@@ -114,4 +114,7 @@ def health_metrics() -> List[Metric]:
                "family's max_entries (the rest not read).", source, lambda r: r.values.get("truncated"),
                prom="telegen_sonic_table_truncated", otel="telegen.sonic.table.truncated",
                gnmi="/telegen/sonic/tables/table[name={table}]/state/truncated"),
+        Metric("families.cuts", TABLE_HEALTH, COUNTER, "{read}", "Reads of a table cut at its family's max_entries.",
+               source, lambda r: r.values.get("cuts"), prom="telegen_sonic_table_cuts",
+               otel="telegen.sonic.table.cuts", gnmi="/telegen/sonic/tables/table[name={table}]/state/cuts"),
     ]

@@ -93,6 +93,7 @@ class FamilyReader:
         self.unparsed: Counter = Counter()
         self.skipped: Counter = Counter()
         self.truncated: Dict[str, int] = {}
+        self.cuts: Counter = Counter()  # reads that stopped at max_entries, per table
         self.reads = 0
 
     def _count_unparsed(self, table: str, field: str) -> None:
@@ -147,6 +148,7 @@ class FamilyReader:
                     if len(keys) >= cap or not cursor:
                         break
                 self.truncated[name] = int(len(keys) > cap or (len(keys) == cap and bool(cursor)))
+                self.cuts[name] += self.truncated[name]
                 keys, cut = keys[:cap], len(name) + len(sep)
             if keys_only:
                 out[spec] = [(k[cut:], {}) for k in keys]
@@ -197,5 +199,6 @@ class FamilyReader:
     def counters(self, namespace: str) -> Dict[str, List[Row]]:
         """The reader's own rows: unparsed fields, skipped keys and truncated tables."""
         return {"unparsed": [Row(key, {"count": n}, namespace) for key, n in sorted(self.unparsed.items())],
-                "table_health": [Row((t,), {"skipped": self.skipped.get(t, 0), "truncated": self.truncated.get(t, 0)},
-                                     namespace) for t in sorted(set(self.skipped) | set(self.truncated))]}
+                "table_health": [Row((t,), {"skipped": self.skipped.get(t, 0), "truncated": self.truncated.get(t, 0),
+                                            "cuts": self.cuts.get(t, 0)}, namespace)
+                                 for t in sorted(set(self.skipped) | set(self.truncated))]}

@@ -167,3 +167,28 @@ def test_multi_asic_families_keep_their_namespaces(tmp_path):
             and s.labels["port"] == "Ethernet64"] == [("asic1", 30.9258)]
     keys = [(s.name, tuple(sorted(s.labels.items()))) for s in samples]
     assert len(keys) == len(set(keys))  # no two series alike
+
+
+def test_a_family_is_capped_counted_and_can_be_turned_off(redis_server):
+    """ROUTE_TABLE holds 10 routes, the routes family reads at most 4: the count stops there, the
+    cut shows and is counted; with the family off nothing of it is read."""
+    from sonic_agent.config import FamilyConfig
+    from sonic_agent.sonic.dbconfig import load_database_config
+    from tests.sonic.generated import generate_switch, load_switch
+    path = redis_server.write_database_config()
+    dumps = generate_switch(ports=2, portchannels=0, vlans=0)
+    dumps["APPL_DB"].update({f"ROUTE_TABLE:10.{i}.0.0/16": {"nexthop": "10.0.0.1"} for i in range(10)})
+    load_switch(load_database_config(str(path)), dumps)
+    model = SwitchModel.from_paths(str(path))
+    model.sync()
+    capped = dict(SETTINGS, routes=FamilyConfig(refresh_s=0.001, max_entries=4))
+    for _ in range(2):
+        families = model.read_families(CATALOGUE, capped)
+    assert sum(r.values["routes.count"] for r in families["routes"]) == 4
+    health = {r.key[0]: r.values for r in families["table_health"]}
+    assert health["ROUTE_TABLE"]["truncated"] == 1 and health["ROUTE_TABLE"]["cuts"] == 2
+    off = SwitchModel.from_paths(str(path))
+    off.sync()
+    assert "routes" not in off.read_families(CATALOGUE, dict(SETTINGS, routes=FamilyConfig(enabled=False)))
+    model.stop()
+    off.stop()
