@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 from .records import Snapshot
+from .subscribers import Subscribers
 
 log = logging.getLogger("telegen.snapshots")
 Subscriber = Callable[[Snapshot], None]
@@ -34,7 +35,7 @@ class SnapshotFeed:
         self._seq = 0
         self._model_changed = False
         self._stopping = False
-        self._subscribers: List[Subscriber] = []
+        self._subscribers: Subscribers[Snapshot] = Subscribers(log, "snapshot")
         self._thread = threading.Thread(target=self._run, name="snapshot-feed", daemon=True)
         self.stats: Dict[str, float] = {"snapshot_ticks_total": 0, "snapshot_model_refreshes_total": 0,
                                         "snapshot_failures_total": 0, "snapshot_build_seconds": 0.0}
@@ -56,14 +57,7 @@ class SnapshotFeed:
             return self._current
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        with self._cond:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._cond:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     def model_changed(self, _changes=None) -> None:
         """The model applied a change: re-label at once (SwitchModel.subscribe callback)."""
@@ -112,10 +106,5 @@ class SnapshotFeed:
             self._seq += 1
             self._current = snapshot
             self.stats[counter] += 1
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(snapshot)
-            except Exception:
-                log.exception("snapshot subscriber failed")
+        self._subscribers.tell(snapshot)
         return True

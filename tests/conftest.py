@@ -6,12 +6,14 @@ missing; on a developer's machine it skips with the reason.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -137,6 +139,31 @@ def netns_pair():
     finally:
         for ns in (ns_a, ns_b):
             subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (only it: setns is per thread) into network namespace `name`."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def in_netns(name: str, threads: int = 1):
+    """A caller `run(fn)` giving `fn()`'s result, run on a thread inside network namespace `name`
+    (`threads` of them for concurrent callers)."""
+    pool = ThreadPoolExecutor(threads, initializer=enter_netns, initargs=(name,))
+    try:
+        yield lambda fn: pool.submit(fn).result()
+    finally:
+        pool.shutdown()
 
 
 @contextlib.contextmanager

@@ -1,11 +1,11 @@
 """The agent's probes on the lab: they follow CONFIG_DB's ports, survive SIGKILL, leave on SIGTERM;
 what they count (frame sizes, top talkers, kernel drops) reaches /metrics."""
+import contextlib
 import json
 import signal
 import socket
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import yaml
@@ -14,8 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sonic_agent.sonic.dbconfig import load_database_config
 from telegen_lab.control import DEFAULT_CONFIG_DB
 
-from .conftest import bpftool_net, require, wait_until
-from .export.prometheus_peer import enter_netns
+from .conftest import bpftool_net, in_netns, require, wait_until
 from .probes.conftest import netns, send_frames
 
 NEW_PORT = "Ethernet64"
@@ -98,13 +97,14 @@ def test_probe_sizes_talkers_and_kernel_drops_reach_metrics(lab, tmp_path):
         "probes": {"pin_dir": str(lab.bpf_pin_dir), "top_talker_sample": 1},
         "export": {"prometheus": {"listen": f"127.0.0.1:{metrics_port}"}},
     }))
-    pool = ThreadPoolExecutor(1, initializer=enter_netns, initargs=(lab.switch_ns,))
+    lab_threads = contextlib.ExitStack()
+    in_lab = lab_threads.enter_context(in_netns(lab.switch_ns))
 
     def samples(name, **labels):
         """{labels: value} of /metrics samples called `name` on Ethernet8 that carry `labels`."""
         url = f"http://127.0.0.1:{metrics_port}/metrics"
         try:
-            text = pool.submit(lambda: requests.get(url, timeout=2).text).result()
+            text = in_lab(lambda: requests.get(url, timeout=2).text)
         except requests.ConnectionError:
             return {}
         return {tuple(sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text)
@@ -146,7 +146,7 @@ def test_probe_sizes_talkers_and_kernel_drops_reach_metrics(lab, tmp_path):
         require(available == {(): 1.0}, "kernel drop visibility unavailable (tp_btf/kfree_skb)")
         assert wait_until(lambda: list(drops().values()) == [20], 5) is not None, drops()
     finally:
-        pool.shutdown()
+        lab_threads.close()
         agent.send_signal(signal.SIGTERM)
         _, stderr = agent.communicate(timeout=20)
     assert agent.returncode == 0, stderr[-2000:]

@@ -17,13 +17,12 @@ from sonic_agent.catalogue import CATALOGUE, COUNTER
 from sonic_agent.catalogue.agent import COUNTERS
 from sonic_agent.catalogue.docs import rewrite
 from sonic_agent.catalogue.switch import PORT_COUNTERS, counters_db
-from sonic_agent.config import AgentConfig, GnmiConfig, OtlpConfig, PrometheusConfig
+from sonic_agent.config import GnmiConfig, OtlpConfig
 from sonic_agent.pipeline import Pipeline
-from sonic_agent.sonic.dbconfig import load_database_config
 from tests.conftest import REPO, wait_until
 from tests.export.otlp_peer import GrpcReceiver
 from tests.export.test_otlp import attrs
-from tests.sonic.generated import generate_switch, load_switch
+from tests.sonic.generated import generate_switch, generated_agent
 
 COUNTERS_DB = 2
 FABRIC_UNITS = counters_db("port.in_fabric_data_units", PORT_COUNTERS, "COUNTERS", "SAI_PORT_STAT_IF_IN_FABRIC_DATA_UNITS",
@@ -48,17 +47,11 @@ def test_agent_counter_names_are_unique_and_typed_by_suffix():
 
 @pytest.fixture
 def pipeline_with_extra_counter(redis_server):
-    path = redis_server.write_database_config()
-    load_switch(load_database_config(str(path)), generate_switch(ports=4, portchannels=1, vlans=1))
+    cfg = generated_agent(redis_server, generate_switch(ports=4, portchannels=1, vlans=1), 0.2)
     counters = redis_server.client(COUNTERS_DB)
     oid = counters.hget("COUNTERS_PORT_NAME_MAP", "Ethernet4")
     counters.hset(f"COUNTERS:{oid}", "SAI_PORT_STAT_IF_IN_FABRIC_DATA_UNITS", "77")
     receiver = GrpcReceiver().start()
-    cfg = AgentConfig(tick_s=0.2)
-    cfg.sonic.database_config = str(path)
-    cfg.sonic.database_global = str(redis_server.dir / "absent.json")
-    cfg.probes.enabled = cfg.mirror.enabled = False
-    cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
     cfg.export.gnmi = GnmiConfig(enabled=True, listen="127.0.0.1:0")
     cfg.export.otlp = OtlpConfig(enabled=True, endpoint=f"http://127.0.0.1:{receiver.port}", interval_s=0.2)
     pipe = Pipeline(cfg, catalogue=CATALOGUE.extended(FABRIC_UNITS))

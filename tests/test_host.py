@@ -7,24 +7,16 @@ import pytest
 import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from sonic_agent.config import AgentConfig, PrometheusConfig
 from sonic_agent.pipeline import Pipeline
-from sonic_agent.sonic.dbconfig import load_database_config
-from tests.sonic.generated import generate_switch, load_switch
+from tests.sonic.generated import generate_switch, generated_agent
 
 TICK_S = 0.5
 
 
 @pytest.fixture
 def scrape(redis_server):
-    path = redis_server.write_database_config()
-    load_switch(load_database_config(str(path)), generate_switch(ports=2, portchannels=0, vlans=0))
-    cfg = AgentConfig(tick_s=TICK_S)
-    cfg.sonic.database_config = str(path)
-    cfg.sonic.database_global = str(redis_server.dir / "absent.json")
-    cfg.probes.enabled = cfg.mirror.enabled = False
+    cfg = generated_agent(redis_server, generate_switch(ports=2, portchannels=0, vlans=0), TICK_S)
     cfg.host.refresh_s = TICK_S
-    cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
     pipe = Pipeline(cfg)
     pipe.start()
     port = pipe.exporters[0].port

@@ -21,8 +21,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from sonic_agent.sonic.dbconfig import load_database_config
 from telegen_lab.platform import TRAP_LOSS
-from tests.conftest import built_in_lab, wait_until
-from tests.export.prometheus_peer import enter_netns
+from tests.conftest import built_in_lab, in_netns, wait_until
 from tests.probes.conftest import send_frames
 from tests.probes.frames import FRAMES
 
@@ -37,9 +36,8 @@ def lab():
 
 @pytest.fixture(scope="module")
 def in_lab(lab):
-    pool = ThreadPoolExecutor(1, initializer=enter_netns, initargs=(lab.switch_ns,))
-    yield lambda fn: pool.submit(fn).result()
-    pool.shutdown()
+    with in_netns(lab.switch_ns) as run:
+        yield run
 
 
 def scrape(in_lab) -> dict:
@@ -141,7 +139,6 @@ def test_kernel_maps_are_read_once_per_tick_whatever_the_scrapes(lab, agent, in_
 
     idle = reads_per_tick()
     stop = threading.Event()
-    pool = ThreadPoolExecutor(3, initializer=enter_netns, initargs=(lab.switch_ns,))
 
     def hammer() -> int:
         n = 0
@@ -149,13 +146,13 @@ def test_kernel_maps_are_read_once_per_tick_whatever_the_scrapes(lab, agent, in_
             requests.get(f"http://127.0.0.1:{PORT}/metrics", timeout=5)
             n += 1
         return n
-    scrapers = [pool.submit(hammer) for _ in range(3)]
-    try:
-        busy = reads_per_tick()
-    finally:
-        stop.set()
-        scraped = sum(f.result() for f in scrapers)
-        pool.shutdown()
+    with in_netns(lab.switch_ns, threads=3) as run, ThreadPoolExecutor(3) as callers:
+        scrapers = [callers.submit(run, hammer) for _ in range(3)]
+        try:
+            busy = reads_per_tick()
+        finally:
+            stop.set()
+            scraped = sum(f.result() for f in scrapers)
     assert idle == busy and idle == int(idle) > 0, (idle, busy)
     assert scraped > 3 * 3  # more scrapes than ticks
 

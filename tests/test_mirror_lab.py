@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -17,8 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sonic_agent.sonic.dbconfig import load_database_config
 from telegen_lab.topology import MGMT_PORT
-from tests.conftest import wait_until
-from tests.export.prometheus_peer import enter_netns
+from tests.conftest import in_netns, wait_until
 
 METRICS_PORT = 9312
 SAMPLE_RATE = 100
@@ -61,33 +59,28 @@ def test_agent_correlates_lab_mirror_traffic_and_scales_by_sample_rate(lab, tmp_
     agent = subprocess.Popen(["nsenter", f"--net=/run/netns/{lab.switch_ns}", sys.executable, "-m", "sonic_agent",
                               "run", "--config", str(config)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    pool = ThreadPoolExecutor(1, initializer=enter_netns, initargs=(lab.switch_ns,))
+    with in_netns(lab.switch_ns) as in_lab:
+        try:
+            ready = "telegen_agent_mirror_xdp" if mode == "xdp" else "telegen_agent_mirror_capture_running"
+            capturing = wait_until(lambda: agent.poll() is not None or samples(families(in_lab), ready).get(()) == 1, 30)
+            assert capturing is not None and agent.poll() is None, "agent not capturing on eth0 within 30 s"
 
-    def in_lab(fn):
-        return pool.submit(fn).result()
+            sent = subprocess.run([sys.executable, "-m", "sonic_agent", "lab", "--name", lab.name, "traffic",
+                                   "--kind", "mirror", "--count", "3", "--interval", "0"],
+                                  capture_output=True, text=True, timeout=120)
+            assert sent.returncode == 0, sent.stderr
+            frames = int(re.search(r"sent (\d+) mirror frames", sent.stdout).group(1))
+            assert frames > 0
 
-    try:
-        ready = "telegen_agent_mirror_xdp" if mode == "xdp" else "telegen_agent_mirror_capture_running"
-        capturing = wait_until(lambda: agent.poll() is not None or samples(families(in_lab), ready).get(()) == 1, 30)
-        assert capturing is not None and agent.poll() is None, "agent not capturing on eth0 within 30 s"
+            def flows_counted():
+                metrics = families(in_lab)
+                return sum(samples(metrics, "telegen_flow_packets").values()) >= frames and metrics
 
-        sent = subprocess.run([sys.executable, "-m", "sonic_agent", "lab", "--name", lab.name, "traffic",
-                               "--kind", "mirror", "--count", "3", "--interval", "0"],
-                              capture_output=True, text=True, timeout=120)
-        assert sent.returncode == 0, sent.stderr
-        frames = int(re.search(r"sent (\d+) mirror frames", sent.stdout).group(1))
-        assert frames > 0
-
-        def flows_counted():
-            metrics = families(in_lab)
-            return sum(samples(metrics, "telegen_flow_packets").values()) >= frames and metrics
-
-        assert wait_until(flows_counted, 10) is not None, "agent did not count every mirrored frame"
-        metrics = flows_counted()
-    finally:
-        pool.shutdown()
-        agent.send_signal(signal.SIGTERM)
-        _, stderr = agent.communicate(timeout=20)
+            assert wait_until(flows_counted, 10) is not None, "agent did not count every mirrored frame"
+            metrics = flows_counted()
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            _, stderr = agent.communicate(timeout=20)
     assert agent.returncode == 0, stderr[-2000:]
 
     packets, octets = samples(metrics, "telegen_flow_packets"), samples(metrics, "telegen_flow_bytes")

@@ -16,11 +16,10 @@ import requests
 from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
 
 from sonic_agent.catalogue import CATALOGUE
-from sonic_agent.config import AgentConfig, GnmiConfig, PrometheusConfig
+from sonic_agent.config import GnmiConfig
 from sonic_agent.pipeline import Pipeline
-from sonic_agent.sonic.dbconfig import load_database_config
 from tests.conftest import wait_until
-from tests.sonic.generated import generate_switch, load_switch
+from tests.sonic.generated import generate_switch, generated_agent
 
 TICK_S = 0.2
 TICKS = 10
@@ -28,15 +27,9 @@ TICKS = 10
 
 @pytest.fixture
 def pipeline(redis_server):
-    path = redis_server.write_database_config()
-    load_switch(load_database_config(str(path)), generate_switch(ports=8, portchannels=1, vlans=2))
-    cfg = AgentConfig(tick_s=TICK_S)
-    cfg.sonic.database_config = str(path)
-    cfg.sonic.database_global = str(redis_server.dir / "absent.json")
-    cfg.probes.enabled = cfg.mirror.enabled = False
+    cfg = generated_agent(redis_server, generate_switch(ports=8, portchannels=1, vlans=2), TICK_S)
     for family in dataclasses.fields(cfg.families):  # every SONiC table family read at every tick
         getattr(cfg.families, family.name).refresh_s = 0.001
-    cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
     cfg.export.gnmi = GnmiConfig(enabled=True, listen="127.0.0.1:0")
     pipe = Pipeline(cfg)
     pipe.start()

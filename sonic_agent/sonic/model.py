@@ -43,6 +43,7 @@ from .counters import read_counters
 from .dbconfig import DatabaseConfig, load_namespaces
 from .families import FamilyReader
 from .entities import BgpNeighbor, DeviceMetadata, InterfaceAddress, MirrorSession, Port, PortChannel, Vlan
+from ..subscribers import Subscribers
 from .follower import REDIS_ERRORS, Change, ConnectionState, Follower, connect
 from .netdevs import NetdevIndex
 from .store import NamespaceStore
@@ -69,8 +70,7 @@ class SwitchModel:
     def __init__(self, namespaces: Sequence[DatabaseConfig], reconnect_max_s: float = 30.0):
         self._configs = {c.namespace: c for c in namespaces}
         self._stop = threading.Event()
-        self._subscribers: List[Subscriber] = []
-        self._lock = threading.Lock()
+        self._subscribers: Subscribers[List[Change]] = Subscribers(log, "sonic model")
         self._netdevs = NetdevIndex()
         self._stores: Dict[str, NamespaceStore] = {}
         self._followers: List[Follower] = []
@@ -81,7 +81,7 @@ class SwitchModel:
             self._stores[config.namespace] = store
             for instance in dict.fromkeys(db.instance.name for db in dbs):
                 on_instance = [db for db in dbs if db.instance.name == instance]
-                self._followers.append(Follower(config, instance, on_instance, store, self._dispatch,
+                self._followers.append(Follower(config, instance, on_instance, store, self._subscribers.tell,
                                                 reconnect_max_s, self._stop))
         self._clients: Dict[Tuple[str, str], redis.Redis] = {}
         self._family_readers: Dict[str, FamilyReader] = {}
@@ -129,23 +129,7 @@ class SwitchModel:
                                 f"'{follower.instance}' at {where} unreachable ({exc})") from None
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-        return unsubscribe
-
-    def _dispatch(self, changes: List[Change]) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(changes)
-            except Exception:  # a subscriber's bug must not stop the follower
-                log.exception("sonic model subscriber failed", extra={"subscriber": repr(callback)})
+        return self._subscribers.subscribe(callback)
 
     def connection_states(self) -> List[ConnectionState]:
         return [f.state for f in self._followers]

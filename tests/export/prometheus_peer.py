@@ -6,8 +6,6 @@ namespace's loopback, and the test's queries go out from a thread that entered t
 """
 from __future__ import annotations
 
-import ctypes
-import os
 import shutil
 import socket
 import subprocess
@@ -18,26 +16,14 @@ from typing import List, Optional
 
 import requests
 
-from tests.conftest import require
+from tests.conftest import enter_netns, require
 
-CLONE_NEWNET = 0x40000000
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def enter_netns(name: str) -> None:
-    """Move the calling thread (only it: setns is per thread) into network namespace `name`."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {name}")
-    finally:
-        os.close(fd)
 
 
 class PrometheusServer:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -23,9 +22,9 @@ import yaml
 
 from telegen_lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
-from tests.conftest import built_in_lab, require, wait_until
+from tests.conftest import built_in_lab, in_netns, require, wait_until
 from tests.export.gnmi_client import next_result, start
-from tests.export.prometheus_peer import PrometheusServer, enter_netns
+from tests.export.prometheus_peer import PrometheusServer
 
 METRICS_PORT, GNMI_PORT = 9110, 50051
 LAB_PORTS = json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]
@@ -40,9 +39,8 @@ def lab():
 @pytest.fixture(scope="module")
 def in_lab(lab):
     """Calls `fn()` from a thread inside the switch namespace."""
-    pool = ThreadPoolExecutor(1, initializer=enter_netns, initargs=(lab.switch_ns,))
-    yield lambda fn: pool.submit(fn).result()
-    pool.shutdown()
+    with in_netns(lab.switch_ns) as run:
+        yield run
 
 
 @pytest.fixture(scope="module")

@@ -11,31 +11,23 @@ import time
 
 import pytest
 
-from sonic_agent.config import AgentConfig, GnmiConfig, OtlpConfig, PrometheusConfig
+from sonic_agent.config import GnmiConfig, OtlpConfig
 from sonic_agent.export.gnmi_paths import snapshot_leaves
 from sonic_agent.export.otlp_encode import MetricsEncoder
 from sonic_agent.catalogue import CATALOGUE
 from sonic_agent.export.prometheus_encode import snapshot_text
 from sonic_agent.pipeline import Pipeline
-from sonic_agent.sonic.dbconfig import load_database_config
 from tests.export.gnmi_client import next_result, start
 from tests.export.prometheus_peer import PrometheusServer, free_port
 from tests.conftest import wait_until
-from tests.sonic.generated import generate_switch, load_switch
+from tests.sonic.generated import generate_switch, generated_agent
 
 COUNTERS_DB, CONFIG_DB, STATE_DB = 2, 4, 6
 
 
 @pytest.fixture
 def pipeline(redis_server):
-    path = redis_server.write_database_config()
-    load_switch(load_database_config(str(path)), generate_switch(ports=8, portchannels=1, vlans=2))
-    cfg = AgentConfig()
-    cfg.sonic.database_config = str(path)
-    cfg.sonic.database_global = str(redis_server.dir / "absent.json")
-    cfg.probes.enabled = False
-    cfg.mirror.enabled = False
-    cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
+    cfg = generated_agent(redis_server, generate_switch(ports=8, portchannels=1, vlans=2))
     cfg.export.gnmi = GnmiConfig(enabled=True, listen="127.0.0.1:0")
     cfg.export.otlp = OtlpConfig(enabled=True, endpoint=f"http://127.0.0.1:{free_port()}", interval_s=3600)
     pipe = Pipeline(cfg)

@@ -141,3 +141,18 @@ def generate_platform(ports: int = 16) -> Dict[str, dict]:
     for pid in range(1000, 1050):
         state[f"PROCESS_STATS|{pid}"] = {"%CPU": "0.5", "%MEM": "0.3", "CMD": f"/usr/bin/daemon{pid}"}
     return {"STATE_DB": state, "APPL_DB": appl, "COUNTERS_DB": counters}
+
+
+def generated_agent(redis_server, dumps: Dict[str, dict], tick_s: float = 1.0):
+    """An AgentConfig for a switch of `dumps` loaded into the test's `redis_server`: probes and
+    mirror off (no root needed), Prometheus on a free loopback port; tests set the rest."""
+    from sonic_agent.config import AgentConfig, PrometheusConfig
+    from sonic_agent.sonic.dbconfig import load_database_config
+    path = redis_server.write_database_config()
+    load_switch(load_database_config(str(path)), dumps)
+    cfg = AgentConfig(tick_s=tick_s)
+    cfg.sonic.database_config = str(path)
+    cfg.sonic.database_global = str(redis_server.dir / "absent.json")
+    cfg.probes.enabled = cfg.mirror.enabled = False
+    cfg.export.prometheus = PrometheusConfig(listen="127.0.0.1:0")
+    return cfg
