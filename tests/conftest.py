@@ -189,6 +189,13 @@ def lab():
         yield layout
 
 
+@pytest.fixture(scope="module")
+def in_lab(lab):
+    """Calls `fn()` from a thread inside the module's lab switch namespace."""
+    with in_netns(lab.switch_ns) as run:
+        yield run
+
+
 def assert_catalogued(counters) -> None:
     """Every agent counter a part reports is in the catalogue (else no exporter would show it)."""
     from sonic_agent.catalogue.agent import COUNTERS

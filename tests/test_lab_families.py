@@ -21,23 +21,11 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from sonic_agent.sonic.dbconfig import load_database_config
 from telegen_lab.platform import TRAP_LOSS
-from tests.conftest import built_in_lab, in_netns, wait_until
+from tests.conftest import in_netns, wait_until
 from tests.probes.conftest import send_frames
 from tests.probes.frames import FRAMES
 
 PORT = 9112
-
-
-@pytest.fixture(scope="module")
-def lab():
-    with built_in_lab("f") as layout:
-        yield layout
-
-
-@pytest.fixture(scope="module")
-def in_lab(lab):
-    with in_netns(lab.switch_ns) as run:
-        yield run
 
 
 def scrape(in_lab) -> dict:

@@ -22,25 +22,12 @@ import yaml
 
 from telegen_lab.control import DEFAULT_CONFIG_DB
 from sonic_agent.sonic.dbconfig import load_database_config
-from tests.conftest import built_in_lab, in_netns, require, wait_until
+from tests.conftest import require, wait_until
 from tests.export.gnmi_client import next_result, start
 from tests.export.prometheus_peer import PrometheusServer
 
 METRICS_PORT, GNMI_PORT = 9110, 50051
 LAB_PORTS = json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"]
-
-
-@pytest.fixture(scope="module")
-def lab():
-    with built_in_lab("x") as layout:
-        yield layout
-
-
-@pytest.fixture(scope="module")
-def in_lab(lab):
-    """Calls `fn()` from a thread inside the switch namespace."""
-    with in_netns(lab.switch_ns) as run:
-        yield run
 
 
 @pytest.fixture(scope="module")
