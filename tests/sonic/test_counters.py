@@ -36,3 +36,15 @@ def test_queues_are_named_by_the_port_and_index_maps_not_by_their_names(redis_se
     assert {(q.port, q.queue, q.type): dict(q.values) for q in queues} == {
         ("Ethernet0", 7, "unicast"): {"queue.packets": 11.0},
         ("Ethernet4", 2, "multicast"): {"queue.packets": 22.0, "queue.bytes": 2200.0}}
+
+
+def test_vlan_mtu_falls_back_to_appl_db_as_port_mtu_does(redis_server):
+    """A VLAN without `mtu` in CONFIG_DB takes APPL_DB VLAN_TABLE's, where SONiC fills in the default."""
+    path = redis_server.write_database_config()
+    dumps = generate_switch(ports=2, portchannels=0, vlans=2)
+    dumps["CONFIG_DB"]["VLAN"]["Vlan100"]["mtu"] = "1500"
+    dumps["APPL_DB"]["VLAN_TABLE"] = {"Vlan100": {"mtu": "9100"}, "Vlan101": {"mtu": "9216", "admin_status": "up"}}
+    load_switch(load_database_config(str(path)), dumps)
+    model = SwitchModel.from_paths(str(path))
+    model.sync()
+    assert {v.name: v.mtu for v in model.vlans()} == {"Vlan100": 1500, "Vlan101": 9216}
