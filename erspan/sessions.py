@@ -94,7 +94,7 @@ class SessionTable(BoundedTable):
         return [_session(*row) for row in zip(*columns)]
 
 
-def _session(key, packets, lost, truncated, high_seq, first, last, malformed) -> Session:
+def _session(key, packets, lost, truncated, _high_seq, first, last, malformed) -> Session:
     return Session(packets=packets, lost=lost, truncated=truncated,
                    malformed={NAMES[code]: n for code, n in enumerate(malformed) if n},
                    first_seen=first, last_seen=last, **unpack_stream(*key))

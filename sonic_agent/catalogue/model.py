@@ -204,10 +204,6 @@ class Catalogue:
     def __len__(self) -> int:
         return len(self.metrics)
 
-    def read_from(self, where: str, table: str) -> List[Metric]:
-        """The metrics a reader of (database, table) must read, e.g. ('COUNTERS_DB', 'COUNTERS')."""
-        return [m for m in self.metrics if m.source.where == where and m.source.table == table]
-
     def entities(self) -> List[Entity]:
         return list({id(m.entity): m.entity for m in self.metrics}.values())
 

@@ -14,7 +14,7 @@ a string as it is. Under TARGET_DEFINED counters and gauges are sampled, the res
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, NamedTuple, Optional, Sequence, Tuple
 
 from pygnmi.spec.v080 import gnmi_pb2
 
@@ -190,7 +190,3 @@ def path_text(pattern: Pattern) -> str:
 def selected(snap: Snapshot, pattern: Pattern, catalogue: Catalogue = CATALOGUE) -> Leaves:
     """`leaves` of one pattern, once per Snapshot: streams subscribed to the same paths share it."""
     return snap.derived(("gnmi", id(catalogue), pattern), lambda: leaves(snap, [pattern], catalogue))
-
-
-def paths_of(items: Iterable[Tuple[PathKey, Leaf]]) -> List[PathKey]:
-    return [p for p, _ in items]
