@@ -3,17 +3,22 @@ the catalogue's host entities (sonic_agent/catalogue/host.py).
 
 `proc` is the host's /proc as the agent sees it (`/host/proc` when a container mounts it
 there) and `root` the host's root (filesystem sizes are statvfs of `root` + mountpoint).
-Pseudo and virtual filesystems are left out as node_exporter's defaults do. Files are read
-whole (each is a few KB); a file that is missing or odd leaves out its rows, never the rest.
+Pseudo and virtual filesystems are left out as node_exporter's defaults do, and so are network
+and FUSE filesystems (statvfs of a dead NFS server or FUSE daemon blocks the tick). Files are
+read whole (each is a few KB) up to MAX_FILE_BYTES; a file that is missing or odd leaves out
+its rows (or lines), never the rest.
 """
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Dict, List
 
+from .config import next_refresh
 from .records import Row
+from .sonic.fields import number
 
 USER_HZ = os.sysconf("SC_CLK_TCK")
 CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -23,21 +28,30 @@ MEMINFO = ("MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SwapTota
 PSEUDO_FS = frozenset("autofs binfmt_misc bpf cgroup cgroup2 configfs debugfs devpts devtmpfs fusectl hugetlbfs "
                       "iso9660 mqueue nsfs overlay proc procfs pstore rpc_pipefs securityfs selinuxfs squashfs "
                       "erofs sysfs tracefs tmpfs ramfs nfsd".split())
+# statvfs could block on these: left out whatever the mount options
+NETWORK_FS = frozenset("nfs nfs4 cifs smb3 smbfs ceph glusterfs 9p afs lustre fuse fuseblk sshfs davfs".split())
 SECTOR = 512
+MAX_FILE_BYTES = 1 << 20
+_MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 MAX_ROWS = 256  # per entity: filesystems, disks and CPUs of any real switch fit
 
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError):
+        with open(path, "rb") as f:
+            return f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+    except OSError:
         return ""
+
+
+def _skipped_fs(fstype: str) -> bool:
+    return fstype in PSEUDO_FS or fstype in NETWORK_FS or fstype.startswith("fuse.")
 
 
 def cpu(proc: Path) -> List[Row]:
     rows = []
     for line in _read(proc / "stat").splitlines():
-        name, *fields = line.split()
+        name, *fields = line.split() or [""]
         if name.startswith("cpu") and name != "cpu":
             for mode, ticks in zip(CPU_MODES, fields):
                 if ticks.isdigit():
@@ -49,13 +63,13 @@ def system(proc: Path) -> List[Row]:
     values: Dict[str, object] = {}
     load = _read(proc / "loadavg").split()
     for name, text in zip(("host.load1", "host.load5", "host.load15"), load[:3]):
-        try:
-            values[name] = float(text)
-        except ValueError:
-            pass
+        value = number(text)
+        if value is not None:
+            values[name] = value
     for line in _read(proc / "stat").splitlines():
-        if line.startswith("btime "):
-            values["host.boot_time"] = int(line.split()[1])
+        btime = line.split()
+        if len(btime) == 2 and btime[0] == "btime" and btime[1].isdigit():
+            values["host.boot_time"] = int(btime[1])
     for line in _read(proc / "meminfo").splitlines():
         name, _, rest = line.partition(":")
         parts = rest.split()
@@ -72,16 +86,20 @@ def system(proc: Path) -> List[Row]:
 
 
 def filesystems(proc: Path, root: Path) -> List[Row]:
-    rows, seen = [], set()
+    """Each mountpoint once, as its last mount (the one over-mounting the others) has it."""
+    mounts: Dict[str, tuple] = {}
     for line in _read(proc / "1" / "mounts").splitlines() or _read(proc / "mounts").splitlines():
         parts = line.split()
-        if len(parts) < 3 or parts[2] in PSEUDO_FS or parts[1] in seen:
+        if len(parts) >= 3:
+            mounts.pop(parts[1], None)  # re-inserted: in the order the last mounts were made
+            mounts[parts[1]] = (parts[0], _unescape(parts[1]), parts[2])
+    rows = []
+    for device, mountpoint, fstype in mounts.values():
+        if _skipped_fs(fstype):
             continue
-        device, mountpoint, fstype = parts[0], parts[1].replace("\\040", " "), parts[2]
-        seen.add(parts[1])
         try:
             st = os.statvfs(str(root / mountpoint.lstrip("/")))
-        except OSError:
+        except (OSError, ValueError):
             continue
         size, free, avail = st.f_blocks * st.f_frsize, st.f_bfree * st.f_frsize, st.f_bavail * st.f_frsize
         rows.append(Row((device, fstype, mountpoint), {
@@ -90,6 +108,11 @@ def filesystems(proc: Path, root: Path) -> List[Row]:
         if len(rows) >= MAX_ROWS:
             break
     return rows
+
+
+def _unescape(field: str) -> str:
+    """/proc/mounts writes space, tab, newline and backslash as octal escapes (\\040 ...)."""
+    return _MOUNT_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
 def disks(proc: Path) -> List[Row]:
@@ -122,5 +145,5 @@ class HostReader:
         now = time.monotonic()
         if now >= self._next:
             self._rows = read_host(self._cfg.proc, self._cfg.root)
-            self._next = now + self._cfg.refresh_s
+            self._next = next_refresh(now, self._cfg.refresh_s)
         return self._rows

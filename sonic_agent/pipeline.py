@@ -45,6 +45,7 @@ class Pipeline:
         self.mirror = None  # started in start(): the XDP decoder attaches, or AF_PACKET stands in
         self.session_lookup = session_lookup(self.model, span_port=cfg.mirror.interface)
         self._ports_changed = threading.Event()
+        self._source_errors, self._failed_sources = 0, set()
         self._stopping = threading.Event()
         self._probe_thread: Optional[threading.Thread] = None
         self.exporters: List = []
@@ -126,19 +127,37 @@ class Pipeline:
                     vlans=self.model.vlan_states(), bgp_peers=self.model.bgp_peers())
 
     def read_snapshot(self, seq: int) -> Snapshot:
-        """Every source read once: the model (in memory), COUNTERS_DB (one round trip per
-        namespace), each kernel map of the probes and the mirror decoder."""
-        port_counters, queue_counters = self.model.read_counters(self.catalogue)
-        families = self.model.read_families(self.catalogue, self._family_settings)
+        """Every source read once: the model (in memory, first: the readings are joined to the
+        state they were read under), COUNTERS_DB (one round trip per namespace), the SONiC table
+        families, the host, each kernel map of the probes and the mirror decoder. A source that
+        fails gives nothing this tick (counted, logged once) and the others are still read."""
+        model = self._model_part()
+        port_counters, queue_counters = self._source("counters", lambda: self.model.read_counters(self.catalogue),
+                                                     ([], []))
+        families = self._source("families", lambda: self.model.read_families(self.catalogue, self._family_settings),
+                                {})
         if self.host is not None:
-            families.update(self.host.read())
-        probes = self.probes.read(PROBE_TALKERS_PER_PORT) if self.probes is not None else ProbeReading()
-        mirror = self.mirror.read(self.session_lookup) if self.mirror is not None else MirrorReading()
+            families.update(self._source("host", self.host.read, {}))
+        probes = self._source("probes", lambda: self.probes.read(PROBE_TALKERS_PER_PORT),
+                              ProbeReading()) if self.probes is not None else ProbeReading()
+        mirror = self._source("mirror", lambda: self.mirror.read(self.session_lookup),
+                              MirrorReading()) if self.mirror is not None else MirrorReading()
         return Snapshot(
-            timestamp=time.time(), seq=seq, **self._model_part(), port_counters=port_counters,
+            timestamp=time.time(), seq=seq, **model, port_counters=port_counters,
             queue_counters=queue_counters, probe_counts=probes.counts, probe_sizes=probes.sizes,
             probe_talkers=probes.talkers, kernel_drops=probes.drops, flows=mirror.flows, sessions=mirror.sessions,
             malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters), families=families)
+
+    def _source(self, name: str, read: Callable, empty):
+        try:
+            return read()
+        except Exception:  # one broken source must not cost the others their tick
+            self._source_errors += 1
+            first = name not in self._failed_sources
+            self._failed_sources.add(name)
+            (log.exception if first else log.debug)("reading a source failed; it gives nothing this tick",
+                                                    extra={"source": name})
+            return empty
 
     def relabel_snapshot(self, previous: Snapshot, seq: int) -> Snapshot:
         """The model's state now over the last tick's readings, less those of ports that left."""
@@ -161,6 +180,7 @@ class Pipeline:
             "redis_connected": float(sum(s.connected for s in states)),
             "redis_reconnects_total": float(sum(s.reconnects for s in states)),
             **self.model.counter_reads, **self.feed.counters(),
+            "source_read_errors_total": float(self._source_errors),
         }
         for exporter in self.exporters:
             out.update(exporter.agent_counters())

@@ -3,10 +3,11 @@
 A thread reads every source once per tick (`tick_s`) into a Snapshot and publishes it; each
 consumer (a Prometheus scrape, an OTLP export, every gNMI stream) takes `current()`, so what
 it serves is at most one tick, plus that tick's read time, old, and the sources are read the
-same whatever the number of consumers. A model change (a redis keyspace event) publishes at
-once a Snapshot re-labelled from the model without reading any source again: ports, LAGs and
-VLANs from the model, the tick's readings kept except those of ports that left it, so gNMI
-ON_CHANGE follows redis within milliseconds and a deleted port leaves every export at once.
+same whatever the number of consumers. A model change (a redis keyspace event) publishes,
+within RELABEL_COALESCE_S and once for a burst of changes, a Snapshot re-labelled from the
+model without reading any source again: ports, LAGs and VLANs from the model, the tick's
+readings kept except those of ports that left it, so gNMI ON_CHANGE follows redis within
+milliseconds and a deleted port leaves every export at once.
 Subscribers are told of each new Snapshot (gNMI streams wake on it).
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .subscribers import Subscribers
 
 log = logging.getLogger("telegen.snapshots")
 Subscriber = Callable[[Snapshot], None]
+RELABEL_COALESCE_S = 0.05  # a burst of model changes (a config reload) is one re-label
 
 
 class SnapshotFeed:
@@ -60,7 +62,7 @@ class SnapshotFeed:
         return self._subscribers.subscribe(callback)
 
     def model_changed(self, _changes=None) -> None:
-        """The model applied a change: re-label at once (SwitchModel.subscribe callback)."""
+        """The model applied a change: re-label soon (SwitchModel.subscribe callback)."""
         with self._cond:
             self._model_changed = True
             self._cond.notify_all()
@@ -71,18 +73,25 @@ class SnapshotFeed:
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self.tick_s
+        relabel_at: Optional[float] = None
         while True:
             with self._cond:
-                while not (self._stopping or self._model_changed) and time.monotonic() < next_tick:
-                    self._cond.wait(next_tick - time.monotonic())
+                while not self._stopping:
+                    now = time.monotonic()
+                    if self._model_changed and relabel_at is None:
+                        relabel_at = now + RELABEL_COALESCE_S
+                    due = next_tick if relabel_at is None else min(next_tick, relabel_at)
+                    if now >= due:
+                        break
+                    self._cond.wait(due - now)
                 if self._stopping:
                     return
-                relabel, self._model_changed = self._model_changed, False
+                self._model_changed, relabel_at = False, None  # a tick re-reads the model anyway
             now = time.monotonic()
             if now >= next_tick:
                 self._tick()
                 next_tick = max(next_tick + self.tick_s, now)  # a slow tick is not caught up in a burst
-            elif relabel:
+            else:
                 self._publish(lambda seq: self._relabel(self.current(), seq), "snapshot_model_refreshes_total")
 
     def _tick(self) -> None:

@@ -64,3 +64,31 @@ def test_host_metrics_agree_with_proc(scrape):
         assert boot == next(int(line.split()[1]) for line in fh if line.startswith("btime "))
     assert {s.name for s in samples} >= {"node_load1", "node_load5", "node_load15", "node_disk_read_bytes_total",
                                          "node_time_seconds"}
+
+
+def test_an_odd_proc_costs_only_its_odd_lines(tmp_path):
+    """A /proc written by a hostile or broken kernel module: blank lines, a bad btime, NUL and
+    non-UTF-8 bytes, network and FUSE mounts (statvfs could block on them), a mountpoint
+    mounted twice (the last mount is the one seen) and escaped spaces."""
+    from sonic_agent.hoststats import read_host
+    proc, root = tmp_path / "proc", tmp_path / "root"
+    (proc / "sys" / "kernel").mkdir(parents=True)
+    (root / "data dir").mkdir(parents=True)
+    (proc / "stat").write_bytes(b"\ncpu  1 2 3\ncpu0 100 x 50 \xff\xfe\nbtime nope\nbtime 1700000000 extra\n")
+    (proc / "loadavg").write_text("0.5 nan\n")
+    (proc / "meminfo").write_text("MemTotal: 1024 kB\nMemFree:\nbogus\n")
+    (proc / "mounts").write_text(
+        "server:/export / nfs4 rw 0 0\n"
+        "sshfs#me@host: /mnt fuse.sshfs rw 0 0\n"
+        "/dev/sda1 /data\\040dir ext4 rw 0 0\n"
+        "/dev/sdb1 /data\\040dir xfs rw 0 0\n"
+        "/dev/sdc1 /no\\000such ext4 rw 0 0\n"
+        "short line\n")
+    rows = read_host(str(proc), str(root))
+    assert {r.key: r.values for r in rows["host_cpu"]} == {
+        ("0", "user"): {"host.cpu.seconds": 100 / os.sysconf("SC_CLK_TCK")},
+        ("0", "system"): {"host.cpu.seconds": 50 / os.sysconf("SC_CLK_TCK")}}
+    system = rows["host"][0].values
+    assert "host.boot_time" not in system and system["host.load1"] == 0.5 and "host.load5" not in system
+    assert system["host.memory.MemTotal"] == 1024 * 1024 and "host.memory.MemFree" not in system
+    assert [r.key for r in rows["host_filesystem"]] == [("/dev/sdb1", "xfs", "/data dir")]

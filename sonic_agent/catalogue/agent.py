@@ -16,6 +16,7 @@ COUNTERS = (  # (name, part, meaning)
     ("snapshot_ticks_total", "pipeline", "Snapshots built (one per tick: every source read once)."),
     ("snapshot_model_refreshes_total", "pipeline", "Snapshots re-labelled between ticks after a model change."),
     ("snapshot_failures_total", "pipeline", "Ticks whose Snapshot could not be built (the last one is served)."),
+    ("source_read_errors_total", "pipeline", "Source reads that failed (that source gives nothing that tick)."),
     ("snapshot_build_seconds", "pipeline", "How long the last tick took to read every source."),
     ("redis_instances", "sonic", "Redis instances followed (one per namespace and instance)."),
     ("redis_connected", "sonic", "Redis instances connected now."),
@@ -56,6 +57,8 @@ COUNTERS = (  # (name, part, meaning)
     ("otlp_expired_requests_total", "otlp", "Requests older than 3 intervals dropped, not retried."),
     ("otlp_snapshot_failures_total", "otlp", "Intervals whose request could not be encoded."),
     ("otlp_queue_length", "otlp", "Requests waiting for the collector."),
+    ("otlp_delta_evictions_total", "otlp", "Delta series forgotten by the 100,000-series bound (their next "
+     "point starts over)."),
     ("gnmi_subscriptions", "gnmi", "Subscribe RPCs open now."),
     ("gnmi_subscriptions_refused_total", "gnmi", "Subscribe RPCs refused: export.gnmi.max_subscriptions were open."),
 )

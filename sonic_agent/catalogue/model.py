@@ -130,6 +130,20 @@ def parse_template(path: str) -> Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], 
     return tuple(elems)
 
 
+def _with_namespace(elems, entity: "Entity"):
+    """An entity with a namespace key of its own (not one a port's name carries) gets
+    `[namespace={namespace}]` on its path's list element (its first element when it has none):
+    multi-ASIC switches have a pool or table of one name per ASIC. The key is left out of the
+    paths of the host namespace (the empty name), so single-ASIC paths are as they were."""
+    if not any(k.name == "namespace" and not k.namespace for k in entity.keys) or \
+            any(v == "{namespace}" for _, keys in elems for _, v in keys):
+        return elems
+    lists = [i for i, (_, keys) in enumerate(elems) if keys]
+    at = lists[-1] if lists else 0
+    name, keys = elems[at]
+    return elems[:at] + ((name, tuple(sorted(keys + (("namespace", "{namespace}"),)))),) + elems[at + 1:]
+
+
 @dataclass(frozen=True)
 class Metric:
     """One neutral metric. `value(record)` gives its value (None: no sample for that record);
@@ -158,6 +172,8 @@ class Metric:
             raise ValueError(f"{self.name}: kind {self.kind!r} is not one of {KINDS}")
         if self.kind == INFO and self.prom and not self.info_label:
             raise ValueError(f"{self.name}: an info metric in Prometheus needs info_label")
+        if self.kind == INFO and self.prom and not self.prom.endswith("_info"):
+            raise ValueError(f"{self.name}: an info family's name ends with _info (OpenMetrics)")
         if self.gnmi:
             elems = parse_template(self.gnmi)
             names = {k.name for k in self.entity.keys} | ({"low"} if self.kind == HISTOGRAM else set())
@@ -165,7 +181,7 @@ class Metric:
                 for _, v in keys:
                     if v.startswith("{") and v[1:-1] not in names:
                         raise ValueError(f"{self.name}: gNMI template key {v} is not a key of {self.entity.name}")
-            object.__setattr__(self, "gnmi_elems", elems)
+            object.__setattr__(self, "gnmi_elems", _with_namespace(elems, self.entity))
 
     def points(self, source) -> List[Point]:
         """(key values, value) for every record of this metric's entity in `source` (a Snapshot,

@@ -49,7 +49,8 @@ CURRENT = table_entity("current", _table("platform", "CURRENT_INFO"),
                        (Key("sensor", part(0), prom="sensor", otel="hw.id"),), "a current sensor")
 CHASSIS = table_entity("chassis", _table("platform", "CHASSIS_INFO"),
                        (Key("chassis", part(0), prom="chassis", otel="hw.id"),), "the chassis")
-SYSTEM_READY = table_entity("system_ready", _table("platform", "SYSTEM_READY"), (), "SONiC's system-ready state")
+SYSTEM_READY = table_entity("system_ready", _table("platform", "SYSTEM_READY|SYSTEM_STATE", key=lambda rest: (),
+                                                   whole=True), (), "SONiC's system-ready state")
 
 
 def _transceivers() -> List[Metric]:

@@ -3,7 +3,8 @@
 Every catalogue entry with an OpenConfig (or /telegen) path template is a leaf per record
 (README lists the paths); a histogram is a list of buckets keyed by their low bound, each with
 `high` (all but the open-ended last) and `packets`. OpenConfig enums are upper case (UP, DOWN);
-a missing key value (a flow without ports) is the empty string; empty texts are no leaf.
+a missing key value (a flow without ports) is the empty string; empty texts are no leaf. An
+entry with a namespace of its own (a buffer pool) has a `namespace` key on multi-ASIC switches.
 
 Request paths may use `*` for any element or key value, `...` for any depth, and leave keys out
 to mean all; a path names its whole subtree. Only the entries whose template a request can
@@ -43,7 +44,7 @@ def from_proto(prefix: gnmi_pb2.Path, path: gnmi_pb2.Path) -> Pattern:
 
 def _elem_matches(pattern_elem, elem, wild_placeholders: bool) -> bool:
     name, keys = pattern_elem
-    if name not in ("*", elem[0]):
+    if name not in ("*", elem[0]) and not (wild_placeholders and elem[0] == "*"):
         return False
     if keys:
         have = dict(elem[1])
@@ -101,11 +102,12 @@ class _Filler:
     def path(self, key: tuple, low: Optional[int] = None) -> PathKey:
         out = []
         for name, keys in self.elems:
-            if keys:
-                out.append((name, tuple((k, text(key[i]) if how == "slot" else str(low) if how == "low" else i)
-                                        for k, (how, i) in keys)))
-            else:
-                out.append((name, ()))
+            values = []
+            for k, (how, i) in keys:
+                value = text(key[i]) if how == "slot" else str(low) if how == "low" else i
+                if value or k != "namespace":  # the host namespace is no key (single-ASIC paths)
+                    values.append((k, value))
+            out.append((name, tuple(values)))
         return tuple(out)
 
 
@@ -131,7 +133,10 @@ def leaves(snap: Snapshot, patterns: Iterable[Pattern], catalogue: Catalogue = C
         wanted = [p for p in patterns if matches(p, filler.template, wild_placeholders=True)]
         if not wanted:
             continue
-        exact = any(not any(keys for _, keys in p) for p in wanted)  # no key to check: every record is in
+        # no key to check and naming the entry's every leaf (a histogram's bucket list, not one of
+        # its leaves): every record is in
+        exact = any(not any(keys for _, keys in p) and matches(p, metric.gnmi_elems, wild_placeholders=True)
+                    for p in wanted)
 
         def keep(path: PathKey) -> bool:
             return exact or any(matches(p, path) for p in wanted)
@@ -140,9 +145,9 @@ def leaves(snap: Snapshot, patterns: Iterable[Pattern], catalogue: Catalogue = C
             if metric.kind == HISTOGRAM:
                 for i, (low, count) in enumerate(zip(value.lows, value.counts)):
                     base = filler.path(key, low)
-                    if keep(base):
-                        if i < len(value.bounds):
-                            out[base + (("high", ()),)] = Leaf(value.bounds[i], STATE)
+                    if i < len(value.bounds) and keep(base + (("high", ()),)):
+                        out[base + (("high", ()),)] = Leaf(value.bounds[i], STATE)
+                    if keep(base + (("packets", ()),)):
                         out[base + (("packets", ()),)] = Leaf(count, COUNTER)
                 continue
             leaf = _leaf(metric.kind, value)

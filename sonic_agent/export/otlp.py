@@ -70,7 +70,8 @@ class OtlpExporter:
 
     def agent_counters(self) -> Dict[str, int]:
         with self._ready:
-            return dict(self._stats, otlp_queue_length=len(self._queue))
+            return dict(self._stats, otlp_queue_length=len(self._queue),
+                        otlp_delta_evictions_total=self._encoder.delta.evictions if self._encoder.delta else 0)
 
     def export_once(self) -> None:
         """Encode the current Snapshot and queue it (the ticker calls this every interval)."""

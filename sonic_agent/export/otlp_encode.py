@@ -72,6 +72,7 @@ class DeltaState:
     def __init__(self, max_series: int):
         self._last: "OrderedDict[tuple, Tuple[float, int]]" = OrderedDict()
         self._max = max_series
+        self.evictions = 0  # series forgotten by the bound (their next point starts a new delta)
 
     def delta(self, key: tuple, value, now_ns: int) -> Optional[Tuple[object, int]]:
         """(increase since the last export, its start time); None the first time a series is seen.
@@ -80,6 +81,7 @@ class DeltaState:
         self._last[key] = (value, now_ns)
         if len(self._last) > self._max:
             self._last.popitem(last=False)
+            self.evictions += 1
         if previous is None:
             return None
         last_value, last_ns = previous
@@ -133,8 +135,10 @@ class MetricsEncoder:
                         point.sum = float(totals[-1])
                 elif m.kind == GAUGE:
                     point.as_double = float(totals)
-                else:
-                    point.as_int = int(totals)
+                elif isinstance(totals, int):
+                    point.as_int = totals
+                else:  # a counter SONiC writes with a fraction (rare): a double, never cut
+                    point.as_double = float(totals)
                 point.attributes.extend(key_values(attrs))
                 points += 1
         request = ExportMetricsServiceRequest()

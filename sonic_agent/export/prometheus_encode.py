@@ -19,7 +19,7 @@ from ..records import Snapshot
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-TYPES = {COUNTER: "counter", HISTOGRAM: "histogram"}  # every other kind is a gauge
+TYPES = {COUNTER: "counter", HISTOGRAM: "histogram", INFO: "info"}  # every other kind is a gauge
 
 
 class SeriesBudget:
@@ -206,8 +206,13 @@ def render(fams: Iterable[Family], openmetrics: bool) -> str:
     """The families as exposition text (no `# EOF`: see `EOF`)."""
     parts = []
     for f in fams:
-        header = f.name if openmetrics or f.type != "counter" else f.name + "_total"
-        parts.append(f"# HELP {header} {escape_help(f.help, openmetrics)}\n# TYPE {header} {f.type}\n")
+        header, kind = f.name, f.type
+        if openmetrics and kind == "info":  # OpenMetrics: family `x`, type info, samples `x_info`
+            header = f.name[:-len("_info")]
+        elif not openmetrics:  # text 0.0.4: no info type; a counter's family is named with _total
+            kind = "gauge" if kind == "info" else kind
+            header = f.name + "_total" if kind == "counter" else f.name
+        parts.append(f"# HELP {header} {escape_help(f.help, openmetrics)}\n# TYPE {header} {kind}\n")
         parts.extend(f.lines)
     return "".join(parts)
 

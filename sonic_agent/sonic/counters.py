@@ -12,13 +12,15 @@ every export.
 """
 from __future__ import annotations
 
-from typing import Container, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import redis
 
 from ..catalogue import Metric
 from ..records import PortCounters, QueueCounters
 from .entities import to_int
+from .fields import count
+from .encoding import pipeline_replies
 
 
 class CounterMaps:
@@ -56,31 +58,16 @@ def _placed(names: Mapping[str, str], ports: Mapping[str, str], indexes: Mapping
     return out
 
 
-def number(text: Optional[str]) -> Optional[float]:
-    """A COUNTERS_DB value: an int where it is one (counters), else a float (rates); None for
-    what does not parse ("N/A", "", ...)."""
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 def _values(metrics: Sequence[Metric], replies: Sequence[Optional[str]]) -> Dict[str, float]:
     out = {}
-    for m, text in zip(metrics, replies):
-        value = number(text)
+    for m, text in zip(metrics, replies or ()):
+        value = count(text)
         if value is not None:
             out[m.name] = value
     return out
 
 
-def read_counters(client: redis.Redis, maps: CounterMaps, known: Container[str], separator: str,
+def read_counters(client: redis.Redis, maps: CounterMaps, separator: str,
                   port_metrics: Sequence[Metric], queue_metrics: Sequence[Metric],
                   namespace: str = "") -> Tuple[List[PortCounters], List[QueueCounters]]:
     """Every known port's and queue's counters, in one pipelined round trip."""
@@ -88,8 +75,8 @@ def read_counters(client: redis.Redis, maps: CounterMaps, known: Container[str],
     for m in port_metrics:
         by_table.setdefault(m.source.table, []).append(m)
     tables = list(by_table.items())
-    ports = [(port, oid) for port, oid in maps.ports.items() if port in known]
-    queues = [q for q in maps.queues if q[0] in known] if queue_metrics else []  # (port, index, type, oid)
+    ports = list(maps.ports.items())
+    queues = maps.queues if queue_metrics else []  # (port, index, type, oid)
     pipe = client.pipeline(transaction=False)
     for _, oid in ports:
         for table, metrics in tables:
@@ -97,7 +84,7 @@ def read_counters(client: redis.Redis, maps: CounterMaps, known: Container[str],
     queue_fields = [m.source.field for m in queue_metrics]
     for *_, oid in queues:
         pipe.hmget(f"COUNTERS{separator}{oid}", queue_fields)
-    replies = iter(pipe.execute()) if ports or queues else iter(())
+    replies = iter(pipeline_replies(pipe)) if ports or queues else iter(())
     port_out = []
     for port, _ in ports:
         values: Dict[str, float] = {}

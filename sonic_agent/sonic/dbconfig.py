@@ -55,7 +55,8 @@ class DatabaseConfig:
         """A redis-py client on `name`, by unix socket when the file gives one that exists."""
         db = self.db(name)
         inst = db.instance
-        opts = dict(db=db.id, decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
+        opts = dict(db=db.id, decode_responses=True, encoding_errors="replace", socket_timeout=5,
+                    socket_connect_timeout=2)  # a non-UTF-8 value is text with U+FFFD, not an error
         opts.update(kwargs)
         if inst.unix_socket_path and Path(inst.unix_socket_path).exists():
             return redis.Redis(unix_socket_path=inst.unix_socket_path, **opts)

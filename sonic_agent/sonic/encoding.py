@@ -90,3 +90,9 @@ def read_table(client: redis.Redis, table: str, separator: str) -> Dict[str, Fie
 
 def glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def pipeline_replies(pipe) -> list:
+    """A pipeline's replies, one redis refused (WRONGTYPE: the key holds another type) as None,
+    so one odd key never costs the rest of its read; lost connections still raise."""
+    return [None if isinstance(r, redis.ResponseError) else r for r in pipe.execute(raise_on_error=False)]

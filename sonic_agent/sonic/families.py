@@ -19,11 +19,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import redis
 
 from ..catalogue import INFO, Catalogue, Entity, Metric
-from ..config import FamilyConfig
+from ..config import FamilyConfig, next_refresh
 from ..records import Row
 from .counters import CounterMaps
-from .encoding import glob_escape
 from .fields import number, text
+from .encoding import glob_escape, pipeline_replies
 
 MAX_UNPARSED_KINDS = 512  # distinct (table, field) counted; the rest under (table, "_other")
 SCAN_COUNT = 1000
@@ -124,8 +124,8 @@ class FamilyReader:
             for b in builders:
                 self.rows[b.entity.name] = b.build(entries[spec], namespace, self._count_unparsed,
                                                     lambda table=spec[1]: self.skipped.update([table]))
-        for b in due:  # 95%: a family refreshed as often as the tick is read at every tick despite timer jitter
-            self._next[b.table.family] = now + 0.95 * self._settings.get(b.table.family, FamilyConfig()).refresh_s
+        for b in due:
+            self._next[b.table.family] = next_refresh(now, self._settings.get(b.table.family, FamilyConfig()).refresh_s)
         self.reads += 1
         return self.rows
 
@@ -141,12 +141,13 @@ class FamilyReader:
                 keys, cut = [name], len(name)
             else:
                 cap = max(self._settings.get(b.table.family, FamilyConfig()).max_entries for b in builders)
-                keys, cursor = [], 0
+                found, cursor = {}, 0  # SCAN may return a key twice (rehashing): each is read once
                 while True:
                     cursor, batch = client.scan(cursor, match=glob_escape(name + sep) + "*", count=SCAN_COUNT)
-                    keys += batch
-                    if len(keys) >= cap or not cursor:
+                    found.update(dict.fromkeys(batch))
+                    if len(found) >= cap or not cursor:
                         break
+                keys = list(found)
                 self.truncated[name] = int(len(keys) > cap or (len(keys) == cap and bool(cursor)))
                 self.cuts[name] += self.truncated[name]
                 keys, cut = keys[:cap], len(name) + len(sep)
@@ -159,13 +160,14 @@ class FamilyReader:
             for _, keys, _ in wanted:
                 for k in keys:
                     pipe.hgetall(k)
-            replies = iter(pipe.execute())
+            replies = iter(pipeline_replies(pipe))
             for spec, keys, cut in wanted:
                 out[spec] = [(k[cut:], fields) for k, fields in ((k, next(replies)) for k in keys) if fields]
         return out
 
     def _read_objects(self, builders: Sequence[_EntityRows], connect, namespace: str, maps: CounterMaps) -> None:
-        """COUNTERS_DB objects by oid: one pipelined HMGET per object and table (no SCAN)."""
+        """COUNTERS_DB objects by oid: one pipelined HMGET per object and table (no SCAN), at most
+        max_entries objects of each kind (a cut shows under the kind: queues, pgs, ...)."""
         client, sep = connect("COUNTERS_DB")
         pipe = client.pipeline(transaction=False)
         plans = []
@@ -174,17 +176,21 @@ class FamilyReader:
             for entry in b.fields:
                 by_table.setdefault(entry[0].source.table, []).append(entry)
             objects = maps.objects.get(b.table.objects, [])
+            cap = self._settings.get(b.table.family, FamilyConfig()).max_entries
+            self.truncated[b.table.objects] = int(len(objects) > cap)
+            self.cuts[b.table.objects] += self.truncated[b.table.objects]
+            objects = objects[:cap]
             for _, oid in objects:
                 for table, entries in by_table.items():
                     pipe.hmget(f"{table}{sep}{oid}", [e[1] for e in entries])
             plans.append((b, objects, list(by_table.values())))
-        replies = iter(pipe.execute())
+        replies = iter(pipeline_replies(pipe))
         for b, objects, groups in plans:
             rows = []
             for key, _ in objects:
                 values: Dict[str, Any] = {}
                 for entries in groups:
-                    for (metric, field, _, parse), raw in zip(entries, next(replies)):
+                    for (metric, field, _, parse), raw in zip(entries, next(replies) or ()):
                         if raw is None:
                             continue
                         value = parse(raw, {})

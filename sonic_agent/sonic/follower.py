@@ -27,6 +27,7 @@ from .tables import FOLLOWED, RELOAD_MARKERS, classify, keyspace_patterns
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
 BATCH_MAX = 2048  # notifications applied per step
 POLL_S = 0.2  # longest wait for a notification before checking for stop
 

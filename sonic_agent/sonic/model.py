@@ -53,6 +53,7 @@ from .view import NamespaceView, normalize_ip
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[List[Change]], None]
+READ_ERRORS = (redis.RedisError, OSError)  # a tick's read: lost connection, timeout, refused command
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ class SwitchModel:
                 return self._client(ns, db), config.db(db).separator
             try:
                 rows = reader.read(client, view.namespace, view.counter_maps)
-            except REDIS_ERRORS as exc:
+            except READ_ERRORS as exc:
                 self.counter_reads["families_read_errors_total"] += 1
                 log.debug("SONiC tables unreadable", extra={"namespace": view.namespace, "error": str(exc)})
                 rows = reader.rows
@@ -305,9 +306,9 @@ class SwitchModel:
             if "COUNTERS_DB" not in config.databases:
                 continue
             try:
-                p, q = read_counters(self._client(view.namespace, "COUNTERS_DB"), view.counter_maps, view.ports,
+                p, q = read_counters(self._client(view.namespace, "COUNTERS_DB"), view.counter_maps,
                                      config.db("COUNTERS_DB").separator, port_metrics, queue_metrics, view.namespace)
-            except REDIS_ERRORS as exc:
+            except READ_ERRORS as exc:
                 self.counter_reads["counters_db_read_errors_total"] += 1
                 log.debug("COUNTERS_DB unreadable", extra={"namespace": view.namespace, "error": str(exc)})
                 continue

@@ -104,7 +104,9 @@ class NamespaceView:
 
         self.port_oids = oid_map("COUNTERS_PORT_NAME_MAP")
         self.lag_oids = oid_map("COUNTERS_LAG_NAME_MAP")
-        self.counter_maps = CounterMaps(self.port_oids, oid_map("COUNTERS_QUEUE_NAME_MAP"),
+        # only the ports CONFIG_DB has: COUNTERS_DB keeps a deleted port's oids, queues and PGs
+        known_oids = {name: oid for name, oid in self.port_oids.items() if name in self.ports}
+        self.counter_maps = CounterMaps(known_oids, oid_map("COUNTERS_QUEUE_NAME_MAP"),
                                         oid_map("COUNTERS_QUEUE_PORT_MAP"), oid_map("COUNTERS_QUEUE_INDEX_MAP"),
                                         oid_map("COUNTERS_QUEUE_TYPE_MAP"), oid_map("COUNTERS_PG_NAME_MAP"),
                                         oid_map("COUNTERS_PG_PORT_MAP"), oid_map("COUNTERS_PG_INDEX_MAP"),

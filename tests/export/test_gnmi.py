@@ -13,7 +13,8 @@ from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
 from sonic_agent.config import GnmiConfig, ServerTlsConfig
 from sonic_agent.errors import UserError
 from sonic_agent.export.gnmi import GnmiServer
-from sonic_agent.export.gnmi_paths import snapshot_leaves
+from sonic_agent.export.gnmi_paths import EVERYTHING, from_proto, leaves, path_text, snapshot_leaves
+from sonic_agent.records import Row
 from tests.export.certs import make_certs
 from tests.export.gnmi_client import MARK, next_result, start
 from tests.export.sample import CLASSES, sample_snapshot
@@ -126,8 +127,9 @@ def test_subscribe_once(server, certs):
         got.update(updates(r))
     assert got["interfaces/interface[name=Ethernet0]/state/counters/in-octets"] == "1000"
     flows = {p: v for p, v in got.items() if p.startswith("telegen/flows/flow")}
-    flow = ("telegen/flows/flow[direction=rx][dst-address=10.2.0.1][dst-port=443][outer-src=10.0.0.1][protocol=17]"
-            "[session=everflow0][src-address=10.1.0.1][src-port=1024]/state/")  # keyed by its mirror stream too
+    flow = ("telegen/flows/flow[direction=rx][dst-address=10.2.0.1][dst-port=443][erspan-type=2][outer-dst=10.0.0.2]"
+            "[outer-src=10.0.0.1][protocol=17][session=everflow0][session-id=1][src-address=10.1.0.1][src-port=1024]"
+            "[vlan=]/state/")  # keyed by all the decoder keeps apart: its mirror stream, session id, VLAN, type
     assert flows[flow + "packets"] == "100"
     assert flows[flow + "estimated-packets"] == "10000"  # sample_rate 100
     assert len({p.split("/state/")[0] for p in flows}) == 3
@@ -299,3 +301,33 @@ def test_subscriptions_are_capped_and_get_is_still_served(model):
     finally:
         channel.close()
         server.stop(0)
+
+
+def test_one_histogram_leaf_is_selectable(model):
+    """A request naming one leaf of the size buckets gets that leaf of each bucket, not the
+    whole bucket list (and not nothing)."""
+    pattern = from_proto(gnmi_pb2.Path(), gnmi_pb2.Path(elem=[
+        gnmi_pb2.PathElem(name=n, key=k) for n, k in (("telegen", {}), ("probes", {}), ("packet-sizes", {}),
+                                                      ("bucket", {"port": "Ethernet4", "direction": "rx"}),
+                                                      ("state", {}), ("packets", {}))]))
+    got = leaves(model.snap, [pattern])
+    assert len(got) == 16 and {p[-1][0] for p in got} == {"packets"}
+    unkeyed = from_proto(gnmi_pb2.Path(), gnmi_pb2.Path(elem=[gnmi_pb2.PathElem(name="...")] + [
+        gnmi_pb2.PathElem(name="high")]))
+    assert {p[-1][0] for p in leaves(model.snap, [unkeyed])} == {"high"}
+
+
+def test_entries_of_one_name_per_asic_get_a_namespace_key(model):
+    """Multi-ASIC: a buffer pool of one name in two namespaces is two paths; the host
+    namespace's path has no namespace key (single-ASIC paths unchanged)."""
+    name = "buffer_pool.user_shared_watermark"
+    rows = [Row(("ingress_lossless_pool",), {name: v}, ns) for v, ns in ((100, ""), (200, "asic0"), (300, "asic1"))]
+    snap = dataclasses.replace(model.snap, families={**model.snap.families, "buffer_pool": rows})
+    got = {path_text(p): leaf.value for p, leaf in leaves(snap, [EVERYTHING]).items()
+           if p[-1][0] == "user-shared-watermark-bytes" and p[1][0] == "buffer-pools"}
+    base = "/telegen/buffer-pools/pool[name=ingress_lossless_pool]{}/state/user-shared-watermark-bytes"
+    assert got == {base.format(""): 100, base.format("[namespace=asic0]"): 200, base.format("[namespace=asic1]"): 300}
+    one = from_proto(gnmi_pb2.Path(), gnmi_pb2.Path(elem=[
+        gnmi_pb2.PathElem(name="telegen"), gnmi_pb2.PathElem(name="buffer-pools"),
+        gnmi_pb2.PathElem(name="pool", key={"namespace": "asic1"})]))
+    assert [leaf.value for p, leaf in leaves(snap, [one]).items() if p[-1][0] == "user-shared-watermark-bytes"] == [300]

@@ -192,3 +192,16 @@ def test_a_family_is_capped_counted_and_can_be_turned_off(redis_server):
     assert "routes" not in off.read_families(CATALOGUE, dict(SETTINGS, routes=FamilyConfig(enabled=False)))
     model.stop()
     off.stop()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("30.9258", 30.9258), ("12.19 V", 12.19), ("-3.2dBm", -3.2), ("30 %", 30), ("42", 42), (" 7 ", 7),
+    ("1e3", 1000.0), (".5", 0.5), ("N/A", None), ("None", None), ("", None), ("nan", None), ("inf", None),
+    ("1e999", None), ("-1e999", None), ("9" * 65, None), ("1" * 64, int("1" * 64)), ("12 Volts per metre", None)])
+def test_a_table_number_is_finite_and_bounded(text, expected):
+    """What SONiC's platform daemons write, and what a hostile or broken one could: never NaN,
+    never inf, never a 100,000-digit parse."""
+    from sonic_agent.sonic.fields import number
+    got = number(text)
+    assert got == expected and type(got) is type(expected)
+
