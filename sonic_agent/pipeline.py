@@ -59,6 +59,10 @@ class Pipeline:
         if export.gnmi.enabled:
             from .export.gnmi import GnmiServer
             self.exporters.append(GnmiServer(export.gnmi, self.feed.current, self.feed.subscribe, catalogue=catalogue))
+        self.slo = None  # SLOs counted from every Snapshot, exported with the next (sonic_agent.slo)
+        if cfg.slo.objectives:
+            from .slo.engine import engine_for
+            self.slo = engine_for(cfg, catalogue, self.feed.current, self.exporters)
         self.probes = None  # last: an exporter refusing its config leaves no BPF object loaded
         if cfg.probes.enabled:
             from .probes.manager import ProbeManager
@@ -82,6 +86,8 @@ class Pipeline:
             self.model.subscribe(lambda changes: self._ports_changed.set())
             self._probe_thread = threading.Thread(target=self._follow_ports, name="probe-sync", daemon=True)
             self._probe_thread.start()
+        if self.slo is not None:
+            self.slo.start(self.feed.subscribe)
         self.feed.start()
 
     def stop(self) -> None:
@@ -89,6 +95,8 @@ class Pipeline:
         self._stopping.set()
         self._ports_changed.set()
         self.feed.stop()
+        if self.slo is not None:
+            self.slo.stop()
         while self._started_exporters:
             self._started_exporters.pop().stop()
         if self.mirror is not None:
@@ -134,11 +142,14 @@ class Pipeline:
             families.update(self.host.read())
         probes = self.probes.read(PROBE_TALKERS_PER_PORT) if self.probes is not None else ProbeReading()
         mirror = self.mirror.read(self.session_lookup) if self.mirror is not None else MirrorReading()
+        slo = self.slo.counters() if self.slo is not None else {}
+        if self.slo is not None:
+            families.update(self.slo.rows())
         return Snapshot(
             timestamp=time.time(), seq=seq, **self._model_part(), port_counters=port_counters,
             queue_counters=queue_counters, probe_counts=probes.counts, probe_sizes=probes.sizes,
             probe_talkers=probes.talkers, kernel_drops=probes.drops, flows=mirror.flows, sessions=mirror.sessions,
-            malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters), families=families)
+            malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters, slo), families=families)
 
     def relabel_snapshot(self, previous: Snapshot, seq: int) -> Snapshot:
         """The model's state now over the last tick's readings, less those of ports that left."""
