@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..records import Row, Snapshot
 from . import sli as slis
@@ -112,7 +112,6 @@ class SloEngine:
         self.by_name = {t.name: t for t in self.tracked}
         self.alerts = burn_alerts(cfg.burn_alerts)
         self.policies = Policies(cfg.policies, self.alerts, cfg.hysteresis)
-        self.actions_of = {p.name: p.actions for p in cfg.policies}
         self.windows = sorted({a.long_s for a in self.alerts} | {a.short_s for a in self.alerts})
         self.max_gap = MAX_GAP_TICKS * tick_s
         self.store = Store(cfg.state_dir)
@@ -216,25 +215,22 @@ class SloEngine:
 
     def evaluate(self, now: Optional[float] = None, fire: bool = True) -> Dict[str, Status]:
         now = time.time() if now is None else now
-        fired: List[dict] = []
+        fired: List[Tuple[dict, Sequence[str]]] = []
         with self._lock:
             statuses = {}
             for tr in sorted(self.tracked, key=lambda t: t.composite):
                 status = statuses[tr.name] = self._status(tr, now)
-                for kind, what in (self.policies.update(tr.fired, status.remaining, status.burn) if fire else ()):
-                    fired.append(self._event(kind, what, status, now))
+                crossed = self.policies.update(tr.fired, status.remaining, status.burn) if fire else ()
                 status.level, status.level_name = self.policies.level(tr.fired)
                 status.alerts = {a.key: int(bool(tr.fired.burn.get(a.key))) for a in self.alerts}
-                for event in fired:
-                    if event["slo"] == tr.name:
-                        event.update(level=status.level, level_name=status.level_name)
+                fired += [(self._event(kind, what, status, now), what.actions) for kind, what in crossed]
             records = list(self._changes())
             compact = list(self._everything()) if self.store.due() else None
             self.statuses = statuses
             self._rows = rows(statuses.values())
             self.stats["slo_evaluations_total"] += 1
-        for event in fired:
-            self.actions.fire(event, self.actions_of.get(event.get("policy"), ("log",)))
+        for event, actions in fired:
+            self.actions.fire(event, actions)
         self.actions.publish_state({s.name: state_fields(s) for s in statuses.values()})
         self.store.append(records)
         if compact is not None:
@@ -243,6 +239,7 @@ class SloEngine:
 
     def _event(self, kind: str, what, s: Status, now: float) -> dict:
         event = {"event": kind, "slo": s.name, "objective": s.objective, "remaining": round(s.remaining, 6),
+                 "level": s.level, "level_name": s.level_name,
                  "burn_rates": {duration_text(w): round(r, 6) for w, r in sorted(s.burn.items())},
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))}
         if kind == BUDGET_EVENT:

@@ -24,6 +24,7 @@ class BurnAlert:
     long_s: float
     short_s: float
     factor: float
+    actions: Tuple[str, ...] = ("log",)
 
     @property
     def key(self) -> str:
@@ -31,7 +32,8 @@ class BurnAlert:
 
 
 def burn_alerts(configs: Sequence[BurnAlertConfig]) -> List[BurnAlert]:
-    return [BurnAlert(a.name, seconds(a.long, "long"), seconds(a.short, "short"), a.factor) for a in configs]
+    return [BurnAlert(a.name, seconds(a.long, "long"), seconds(a.short, "short"), a.factor, tuple(a.actions))
+            for a in configs]
 
 
 @dataclass

@@ -94,6 +94,7 @@ class BurnAlertConfig:
     long: str = "1h"
     short: str = "5m"
     factor: float = 14.4
+    actions: List[str] = field(default_factory=lambda: ["log", "state_db"])
 
 
 @dataclass
@@ -253,6 +254,16 @@ def counters(catalogue, name: str, where: str, gauge: bool = False) -> list:
     return found
 
 
+def _check_actions(actions: List[str], where: str, webhook: WebhookConfig, otlp_enabled: bool) -> None:
+    for j, action in enumerate(actions):
+        if action not in ACTIONS:
+            raise UserError(f"config: {where}.actions[{j}]: unknown action {action!r} (one of {', '.join(ACTIONS)})")
+        if action == "webhook" and not webhook.url:
+            raise UserError(f"config: {where}.actions[{j}]: webhook needs slo.webhook.url")
+        if action == "otlp" and not otlp_enabled:
+            raise UserError(f"config: {where}.actions[{j}]: otlp needs export.otlp.enabled")
+
+
 def validate(cfg: SloConfig, catalogue=None, otlp_enabled: bool = False) -> None:
     """Every check beyond types; raises UserError naming the field."""
     if catalogue is None:
@@ -285,18 +296,13 @@ def validate(cfg: SloConfig, catalogue=None, otlp_enabled: bool = False) -> None
         if not (math.isfinite(alert.factor) and alert.factor > 0):
             raise UserError(f"config: {where}.factor: must be > 0, got {alert.factor!r}")
         longest = max(longest, long_s)
+        _check_actions(alert.actions, where, w, otlp_enabled)
     for i, policy in enumerate(cfg.policies):
         where = f"slo.policies[{i}]"
         if not _NAME.fullmatch(policy.name):
             raise UserError(f"config: {where}.name: letters, digits, _ . - only, got {policy.name!r}")
         _fraction(policy.below, where + ".below", closed_low=True)
-        for j, action in enumerate(policy.actions):
-            if action not in ACTIONS:
-                raise UserError(f"config: {where}.actions[{j}]: unknown action {action!r} (one of {', '.join(ACTIONS)})")
-            if action == "webhook" and not w.url:
-                raise UserError(f"config: {where}.actions[{j}]: webhook needs slo.webhook.url")
-            if action == "otlp" and not otlp_enabled:
-                raise UserError(f"config: {where}.actions[{j}]: otlp needs export.otlp.enabled")
+        _check_actions(policy.actions, where, w, otlp_enabled)
     if len(cfg.objectives) > MAX_OBJECTIVES:
         raise UserError(f"config: slo.objectives: at most {MAX_OBJECTIVES}, got {len(cfg.objectives)}")
     names = {}
