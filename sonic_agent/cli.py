@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         gen.set_defaults(handler="sonic_agent.slo.cli:rules")
     maint = slo_verbs.add_parser("maintenance", help="planned maintenance windows (CONFIG_DB TELEGEN_SLO_MAINTENANCE)")
     maint.add_argument("action", choices=("start", "stop", "list"))
-    maint.add_argument("id", nargs="?", help="stop: the window's id (start prints it)")
+    maint.add_argument("id", nargs="?", help="the window's id (start: default generated, and printed)")
     maint.add_argument("--slo", action="append", default=[], help="an SLO it covers (repeat; default: all)")
     maint.add_argument("--duration", default="1h", help="start: how long (30m, 2h, ...; default %(default)s)")
     maint.add_argument("--start", default="now", help="start: ISO 8601 time (default: now)")

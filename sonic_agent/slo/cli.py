@@ -66,7 +66,7 @@ def maintenance(args) -> int:
         end = start + seconds(args.duration, "--duration")
         name = args.id or time.strftime("%Y%m%dT%H%M%S", time.gmtime(start)) + "-" + uuid.uuid4().hex[:4]
         if not all(c.isalnum() or c in "-_." for c in name):
-            raise UserError(f"slo: --id: letters, digits, - _ . only, got {name!r}")
+            raise UserError(f"slo: maintenance id: letters, digits, - _ . only, got {name!r}")
         if len(list(client.scan_iter(match=f"{MAINTENANCE}{sep}*", count=1000))) >= MAX_MAINTENANCE:
             raise UserError(f"slo: {MAX_MAINTENANCE} maintenance windows already in CONFIG_DB; stop some first")
         fields = {"start": _iso(start), "end": _iso(end), "reason": args.reason}
