@@ -54,7 +54,9 @@ def error_ratio(o: ObjectiveConfig, by_name: Dict[str, ObjectiveConfig], window:
 
 
 def _alert_name(*parts: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "", "".join(p[:1].upper() + p[1:] for p in parts))
+    """('TelegenSLOBudget', 'freeze-all') -> 'TelegenSLOBudgetFreezeAll'."""
+    words = [w for p in parts for w in re.split(r"[^A-Za-z0-9]+", p) if w]
+    return "".join(w[:1].upper() + w[1:] for w in words)
 
 
 def prometheus_rules(cfg: SloConfig, group_by: Sequence[str] = ("instance",)) -> dict:
