@@ -227,3 +227,41 @@ def test_state_db_writer_replaces_the_table(redis_server):
     writer.replace({"a": {"level": "freeze-all", "remaining": "-0.1"}})
     assert client.hgetall("TELEGEN_SLO_TABLE|a") == {"level": "freeze-all", "remaining": "-0.1"}
     assert not client.exists("TELEGEN_SLO_TABLE|gone") and client.exists("PORT_TABLE|Ethernet0")
+
+
+def test_slo_rows_reach_prometheus_otlp_and_gnmi_by_the_catalogue(tmp_path):
+    from sonic_agent.export.gnmi_paths import leaves, EVERYTHING
+    from sonic_agent.export.otlp_encode import MetricsEncoder, encode_events
+    from sonic_agent.export.prometheus_encode import snapshot_text
+    from sonic_agent.catalogue import STATE
+
+    cfg = config(tmp_path, [{"name": "x", "objective": 0.9, "window": "1h", "sli": UPLINK}])
+    e = engine(cfg)
+    run(e, 101, (51, 61))
+    exported = Snapshot(timestamp=T0 + 100, families=e.rows())
+    text, cut = snapshot_text(exported, CATALOGUE, openmetrics=False, max_series=10_000)
+    assert cut == 0
+    from prometheus_client.parser import text_string_to_metric_families
+    got = {(m.name, tuple(sorted(m.labels.items()))): m.value for f in text_string_to_metric_families(text)
+           for m in f.samples if m.name.startswith("telegen_slo")}
+    x = (("slo", "x"),)
+    assert got[("telegen_slo_level", x)] == 1  # remaining 1 - (10 / 200) / 0.1 = 0.5: the 50 % policy
+    assert (got[("telegen_slo_events_total", x)], got[("telegen_slo_bad_events_total", x)]) == (200, 10)
+    assert got[("telegen_slo_burn_rate", x + (("window", "5m"),))] == pytest.approx(0.5)
+    assert got[("telegen_slo_consumer_budget_ratio", (("consumer", "Ethernet0"), ("slo", "x")))] == pytest.approx(0.5)
+    assert got[("telegen_slo_burn_alert_firing", (("alert", "page:5m/1m"), ("slo", "x")))] == 0
+    assert got[("telegen_slo_info", (("level_name", "alert-oncall"), ("slo", "x"), ("window", "1h")))] == 1
+    paths = {"/".join(n + "".join(f"[{k}={v}]" for k, v in keys) for n, keys in p): leaf
+             for p, leaf in leaves(exported, [EVERYTHING]).items()}
+    level = paths["telegen/slos/slo[name=x]/state/level"]
+    assert (level.value, level.kind) == (1, STATE)  # TARGET_DEFINED and ON_CHANGE send it when it changes
+    assert paths["telegen/slos/slo[name=x]/windows/window[name=5m]/state/burn-rate"].value == pytest.approx(0.5)
+    request, points = MetricsEncoder("cumulative", T0).encode(exported)
+    names = {m.name for m in request.resource_metrics[0].scope_metrics[0].metrics}
+    assert {"telegen.slo.error_budget.remaining", "telegen.slo.burn_rate", "telegen.slo.level"} <= names
+    event = {"event": "slo.budget.threshold", "slo": "x", "policy": "freeze-all", "remaining": -0.05,
+             "burn_rates": {"5m": 0.5}, "time": "2027-01-15T08:01:40Z", "level": 3}
+    record = encode_events(exported, [event]).resource_logs[0].scope_logs[0].log_records[0]
+    attrs = {a.key: a.value for a in record.attributes}
+    assert record.event_name == "slo.budget.threshold"
+    assert attrs["telegen.slo.name"].string_value == "x" and attrs["telegen.slo.burn_rate.5m"].double_value == 0.5
