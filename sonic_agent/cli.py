@@ -57,8 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)")
     demo.set_defaults(handler=f"{LAB_PACKAGE}.demo:main")
 
-    show = verbs.add_parser("show", help="print the live SONiC model or probe counters")
-    show.add_argument("what", choices=("ports", "lags", "vlans", "mirror-sessions", "probes"))
+    slo = verbs.add_parser("slo", help="SLOs: rules for Prometheus, a Sloth spec, maintenance windows")
+    slo_verbs = slo.add_subparsers(dest="slo_verb", required=True, metavar="SLO_VERB")
+    for name, what in (("rules", "Prometheus recording and alert rules (Sloth's names and windows)"),
+                       ("sloth", "a Sloth spec (prometheus/v1) of the config's SLOs")):
+        gen = slo_verbs.add_parser(name, help=what)
+        gen.add_argument("--config", metavar="FILE", help="the agent's config (TELEGEN_* apply)")
+        gen.add_argument("--output", metavar="FILE", help="write there instead of stdout")
+        gen.add_argument("--group-by", default="instance" if name == "rules" else "",
+                         help="labels the ratios keep, comma-separated (default: %(default)r)")
+        gen.set_defaults(handler="sonic_agent.slo.cli:rules")
+    maint = slo_verbs.add_parser("maintenance", help="planned maintenance windows (CONFIG_DB TELEGEN_SLO_MAINTENANCE)")
+    maint.add_argument("action", choices=("start", "stop", "list"))
+    maint.add_argument("id", nargs="?", help="the window's id (start: default generated, and printed)")
+    maint.add_argument("--slo", action="append", default=[], help="an SLO it covers (repeat; default: all)")
+    maint.add_argument("--duration", default="1h", help="start: how long (30m, 2h, ...; default %(default)s)")
+    maint.add_argument("--start", default="now", help="start: ISO 8601 time (default: now)")
+    maint.add_argument("--reason", default="", help="start: why")
+    maint.add_argument("--db-config", metavar="PATH", default=SONIC_DB_CONFIG)
+    maint.add_argument("--format", choices=("table", "json"), default="table")
+    maint.set_defaults(handler="sonic_agent.slo.cli:maintenance")
+
+    show = verbs.add_parser("show", help="print the live SONiC model, probe counters or SLOs")
+    show.add_argument("what", choices=("ports", "lags", "vlans", "mirror-sessions", "probes", "slo"))
     show.add_argument("--db-config", metavar="PATH", default=SONIC_DB_CONFIG,
                       help=f"database_config.json (default {SONIC_DB_CONFIG})")
     show.add_argument("--config", metavar="FILE",

@@ -22,6 +22,7 @@ import yaml
 
 from .errors import UserError
 from .listen import parse_listen
+from .slo.spec import SloConfig, validate as validate_slo
 
 ENV_PREFIX = "TELEGEN_"
 PAGE_KB = mmap.PAGESIZE // 1024  # AF_PACKET ring blocks are whole pages
@@ -155,6 +156,7 @@ class FamiliesConfig:
     traps: FamilyConfig = field(default_factory=_family(refresh_s=1.0))  # also the CPU-path series
     containers: FamilyConfig = field(default_factory=_family())  # DOCKER_STATS and FEATURE
     processes: FamilyConfig = field(default_factory=_family(max_entries=512))
+    slo: FamilyConfig = field(default_factory=_family(refresh_s=1.0, max_entries=256))  # CONFIG_DB TELEGEN_SLO_MAINTENANCE
 
 
 @dataclass
@@ -181,6 +183,7 @@ class AgentConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     families: FamiliesConfig = field(default_factory=FamiliesConfig)
     host: HostConfig = field(default_factory=HostConfig)
+    slo: SloConfig = field(default_factory=SloConfig)  # SLOs, error budgets and their policies (sonic_agent.slo)
 
 
 CHOICES = {
@@ -247,6 +250,7 @@ def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]]
     if cfg.mirror.ring_blocks * cfg.mirror.ring_block_kb > RING_MAX_KB:
         raise UserError(f"config: mirror.ring_blocks: {cfg.mirror.ring_blocks} x mirror.ring_block_kb "
                         f"{cfg.mirror.ring_block_kb} exceeds {RING_MAX_KB} KB")
+    validate_slo(cfg.slo, otlp_enabled=cfg.export.otlp.enabled)
     return cfg
 
 

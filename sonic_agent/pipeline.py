@@ -60,6 +60,10 @@ class Pipeline:
         if export.gnmi.enabled:
             from .export.gnmi import GnmiServer
             self.exporters.append(GnmiServer(export.gnmi, self.feed.current, self.feed.subscribe, catalogue=catalogue))
+        self.slo = None  # SLOs counted from every Snapshot, exported with the next (sonic_agent.slo)
+        if cfg.slo.objectives:
+            from .slo.engine import engine_for
+            self.slo = engine_for(cfg, catalogue, self.feed.current, self.exporters)
         self.probes = None  # last: an exporter refusing its config leaves no BPF object loaded
         if cfg.probes.enabled:
             from .probes.manager import ProbeManager
@@ -83,6 +87,8 @@ class Pipeline:
             self.model.subscribe(lambda changes: self._ports_changed.set())
             self._probe_thread = threading.Thread(target=self._follow_ports, name="probe-sync", daemon=True)
             self._probe_thread.start()
+        if self.slo is not None:
+            self.slo.start(self.feed.subscribe)
         self.feed.start()
 
     def stop(self) -> None:
@@ -90,6 +96,8 @@ class Pipeline:
         self._stopping.set()
         self._ports_changed.set()
         self.feed.stop()
+        if self.slo is not None:
+            self.slo.stop()
         while self._started_exporters:
             self._started_exporters.pop().stop()
         if self.mirror is not None:
@@ -142,11 +150,14 @@ class Pipeline:
                               ProbeReading()) if self.probes is not None else ProbeReading()
         mirror = self._source("mirror", lambda: self.mirror.read(self.session_lookup),
                               MirrorReading()) if self.mirror is not None else MirrorReading()
+        slo = self.slo.counters() if self.slo is not None else {}
+        if self.slo is not None:
+            families.update(self.slo.rows())
         return Snapshot(
             timestamp=time.time(), seq=seq, **model, port_counters=port_counters,
             queue_counters=queue_counters, probe_counts=probes.counts, probe_sizes=probes.sizes,
             probe_talkers=probes.talkers, kernel_drops=probes.drops, flows=mirror.flows, sessions=mirror.sessions,
-            malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters), families=families)
+            malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters, slo), families=families)
 
     def _source(self, name: str, read: Callable, empty):
         try:

@@ -83,6 +83,7 @@ class BgpPeer:
     name: str = ""
     asn: str = ""
     namespace: str = ""
+    interface: str = ""  # the local port, PortChannel or VLAN it is reached through ("" unknown)
 
 
 @dataclass(frozen=True)

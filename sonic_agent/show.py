@@ -1,8 +1,9 @@
-"""`telegen-sonic show ports|lags|vlans|mirror-sessions|probes`: the live model, printed.
+"""`telegen-sonic show ports|lags|vlans|mirror-sessions|probes|slo`: the live model, printed.
 
 The SONiC views read every namespace's redis once (database_global.json beside the given
 database_config.json adds the ASIC namespaces) and print a table or a JSON array with one
-object per item; `probes` belongs to the port probes (sonic_agent.probes.show).
+object per item; `probes` belongs to the port probes (sonic_agent.probes.show), `slo` to the SLO
+engine (sonic_agent.slo.cli).
 """
 from __future__ import annotations
 
@@ -86,6 +87,8 @@ def format_table(columns: Sequence[str], rows: Sequence[Row]) -> str:
 def main(args) -> int:
     if args.what == "probes":
         return importlib.import_module("sonic_agent.probes.show").main(args)
+    if args.what == "slo":  # what the running agent wrote to STATE_DB TELEGEN_SLO_TABLE
+        return importlib.import_module("sonic_agent.slo.cli").show(args)
     global_path = Path(args.db_config).parent / "database_global.json"
     model = SwitchModel.from_paths(args.db_config, str(global_path) if global_path.exists() else None)
     model.sync()

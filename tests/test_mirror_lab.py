@@ -94,13 +94,14 @@ def test_agent_correlates_lab_mirror_traffic_and_scales_by_sample_rate(lab, tmp_
         assert est_packets[labels] == SAMPLE_RATE * raw, label
         assert est_octets[labels] == SAMPLE_RATE * octets[labels] > 0, label
     streams = samples(metrics, "telegen_mirror_packets")
+    assert [dict(labels)["session"] for labels in streams] == ["everflow0"]
     assert list(streams.values()) == [frames]
-    info = samples(metrics, "telegen_mirror_stream_info")  # the stream's session, joined on its keys
-    assert [dict(labels)["session"] for labels in info] == ["everflow0"] and set(map(_stream, info)) == set(
+    info = samples(metrics, "telegen_mirror_stream_info")  # the stream's status, joined on its keys
+    assert [dict(labels)["status"] for labels in info] == ["active"] and set(map(_stream, info)) == set(
         map(_stream, streams))
     if mode == "xdp":
         assert samples(metrics, "telegen_agent_probes_ports_tc_ingress").get(()) == 3  # eth0 + the two bridges
 
 
 def _stream(labels) -> tuple:
-    return tuple(v for k, v in labels if k in ("outer_src", "outer_dst", "gre_proto", "session_id"))
+    return tuple(v for k, v in labels if k in ("session", "outer_src", "outer_dst", "gre_proto", "session_id"))

@@ -17,13 +17,14 @@ FLOW = Entity("flow", lambda s: s.flows, (
     Key("erspan_type", "erspan_type", prom="erspan_type")),
     help="a top-K mirrored flow of one mirror stream (outer_src: the switch that mirrored it; the decoder keeps "
          "flows of different streams, session ids, VLANs and ERSPAN types apart, and so do the series)")
-STREAM = Entity("mirror_stream", lambda s: s.sessions, (  # session and status are info: a status change
+STREAM = Entity("mirror_stream", lambda s: s.sessions, (  # status is info: a status change is no new series
+    Key("session", "session", prom="session", otel="telegen.mirror.session"),
     Key("outer_src", "outer_src", prom="outer_src", otel="telegen.mirror.outer_src"),
     Key("outer_dst", "outer_dst", prom="outer_dst", otel="telegen.mirror.outer_dst"),
     Key("gre_proto", "gre_proto", prom="gre_proto", otel="telegen.mirror.gre_proto"),
     Key("session_id", "session_id", prom="session_id", otel="telegen.mirror.session_id")),
-    help="a mirror stream: (outer src, outer dst, GRE protocol, ERSPAN session id); its MIRROR_SESSION and status "
-         "are telegen_mirror_stream_info")
+    help="a mirror stream: (outer src, outer dst, GRE protocol, ERSPAN session id) with its MIRROR_SESSION; its "
+         "status is telegen_mirror_stream_info")
 MALFORMED = Entity("malformed", lambda s: sorted(s.malformed.items()),
                    (Key("reason", itemgetter(0), prom="reason", otel="error.type"),), help="by decoder reason")
 
@@ -63,8 +64,7 @@ def _streams() -> List[Metric]:
         ("lost", "lost", "lost_packets", "Mirrored packets lost (ERSPAN/GRE sequence gaps)."),
         ("truncated", "truncated", "truncated_packets", "Mirrored packets truncated by the switch."))]
     out += [Metric("mirror.name", STREAM, INFO, "", "The MIRROR_SESSION the stream belongs to.",
-                   Source("CONFIG_DB", "MIRROR_SESSION"), attrgetter("session"), prom="telegen_mirror_stream_info",
-                   info_label="session", gnmi=STREAM_STATE + "name"),
+                   Source("CONFIG_DB", "MIRROR_SESSION"), attrgetter("session"), gnmi=STREAM_STATE + "name"),
             Metric("mirror.status", STREAM, INFO, "", "STATE_DB MIRROR_SESSION_TABLE status.",
                    Source("STATE_DB", "MIRROR_SESSION_TABLE", "status"), attrgetter("status"),
                    prom="telegen_mirror_stream_info", info_label="status", gnmi=STREAM_STATE + "status"),

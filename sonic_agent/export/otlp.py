@@ -25,7 +25,7 @@ from ..catalogue import CATALOGUE, Catalogue
 from ..config import OtlpConfig
 from ..records import Snapshot
 from ..sonic.follower import backoff_delay
-from .otlp_encode import MetricsEncoder, encode_flows
+from .otlp_encode import MetricsEncoder, encode_events, encode_flows
 from .otlp_transport import ExportFailed, GrpcTransport, HttpTransport, expand_headers
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,14 @@ class OtlpExporter:
             with self._ready:
                 self._stats["otlp_snapshot_failures_total"] += 1
             return
+        self._enqueue(batches)
+
+    def queue_events(self, snapshot: Snapshot, events) -> None:
+        """Log records of events made elsewhere (the SLO engine's), queued like the flows."""
+        request = encode_events(snapshot, events)
+        self._enqueue([("logs", request, len(events), time.monotonic())])
+
+    def _enqueue(self, batches) -> None:
         with self._ready:
             for batch in batches:
                 if len(self._queue) >= self._cfg.queue_size:

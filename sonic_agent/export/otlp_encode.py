@@ -18,6 +18,10 @@ when known `telegen.flow.tcp_flags`, `.dscp`, `.vlan`, `.sample_rate`, `telegen.
 `.session_id`, `.source_ports`, `.outer_src`, `.outer_dst` (the mirror stream), `telegen.erspan.type`; the record's time is the flow's
 last_seen. Requests carry at most `LOGS_PER_REQUEST` records (a collector's default gRPC
 receive limit is 4 MiB).
+
+SLO events (sonic_agent.slo): one log record each, `event_name` its event (`slo.budget.threshold`,
+`slo.burn_rate.alert`), severity WARN, body a one-line summary, attributes `telegen.slo.<field>`
+for each of the event's fields (burn rates as `telegen.slo.burn_rate.<window>`).
 """
 from __future__ import annotations
 
@@ -217,3 +221,20 @@ def encode_flows(snapshot: Snapshot, flows: List[FlowRecord]) -> Iterator[Export
                 if text:
                     add(key=key).value.string_value = text
         yield request
+
+
+def encode_events(snapshot: Snapshot, events) -> ExportLogsServiceRequest:
+    """One request of the SLO engine's events (dicts: event, slo, time, ... ; sonic_agent.slo.engine)."""
+    request = ExportLogsServiceRequest()
+    records = request.resource_logs.add(resource=resource(snapshot)).scope_logs.add(scope=SCOPE).log_records
+    now = int(snapshot.timestamp * 1e9)
+    for event in events:
+        record = records.add(time_unix_nano=now, observed_time_unix_nano=now, event_name=event["event"],
+                             severity_number=13, severity_text="WARN")
+        record.body.string_value = (f"{event['slo']}: {event['event']} {event.get('policy') or event.get('alert')} "
+                                    f"(budget remaining {event['remaining']:.3f})")
+        attrs = [(f"telegen.slo.{k}" if k != "slo" else "telegen.slo.name", v) for k, v in event.items()
+                 if k not in ("event", "burn_rates")]
+        attrs += [(f"telegen.slo.burn_rate.{w}", float(r)) for w, r in event.get("burn_rates", {}).items()]
+        record.attributes.extend(key_values(tuple(attrs)))
+    return request

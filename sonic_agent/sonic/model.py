@@ -255,7 +255,18 @@ class SwitchModel:
         return [vlan for view in self._views() for vlan in vlan_states(view)]
 
     def bgp_peers(self) -> List[BgpPeer]:
-        return [BgpPeer(n.address, n.vrf, n.name, n.asn, n.namespace) for n in self.bgp_neighbors()]
+        """Configured neighbors, each with the interface whose subnet holds its address (or its local_addr)."""
+        out = []
+        for view in self._views():
+            for n in view.bgp_neighbors.values():
+                local = view.local_ips.get(normalize_ip(n.local_addr) or "")
+                try:
+                    via = view.connected(ipaddress.ip_address(normalize_ip(n.address) or ""))
+                except ValueError:
+                    via = None
+                interface = via.interface if via else (local.interface if local else "")
+                out.append(BgpPeer(n.address, n.vrf, n.name, n.asn, n.namespace, interface))
+        return out
 
     def _client(self, namespace: str, db: str) -> redis.Redis:
         """One client per namespace and database for the reads at each tick (the followers have

@@ -3,6 +3,7 @@
 `PrometheusServer(tmp_path, "127.0.0.1:9110").start()`; with `netns="<lab>-sw"` Prometheus runs
 inside that network namespace (`ip netns exec`), so it scrapes an agent bound to the
 namespace's loopback, and the test's queries go out from a thread that entered the namespace.
+`rules=PATH` loads a rule file (evaluated every second, like the scrapes).
 """
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ def free_port() -> int:
 
 
 class PrometheusServer:
-    def __init__(self, workdir: Path, target: str, netns: Optional[str] = None):
+    def __init__(self, workdir: Path, target: str, netns: Optional[str] = None, rules: Optional[Path] = None):
         require(shutil.which("prometheus") is not None, "needs Debian's prometheus (apt-get install prometheus)")
         self.dir = workdir
         self.target = target
         self.netns = netns
+        self.rules = rules
         # A fresh namespace has nothing listening; in the host's, ask the kernel for a free port.
         self.url = f"http://127.0.0.1:{free_port() if netns is None else 9090}"
         self.proc = None
@@ -42,6 +44,7 @@ class PrometheusServer:
         config = self.dir / "prometheus.yml"
         config.write_text(
             "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+            + (f"rule_files: ['{self.rules}']\n" if self.rules else "") +
             f"scrape_configs:\n  - job_name: telegen\n    static_configs: [{{targets: ['{self.target}']}}]\n")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
@@ -65,8 +68,9 @@ class PrometheusServer:
     def targets(self) -> List[dict]:
         return self._get("/api/v1/targets").json()["data"]["activeTargets"]
 
-    def query(self, expr: str) -> List[dict]:
-        body = self._get("/api/v1/query", query=expr).json()
+    def query(self, expr: str, at: Optional[float] = None) -> List[dict]:
+        """The instant vector of `expr`, now or at Unix time `at`."""
+        body = self._get("/api/v1/query", query=expr, **({"time": repr(at)} if at is not None else {})).json()
         assert body["status"] == "success", body
         return body["data"]["result"]
 

@@ -90,13 +90,11 @@ def render(metrics: Dict[str, List], layout: LabLayout, started: float) -> List[
         lines.append(f"  {port:<16}{r.get('alias', ''):<8}{r.get('admin', '-'):<6}{r.get('oper', '-'):<6}"
                      f"{r.get('lag', ''):<16}{r.get('rx_pps', 0):>9.1f}{r.get('tx_pps', 0):>9.1f}   "
                      + " ".join(f"{c}={v:.0f}" for c, v in top))
-    streams = metrics.get("telegen_mirror_packets", [])
-    names = {(s.labels.get("outer_src"), s.labels.get("outer_dst")): s.labels.get("session")
-             for s in metrics.get("telegen_mirror_stream_info", [])}
-    if streams:
+    sessions = metrics.get("telegen_mirror_packets", [])
+    if sessions:
         lines += ["", "  mirror sessions:"] + [
-            f"    {names.get((s.labels.get('outer_src'), s.labels.get('outer_dst'))) or '?'} "
-            f"{s.labels.get('outer_src')}->{s.labels.get('outer_dst')} packets={s.value:.0f}" for s in streams]
+            f"    {s.labels.get('session') or '?'} {s.labels.get('outer_src')}->{s.labels.get('outer_dst')} packets={s.value:.0f}"
+            for s in sessions]
     return lines
 
 
