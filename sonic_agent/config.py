@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-import yaml
-
+from . import config_yaml
 from .errors import UserError
 from .listen import parse_listen
 
@@ -186,32 +185,34 @@ CHOICES = {
     "export.otlp.temporality": ("cumulative", "delta"),
 }
 
-# Numeric bounds: (low, high); a float field's low is exclusive (an interval of 0 would spin),
-# an int field's inclusive; high (None: unbounded) is always inclusive. A list's items share
-# the list's entry. The upper bounds keep a typo from sizing a map or ring the host cannot hold.
-RANGES: Dict[str, Tuple[float, Optional[float]]] = {
-    "tick_s": (0, 3600),
-    "sonic.reconnect_max_s": (0, None),
+# Numeric bounds (low, high), both inclusive; a list's items share the list's entry. Every
+# number has both: an interval's floor keeps a loop from spinning a core, its ceiling keeps a
+# wait within what threading and the clocks take (1e300 overflows them), a size's ceiling keeps
+# a typo from sizing a map or ring the host cannot hold or a kernel field cannot carry.
+RANGES: Dict[str, Tuple[float, float]] = {
+    "tick_s": (0.1, 3600),
+    "sonic.reconnect_max_s": (0.1, 3600),
     "probes.grpc_ports": (1, 65535),
     "probes.top_talkers": (1, 1 << 20),
-    "probes.top_talker_sample": (0, None),  # 0: no top-talker tracking
-    "probes.read_interval_s": (0, None),
+    "probes.top_talker_sample": (0, 1 << 16),  # 0: no top-talker tracking; the kernel's field is 32 bits
+    "probes.read_interval_s": (0.1, 3600),
     "mirror.max_flows": (1, 1 << 22),
-    "mirror.top_flows": (1, None),
+    "mirror.top_flows": (1, 1 << 16),
     "mirror.vendor_header_len": (0, 255),
     "mirror.ring_blocks": (1, 1024),
     "mirror.ring_block_kb": (PAGE_KB, 1 << 16),
-    "export.prometheus.max_series": (1, None),
-    "export.otlp.interval_s": (0, None),
-    "export.otlp.timeout_s": (0, None),
+    "export.prometheus.max_series": (1, 1 << 24),
+    "export.otlp.interval_s": (0.1, 86400),
+    "export.otlp.timeout_s": (0.1, 600),
     "export.otlp.queue_size": (1, 1 << 16),
-    "export.otlp.max_backoff_s": (0, None),
+    "export.otlp.max_backoff_s": (0.1, 3600),
     "export.gnmi.max_subscriptions": (1, 1024),
-    "families.*.refresh_s": (0, 86400),
+    "families.*.refresh_s": (0.1, 86400),
     "families.*.max_entries": (1, 1 << 22),
-    "host.refresh_s": (0, 86400),
+    "host.refresh_s": (0.1, 86400),
 }
 RING_MAX_KB = 1 << 20  # mirror.ring_blocks x mirror.ring_block_kb: resident, so at most 1 GiB
+YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 LISTENS = ("export.prometheus.listen", "export.gnmi.listen")
 
 
@@ -219,16 +220,7 @@ def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]]
     """Read the YAML file (if given), apply TELEGEN_* overrides, return a validated config."""
     raw: Dict[str, Any] = {}
     if path is not None:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise UserError(f"config: cannot read {path}: {exc.strerror}") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise UserError(f"config: {path}{where}: not valid YAML") from None
+        raw = config_yaml.read(path) or {}
         if not isinstance(raw, dict):
             raise UserError(f"config: {path}: top level must be a mapping")
     _apply_env(raw, os.environ if environ is None else environ)
@@ -256,8 +248,8 @@ def _apply_env(raw: Dict[str, Any], environ: Mapping[str, str]) -> None:
                 raise UserError(f"config: {name}: {part} is not a section")
             node = child
         try:
-            node[parts[-1]] = yaml.safe_load(value) if value != "" else None
-        except yaml.YAMLError:
+            node[parts[-1]] = config_yaml.parse(value, f"config: {name}") if value != "" else None
+        except UserError:  # not YAML: the text as it is (type-checked like any other value)
             node[parts[-1]] = value
 
 
@@ -270,7 +262,7 @@ def _build(cls: type, raw: Any, prefix: str, default: Any = None) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in known:
-            raise UserError(f"config: unknown key '{prefix}{key}'")
+            raise UserError(f"config: unknown key '{prefix}{str(key)[:60]}'")
     base = default if default is not None else cls()
     values = {}
     for f in dataclasses.fields(cls):
@@ -296,15 +288,22 @@ def _check(hint: Any, value: Any, path: str, default: Any = None) -> Any:
         if not isinstance(value, dict):
             raise UserError(f"config: {path}: expected a mapping, got {_type_name(value)}")
         return {str(k): _check(args[1], v, f"{path}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, str) and YAML12_FLOAT.fullmatch(value):
+        value = float(value)  # 1e-9: YAML 1.1 (PyYAML) wants a dot, YAML 1.2 and people do not
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise UserError(f"config: {path}: must be a finite number, got {_short(value)}") from None
     if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)  # e.g. a header value or a numeric-looking name
     if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
-        raise UserError(f"config: {path}: expected {hint.__name__}, got {_type_name(value)} {value!r}")
+        raise UserError(f"config: {path}: expected {hint.__name__}, got {_got(value)}")
+    if isinstance(value, str) and "\0" in value:
+        raise UserError(f"config: {path}: contains a NUL byte")
     choices = CHOICES.get(path)
     if choices and value not in choices:
-        raise UserError(f"config: {path}: must be one of {', '.join(choices)}, got {value!r}")
+        raise UserError(f"config: {path}: must be one of {', '.join(choices)}, got {_short(value)}")
     bounds = RANGES.get(path.split("[")[0]) or RANGES.get(re.sub(r"^(families)\.\w+\.", r"\1.*.", path))
     if bounds is not None:
         _check_range(value, bounds, path)
@@ -313,17 +312,29 @@ def _check(hint: Any, value: Any, path: str, default: Any = None) -> Any:
     return value
 
 
-def _check_range(value: float, bounds: Tuple[float, Optional[float]], path: str) -> None:
+def _check_range(value: float, bounds: Tuple[float, float], path: str) -> None:
     low, high = bounds
-    if isinstance(value, float):
-        if not math.isfinite(value):  # a wait of inf overflows, nan compares false
-            raise UserError(f"config: {path}: must be a finite number, got {value!r}")
-        if value <= low:
-            raise UserError(f"config: {path}: must be > {low}, got {value!r}")
-    elif value < low:
-        raise UserError(f"config: {path}: must be >= {low}, got {value!r}")
-    if high is not None and value > high:
-        raise UserError(f"config: {path}: must be <= {high}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):  # a wait of inf overflows, nan compares false
+        raise UserError(f"config: {path}: must be a finite number, got {value!r}")
+    if value < low:
+        raise UserError(f"config: {path}: must be >= {low}, got {_short(value)}")
+    if value > high:
+        raise UserError(f"config: {path}: must be <= {high}, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    """A scalar as an error shows it: its repr, cut (a YAML value can be as large as the file)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"a {value.bit_length()}-bit number"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _got(value: Any) -> str:
+    """What a value of the wrong type was: its type, and a scalar's (cut) repr."""
+    if isinstance(value, (list, dict)):
+        return _type_name(value)
+    return f"{_type_name(value)} {_short(value)}"
 
 
 def _type_name(value: Any) -> str:
