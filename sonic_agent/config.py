@@ -109,6 +109,11 @@ class GnmiConfig:
     username: Optional[str] = None
     password: Optional[str] = None
     max_subscriptions: int = 64  # Subscribe RPCs open at once; Get and Capabilities keep their own room
+    max_subscriptions_per_client: int = 8  # a client: its IPv4 address or IPv6 /64
+    max_paths: int = 64  # paths of one Get, subscriptions of one Subscribe
+    max_response_bytes: int = 16 << 20  # one Get's reply (and one Subscribe's initial updates)
+    first_request_timeout_s: float = 10.0  # a Subscribe must send its request within this
+    idle_timeout_s: float = 300.0  # a POLL subscription without a poll, a connection without an RPC
     tls: ServerTlsConfig = field(default_factory=ServerTlsConfig)
 
 
@@ -207,6 +212,11 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "export.otlp.queue_size": (1, 1 << 16),
     "export.otlp.max_backoff_s": (0.1, 3600),
     "export.gnmi.max_subscriptions": (1, 1024),
+    "export.gnmi.max_subscriptions_per_client": (1, 1024),
+    "export.gnmi.max_paths": (1, 4096),
+    "export.gnmi.max_response_bytes": (1 << 16, 1 << 30),
+    "export.gnmi.first_request_timeout_s": (0.1, 600),
+    "export.gnmi.idle_timeout_s": (1, 86400),
     "families.*.refresh_s": (0.1, 86400),
     "families.*.max_entries": (1, 1 << 22),
     "host.refresh_s": (0.1, 86400),
