@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     decode = verbs.add_parser("decode", help="decode ERSPAN/GRE/SPAN captures into flows")
     decode.add_argument("file", metavar="FILE", help="pcap or pcapng file")
     decode.add_argument("--format", choices=("table", "json"), default="table")
+    decode.add_argument("--anonymize-key", metavar="KEY", help="anonymise every address with Crypto-PAn "
+                        "(a 32-byte key file: AES key, then pad)")
     decode.set_defaults(handler="sonic_agent.decode:main")
     return parser
 

@@ -9,6 +9,7 @@ as a YAML scalar and type-checked like the file.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import re
 import mmap
@@ -81,10 +82,24 @@ class ServerTlsConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """What an exporter may see (sonic_agent.privacy): the top-level section, and per exporter
+    (`export.<name>.privacy`) the keys that differ from it."""
+
+    key_file: Optional[str] = None  # 32 bytes: the Crypto-PAn AES key, then its pad; also keys the hashes
+    anonymize: bool = False  # every exported IP address, prefix-preserving (Crypto-PAn)
+    exclude: List[str] = field(default_factory=list)  # prefixes whose flows and talkers are never exported
+    hash: List[str] = field(default_factory=list)  # text fields replaced by a keyed hash: device.hostname, ...
+    drop: List[str] = field(default_factory=list)  # text fields left out
+    cache_entries: int = 65536  # anonymised addresses kept (LRU)
+
+
+@dataclass
 class PrometheusConfig:
     enabled: bool = True
     listen: str = "127.0.0.1:9110"
     max_series: int = 50000
+    privacy: Optional[PrivacyConfig] = None  # None: the top-level privacy section
 
 
 @dataclass
@@ -100,6 +115,7 @@ class OtlpConfig:
     queue_size: int = 64
     max_backoff_s: float = 30.0
     tls: TlsConfig = field(default_factory=TlsConfig)
+    privacy: Optional[PrivacyConfig] = None
 
 
 @dataclass
@@ -115,6 +131,7 @@ class GnmiConfig:
     first_request_timeout_s: float = 10.0  # a Subscribe must send its request within this
     idle_timeout_s: float = 300.0  # a POLL subscription without a poll, a connection without an RPC
     tls: ServerTlsConfig = field(default_factory=ServerTlsConfig)
+    privacy: Optional[PrivacyConfig] = None
 
 
 @dataclass
@@ -179,6 +196,7 @@ class AgentConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     families: FamiliesConfig = field(default_factory=FamiliesConfig)
     host: HostConfig = field(default_factory=HostConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 CHOICES = {
@@ -220,10 +238,12 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "families.*.refresh_s": (0.1, 86400),
     "families.*.max_entries": (1, 1 << 22),
     "host.refresh_s": (0.1, 86400),
+    "privacy.cache_entries": (1, 1 << 22),
 }
 RING_MAX_KB = 1 << 20  # mirror.ring_blocks x mirror.ring_block_kb: resident, so at most 1 GiB
 YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 LISTENS = ("export.prometheus.listen", "export.gnmi.listen")
+EXPORTERS = ("prometheus", "otlp", "gnmi")
 
 
 def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> AgentConfig:
@@ -235,6 +255,11 @@ def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]]
             raise UserError(f"config: {path}: top level must be a mapping")
     _apply_env(raw, os.environ if environ is None else environ)
     cfg = _build(AgentConfig, raw, "")
+    for name in EXPORTERS:  # an exporter's own privacy keys override the top-level section's
+        own = (raw.get("export") or {}).get(name) or {}
+        if own.get("privacy") is not None:
+            section = getattr(cfg.export, name)
+            section.privacy = _build(PrivacyConfig, own["privacy"], f"export.{name}.privacy.", cfg.privacy)
     if cfg.mirror.enabled and not cfg.mirror.interface:
         raise UserError("config: mirror.interface: required when mirror.enabled is true")
     if cfg.mirror.ring_block_kb % PAGE_KB:
@@ -311,15 +336,30 @@ def _check(hint: Any, value: Any, path: str, default: Any = None) -> Any:
         raise UserError(f"config: {path}: expected {hint.__name__}, got {_got(value)}")
     if isinstance(value, str) and "\0" in value:
         raise UserError(f"config: {path}: contains a NUL byte")
-    choices = CHOICES.get(path)
+    rule = _rule_path(path)
+    choices = CHOICES.get(rule)
     if choices and value not in choices:
         raise UserError(f"config: {path}: must be one of {', '.join(choices)}, got {_short(value)}")
-    bounds = RANGES.get(path.split("[")[0]) or RANGES.get(re.sub(r"^(families)\.\w+\.", r"\1.*.", path))
+    bounds = RANGES.get(rule)
     if bounds is not None:
         _check_range(value, bounds, path)
-    if path in LISTENS:
+    if rule in LISTENS:
         parse_listen(value, f"config: {path}")
+    if rule == "privacy.exclude":
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise UserError(f"config: {path}: must be an IP prefix (10.0.0.0/8, 2001:db8::/32), "
+                            f"got {_short(value)}") from None
     return value
+
+
+def _rule_path(path: str) -> str:
+    """The key whose rules a value follows: a list's items the list's, every family's the
+    families.* ones, an exporter's privacy keys the top-level section's."""
+    path = path.split("[")[0]
+    path = re.sub(r"^families\.\w+\.", "families.*.", path)
+    return re.sub(r"^export\.\w+\.privacy\.", "privacy.", path)
 
 
 def _check_range(value: float, bounds: Tuple[float, float], path: str) -> None:

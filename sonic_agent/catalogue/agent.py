@@ -72,6 +72,12 @@ COUNTERS = (  # (name, part, meaning)
     ("gnmi_logins_throttled_total", "gnmi", "Calls refused unchecked: the client failed too many logins, it must wait."),
     ("gnmi_deadline_exceeded_total", "gnmi", "Gets stopped because the client's deadline passed or it left."),
     ("gnmi_internal_errors_total", "gnmi", "Calls that failed inside the agent (INTERNAL; one log line each, rate-limited)."),
+    ("privacy_flows_excluded", "privacy", "Flows of this Snapshot left out by the exporter's privacy.exclude."),
+    ("privacy_talkers_excluded", "privacy", "Top talkers of this Snapshot left out by the exporter's privacy.exclude."),
+    ("privacy_cache_hits_total", "privacy", "Addresses anonymised from the cache (privacy.cache_entries, LRU)."),
+    ("privacy_cache_misses_total", "privacy", "Addresses anonymised with Crypto-PAn (not in the cache)."),
+    ("privacy_cache_evictions_total", "privacy", "Anonymised addresses evicted from the cache by its bound."),
+    ("privacy_cache_entries", "privacy", "Anonymised addresses in the cache now."),
     ("gnmi_log_lines_suppressed_total", "gnmi", "gNMI warning lines held back by the rate limit (one per kind per 10 s)."),
 )
 
