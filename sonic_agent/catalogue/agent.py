@@ -65,6 +65,8 @@ COUNTERS = (  # (name, part, meaning)
     ("gnmi_idle_timeouts_total", "gnmi", "POLL subscriptions ended: no poll within export.gnmi.idle_timeout_s."),
     ("gnmi_refused_too_many_paths_total", "gnmi", "Gets and Subscribes refused: more than export.gnmi.max_paths paths."),
     ("gnmi_refused_response_too_large_total", "gnmi", "Gets refused: the reply exceeded export.gnmi.max_response_bytes."),
+    ("gnmi_refused_reply_budget_total", "gnmi", "Gets refused: the client's replies used export.gnmi.max_response_bytes "
+     "in the last 10 s."),
     ("gnmi_invalid_requests_total", "gnmi", "Requests refused as malformed (unknown encoding, path too long, "
      "unparseable, no subscription list)."),
     ("gnmi_unimplemented_total", "gnmi", "Calls refused as not offered (Set, encodings other than JSON and JSON_IETF)."),

@@ -19,7 +19,6 @@ from concurrent import futures
 from typing import Callable, Dict, Optional, Protocol
 
 import grpc
-from pygnmi.spec.v080 import gnmi_pb2_grpc
 
 from ..catalogue import CATALOGUE, Catalogue
 from ..config import GnmiConfig
@@ -27,7 +26,7 @@ from ..errors import UserError
 from ..listen import is_loopback, parse_listen
 from ..records import Snapshot
 from .gnmi_guard import UNARY_SLOTS
-from .gnmi_service import GnmiService
+from .gnmi_service import GnmiService, register
 from .tls_files import certificates, key_pair
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class GnmiServer:
                    ("grpc.max_concurrent_streams", cfg.max_subscriptions_per_client + UNARY_SLOTS)]
         self._server = grpc.server(futures.ThreadPoolExecutor(workers, thread_name_prefix="gnmi"),
                                    maximum_concurrent_rpcs=workers + QUEUED_RPCS, options=options)
-        gnmi_pb2_grpc.add_gNMIServicer_to_server(self.service, self._server)
+        register(self.service, self._server)
         self._log_filter = _OneLine(self.service)
 
     @staticmethod

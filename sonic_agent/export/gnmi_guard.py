@@ -7,7 +7,8 @@ total and `max_streams_per_client` per client, counted from before the first req
 `UNARY_SLOTS` at once, `UNARY_PER_CLIENT` per client, in worker threads streams cannot take.
 Logins that fail are counted and logged, and after `FREE_FAILURES` a client must wait before
 its next try (1 s doubling to 60 s): the wait is a refusal at once, never a sleeping worker.
-Per-client tables hold at most `MAX_CLIENTS` entries. Every refusal is counted (`counters`),
+A client's Get replies may total `max_response_bytes` per `BUDGET_REFILL_S` (building them
+is the CPU a Get costs). Per-client tables hold at most `MAX_CLIENTS` entries. Every refusal is counted (`counters`),
 and logged as one line without a traceback, at most once per kind every `LOG_INTERVAL_S`.
 """
 from __future__ import annotations
@@ -26,10 +27,11 @@ FREE_FAILURES = 3
 LOGIN_WAIT_S, LOGIN_WAIT_MAX_S = 1.0, 60.0
 MAX_CLIENTS = 4096
 LOG_INTERVAL_S = 10.0
+BUDGET_REFILL_S = 10.0  # a client's Get replies: at most max_response_bytes per this many seconds
 
 COUNTERS = ("gnmi_subscriptions_refused_total", "gnmi_refused_client_limit_total", "gnmi_refused_busy_total",
             "gnmi_first_request_timeouts_total", "gnmi_idle_timeouts_total", "gnmi_refused_too_many_paths_total",
-            "gnmi_refused_response_too_large_total", "gnmi_invalid_requests_total", "gnmi_unimplemented_total",
+            "gnmi_refused_response_too_large_total", "gnmi_refused_reply_budget_total", "gnmi_invalid_requests_total", "gnmi_unimplemented_total",
             "gnmi_login_failures_total", "gnmi_logins_throttled_total", "gnmi_deadline_exceeded_total",
             "gnmi_internal_errors_total", "gnmi_log_lines_suppressed_total")
 
@@ -103,6 +105,36 @@ class Admission:
     def open(self) -> int:
         with self._lock:
             return self._count
+
+
+class ReplyBudget:
+    """Bytes of Get replies per client: a bucket of `burst` bytes refilled over `refill_s`, so a
+    client's Gets cost at most that much building per second however often it asks (a reply
+    may overdraw the bucket; the client then waits until it is positive again)."""
+
+    def __init__(self, burst: int, refill_s: float = BUDGET_REFILL_S):
+        self.burst, self._rate = burst, burst / refill_s
+        self._clients: "OrderedDict[str, tuple]" = OrderedDict()  # client -> (bytes left, at)
+        self._lock = threading.Lock()
+
+    def _left(self, client: str, now: float) -> float:
+        left, at = self._clients.pop(client, (self.burst, now))
+        return min(self.burst, left + (now - at) * self._rate)
+
+    def wait_s(self, client: str) -> float:
+        """Seconds until `client` may ask again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            left = self._left(client, now)
+            self._clients[client] = (left, now)
+            return 0.0 if left > 0 else -left / self._rate
+
+    def spend(self, client: str, size: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._clients[client] = (self._left(client, now) - size, now)
+            while len(self._clients) > MAX_CLIENTS:
+                self._clients.popitem(last=False)
 
 
 class LoginThrottle:

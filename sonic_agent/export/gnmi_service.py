@@ -26,7 +26,8 @@ from .. import __version__
 from ..catalogue import CATALOGUE, Catalogue
 from ..config import GnmiConfig
 from ..records import Snapshot
-from .gnmi_guard import COUNTERS, UNARY_PER_CLIENT, UNARY_SLOTS, Admission, LoginThrottle, LogLimiter, client_of
+from .gnmi_guard import (COUNTERS, UNARY_PER_CLIENT, UNARY_SLOTS, Admission, LoginThrottle, LogLimiter, ReplyBudget,
+                         client_of)
 from .gnmi_paths import Pattern, from_proto, leaves, path_text, to_proto, typed_value
 from .gnmi_subscribe import IdleTimeout, Wakeup, run_subscription, timestamp_ns
 
@@ -35,6 +36,8 @@ GNMI_VERSION = "0.8.0"
 ENCODINGS = (gnmi_pb2.JSON, gnmi_pb2.JSON_IETF)
 MAX_PATH_ELEMS = 64
 MAX_KEYS = 16
+UPDATES_PER_CHUNK = 500
+GET_NOTIFICATION = gnmi_pb2.GetResponse.DESCRIPTOR.fields_by_name["notification"].number
 MODELS = [gnmi_pb2.ModelData(name="openconfig-interfaces", organization="OpenConfig working group", version="3.0.0"),
           gnmi_pb2.ModelData(name="openconfig-if-aggregate", organization="OpenConfig working group"),
           gnmi_pb2.ModelData(name="openconfig-qos", organization="OpenConfig working group"),
@@ -50,6 +53,7 @@ class GnmiService(gnmi_pb2_grpc.gNMIServicer):
         self._stream_room = Admission(cfg.max_subscriptions, cfg.max_subscriptions_per_client)
         self._unary_room = Admission(UNARY_SLOTS, UNARY_PER_CLIENT)
         self._logins = LoginThrottle()
+        self._replies = ReplyBudget(cfg.max_response_bytes)
         self._lock = threading.Lock()
         self._counters: Dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.log = LogLimiter(log, lambda: self.count("gnmi_log_lines_suppressed_total"))
@@ -149,27 +153,53 @@ class GnmiService(gnmi_pb2_grpc.gNMIServicer):
         with self._call(context, self._unary_room, "Get") as client:
             self._check_encoding(request.encoding, context, client)
             patterns = self._patterns(request.prefix, list(request.path) or [gnmi_pb2.Path()], context, client, "paths")
+            wait = self._replies.wait_s(client)
+            if wait > 0:
+                self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "gnmi_refused_reply_budget_total",
+                             f"Get: this client's replies used {self._cfg.max_response_bytes} bytes in the last "
+                             f"10 s (export.gnmi.max_response_bytes): retry in {wait:.1f} s", client)
             snap = self._snapshot_fn()
-            found: Dict[Pattern, list] = {}  # a path asked twice is selected once
+            found: Dict[Pattern, bytes] = {}  # a path asked twice is built once
             notifications, size = [], 0
-            for pattern in patterns:
-                if not context.is_active():  # the client's deadline passed, or it left: stop the work
-                    self._refuse(context, grpc.StatusCode.DEADLINE_EXCEEDED, "gnmi_deadline_exceeded_total",
-                                 "Get: the client's deadline passed", client)
-                if pattern not in found:
-                    found[pattern] = [gnmi_pb2.Update(path=to_proto(p), val=typed_value(leaf, request.encoding))
-                                      for p, leaf in (leaves(snap, [pattern], self._catalogue).items()
-                                                      if request.type != gnmi_pb2.GetRequest.CONFIG else ())]
-                if not found[pattern]:
-                    context.abort(grpc.StatusCode.NOT_FOUND, f"no data at {path_text(pattern)}")
-                notification = gnmi_pb2.Notification(timestamp=timestamp_ns(snap), update=found[pattern])
-                size += notification.ByteSize()
-                if size > self._cfg.max_response_bytes:
-                    self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED, "gnmi_refused_response_too_large_total",
-                                 f"Get: the reply exceeds {self._cfg.max_response_bytes} bytes "
-                                 "(export.gnmi.max_response_bytes): ask for less", client)
-                notifications.append(notification)
-            return gnmi_pb2.GetResponse(notification=notifications)
+            try:
+                for pattern in patterns:
+                    if not context.is_active():  # the client's deadline passed, or it left: stop the work
+                        self._refuse(context, grpc.StatusCode.DEADLINE_EXCEEDED, "gnmi_deadline_exceeded_total",
+                                     "Get: the client's deadline passed", client)
+                    if pattern not in found:
+                        found[pattern] = self._updates(snap, pattern, request, self._cfg.max_response_bytes - size)
+                    if not found[pattern]:
+                        context.abort(grpc.StatusCode.NOT_FOUND, f"no data at {path_text(pattern)}")
+                    notification = gnmi_pb2.Notification(timestamp=timestamp_ns(snap)).SerializeToString() + \
+                        found[pattern]
+                    size += len(notification)
+                    if size > self._cfg.max_response_bytes:
+                        self._refuse(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                     "gnmi_refused_response_too_large_total",
+                                     f"Get: the reply exceeds {self._cfg.max_response_bytes} bytes "
+                                     "(export.gnmi.max_response_bytes): ask for less", client)
+                    notifications.append(_field(GET_NOTIFICATION, notification))
+            finally:
+                self._replies.spend(client, size)
+            return b"".join(notifications)  # a serialized GetResponse (see register)
+
+    def _updates(self, snap: Snapshot, pattern: Pattern, request, room: int) -> bytes:
+        """The Updates under `pattern` serialized as a Notification's update field, built
+        UPDATES_PER_CHUNK at a time (serialized bytes, not message objects, are what is kept:
+        a message holds ten times its bytes) until they exceed `room` bytes."""
+        if request.type == gnmi_pb2.GetRequest.CONFIG:
+            return b""
+        chunks, size, pending = [], 0, []
+        for p, leaf in leaves(snap, [pattern], self._catalogue).items():
+            pending.append(gnmi_pb2.Update(path=to_proto(p), val=typed_value(leaf, request.encoding)))
+            if len(pending) == UPDATES_PER_CHUNK:
+                chunks.append(gnmi_pb2.Notification(update=pending).SerializeToString())
+                size, pending = size + len(chunks[-1]), []
+                if size > room:
+                    break
+        if pending:
+            chunks.append(gnmi_pb2.Notification(update=pending).SerializeToString())
+        return b"".join(chunks)  # serialized messages concatenated are one message, merged
 
     def Set(self, request, context):  # noqa: N802
         with self._call(context, self._unary_room, "Set") as client:
@@ -205,6 +235,39 @@ class GnmiService(gnmi_pb2_grpc.gNMIServicer):
             finally:
                 with self._lock:
                     self._streams.discard(wakeup)
+
+
+def _field(number: int, data: bytes) -> bytes:
+    """A length-delimited protobuf field: its key, its length, its bytes."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def register(service: GnmiService, server: grpc.Server) -> None:
+    """The gNMI service on `server`, as pygnmi's stubs add it, but for Get, whose reply is
+    assembled from serialized notifications and goes out as it is."""
+    handlers = {
+        "Capabilities": grpc.unary_unary_rpc_method_handler(
+            service.Capabilities, request_deserializer=gnmi_pb2.CapabilityRequest.FromString,
+            response_serializer=gnmi_pb2.CapabilityResponse.SerializeToString),
+        "Get": grpc.unary_unary_rpc_method_handler(
+            service.Get, request_deserializer=gnmi_pb2.GetRequest.FromString, response_serializer=bytes),
+        "Set": grpc.unary_unary_rpc_method_handler(
+            service.Set, request_deserializer=gnmi_pb2.SetRequest.FromString,
+            response_serializer=gnmi_pb2.SetResponse.SerializeToString),
+        "Subscribe": grpc.stream_stream_rpc_method_handler(
+            service.Subscribe, request_deserializer=gnmi_pb2.SubscribeRequest.FromString,
+            response_serializer=gnmi_pb2.SubscribeResponse.SerializeToString),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("gnmi.gNMI", handlers),))
 
 
 class _Requests:

@@ -197,6 +197,9 @@ def test_get_path_count_and_response_size_are_capped(make_server, clients, no_tr
     counters = server.agent_counters()
     assert (counters["gnmi_refused_too_many_paths_total"], counters["gnmi_refused_response_too_large_total"]) == (1, 1)
     assert len(legit.get(path("interfaces")).SerializeToString()) < 1 << 20  # what fits is served
+    # the attacker built 1 MiB of reply: its budget (max_response_bytes per 10 s) is spent
+    assert code_of(lambda: attacker.get(SYSTEM)) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert server.agent_counters()["gnmi_refused_reply_budget_total"] == 1
 
 
 def test_failed_calls_are_one_rate_limited_line_each_counted(make_server, clients, no_tracebacks):
