@@ -127,7 +127,7 @@ class GnmiConfig:
     max_subscriptions: int = 64  # Subscribe RPCs open at once; Get and Capabilities keep their own room
     max_subscriptions_per_client: int = 8  # a client: its IPv4 address or IPv6 /64
     max_paths: int = 64  # paths of one Get, subscriptions of one Subscribe
-    max_response_bytes: int = 16 << 20  # one Get's reply (and one Subscribe's initial updates)
+    max_response_bytes: int = 16 << 20  # one Get's reply; a client's Get replies per 10 s
     first_request_timeout_s: float = 10.0  # a Subscribe must send its request within this
     idle_timeout_s: float = 300.0  # a POLL subscription without a poll, a connection without an RPC
     tls: ServerTlsConfig = field(default_factory=ServerTlsConfig)

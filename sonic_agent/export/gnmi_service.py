@@ -4,8 +4,9 @@ Every call is admitted (gnmi_guard: per client and in total), authenticated (fai
 counted, logged and throttled), and checked before any work: a known encoding (an unknown
 value is INVALID_ARGUMENT, JSON and JSON_IETF are served, the others UNIMPLEMENTED), at most
 `max_paths` paths or subscriptions, paths of at most `MAX_PATH_ELEMS` elements of at most
-`MAX_KEYS` keys. A Get's reply stops at `max_response_bytes` (RESOURCE_EXHAUSTED), and its work
-stops when the client's deadline passes or it cancels. A Subscribe holds its place from the
+`MAX_KEYS` keys. A Get's reply stops at `max_response_bytes` (RESOURCE_EXHAUSTED; it is built
+as serialized bytes, so the cap bounds its memory), a client's replies may take that much per
+10 s, and a Get's work stops when the client's deadline passes or it cancels. A Subscribe holds its place from the
 start: its first request must come within `first_request_timeout_s`, a POLL subscription
 without a poll for `idle_timeout_s` ends (both DEADLINE_EXCEEDED). Set is UNIMPLEMENTED. Every
 refusal is counted and logged as one rate-limited line; an unexpected error is INTERNAL, one
