@@ -16,7 +16,6 @@ import mmap
 import os
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import config_yaml

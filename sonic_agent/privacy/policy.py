@@ -132,7 +132,7 @@ class PrivacyPolicy:
         if self._anonymizer is None:
             return f
         return _replace(f, src=self.address(f.src), dst=self.address(f.dst),
-                                   outer_src=self.address(f.outer_src), outer_dst=self.address(f.outer_dst))
+                        outer_src=self.address(f.outer_src), outer_dst=self.address(f.outer_dst))
 
     def stream(self, s):
         """A mirror stream's record (the agent's or the library's) with its outer addresses anonymised."""
