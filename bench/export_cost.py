@@ -13,6 +13,11 @@
    N = 1, 10, 50 gNMI SAMPLE streams at 1 s over every interface counter of the 64 ports; prints the agent's CPU seconds per wall second and the redis round trips and
    commands per tick (from `INFO commandstats`), which must not grow with N (sonic-gnmi's
    published figure for polling 5,724 counters at 1 s is +1 % CPU on an Atom C2558).
+With `--anonymize` every part runs through a privacy policy (Crypto-PAn on every address, the
+hostname, port descriptions, BGP and LLDP names hashed; sonic_agent.privacy), as an exporter
+with that policy sees it: the figures must stay those without, within noise (the addresses
+come back tick after tick, so they are the cache's; `anonymize_cold_100k_s` is the one-off
+cost of 100,000 flows' first anonymisation).
 Last line: `key=value ...`.
 """
 from __future__ import annotations
@@ -39,9 +44,10 @@ from pygnmi.spec.v080 import gnmi_pb2, gnmi_pb2_grpc
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sonic_agent.config import FamiliesConfig, PrometheusConfig  # noqa: E402
+from sonic_agent.config import FamiliesConfig, PrivacyConfig, PrometheusConfig  # noqa: E402
 from sonic_agent.export.otlp_encode import MetricsEncoder, encode_flows  # noqa: E402
 from sonic_agent.export.prometheus import PrometheusExporter  # noqa: E402
+from sonic_agent.privacy.policy import Policies  # noqa: E402
 from sonic_agent.sonic.dbconfig import load_database_config  # noqa: E402
 from tests.conftest import RedisServer  # noqa: E402
 from tests.export.sample import flow, sample_snapshot  # noqa: E402
@@ -50,12 +56,26 @@ from tests.sonic.generated import generate_platform, generate_switch, load_switc
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
                      "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+HASHED = ["device.hostname", "port.description", "bgp.name", "lldp.system_name"]
 
 
-def time_scrapes(snapshot, scrapes: int, fresh: bool):
-    """Median ms per scrape; `fresh`: a new Snapshot (nothing encoded yet) before each."""
+def privacy_section(workdir: Path) -> dict:
+    """The `privacy` config of --anonymize, with a fresh key file."""
+    key = workdir / "privacy.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o600)
+    return {"key_file": str(key), "anonymize": True, "hash": HASHED}
+
+
+def no_policy(snapshot):
+    return snapshot
+
+
+def time_scrapes(snapshot, scrapes: int, fresh: bool, view=no_policy):
+    """Median ms per scrape; `fresh`: a new Snapshot (nothing encoded yet) before each; `view`:
+    the exporter's privacy policy."""
     current = [snapshot]
-    exporter = PrometheusExporter(PrometheusConfig(listen="127.0.0.1:0"), lambda: current[0]).start()
+    exporter = PrometheusExporter(PrometheusConfig(listen="127.0.0.1:0"), lambda: view(current[0])).start()
     request = urllib.request.Request(f"http://127.0.0.1:{exporter.port}/metrics",
                                      headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"})
     try:
@@ -151,7 +171,7 @@ def agent_scrapes(port: int, scrapes: int):
     return statistics.median(samples[1:]) * 1000, series
 
 
-def gnmi_streams_cost(stream_counts, seconds: float):
+def gnmi_streams_cost(stream_counts, seconds: float, anonymize: bool):
     """The agent on a 64-port switch with every family: (scrape ms, series) and per N streams
     (agent CPU s per wall s, COUNTERS_DB round trips per tick, redis commands per tick, updates/s)."""
     workdir = Path(tempfile.mkdtemp(prefix="export-cost-"))
@@ -165,7 +185,7 @@ def gnmi_streams_cost(stream_counts, seconds: float):
         families = {name: {"refresh_s": 1.0} for name in FamiliesConfig.__dataclass_fields__}  # each tick: worst case,
         (workdir / "agent.yaml").write_text(yaml.safe_dump({  # and the same reads in every measured tick
             "log_level": "warning", "sonic": {"database_config": str(path)}, "probes": {"enabled": False},
-            "families": families,
+            "families": families, **({"privacy": privacy_section(workdir)} if anonymize else {}),
             "export": {"prometheus": {"listen": f"127.0.0.1:{prom_port}"},
                        "gnmi": {"enabled": True, "listen": f"127.0.0.1:{gnmi_port}"}}}))
         agent = subprocess.Popen([sys.executable, "-m", "sonic_agent", "run", "--config", str(workdir / "agent.yaml")],
@@ -221,28 +241,39 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=20)
     parser.add_argument("--streams", default="1,10,50", help="gNMI SAMPLE stream counts")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured per stream count")
+    parser.add_argument("--anonymize", action="store_true", help="everything through a privacy policy")
     args = parser.parse_args()
 
     snapshot = sample_snapshot(ports=args.ports, flows=100, queues=args.queues)
-    scrape_ms, gzip_bytes, series = time_scrapes(snapshot, args.scrapes, fresh=True)
-    cached_ms, _, _ = time_scrapes(snapshot, args.scrapes, fresh=False)
+    view, cold_s = no_policy, 0.0
+    if args.anonymize:
+        policy = Policies(PrivacyConfig(**privacy_section(Path(tempfile.mkdtemp(prefix="export-cost-")))),
+                          {"bench": None}).by_exporter["bench"]
+        view = policy.apply
+    scrape_ms, gzip_bytes, series = time_scrapes(snapshot, args.scrapes, fresh=True, view=view)
+    cached_ms, _, _ = time_scrapes(snapshot, args.scrapes, fresh=False, view=view)
     print(f"scrape: {series} series, median {scrape_ms:.1f} ms over {args.scrapes} scrapes of a new Snapshot "
           f"({cached_ms:.1f} ms of the same one), {gzip_bytes} bytes gzip")
 
     started = time.perf_counter()
-    _, points = MetricsEncoder("cumulative", time.time()).encode(snapshot)
+    _, points = MetricsEncoder("cumulative", time.time()).encode(view(dataclasses.replace(snapshot)))
     metrics_ms = (time.perf_counter() - started) * 1000
     print(f"otlp metrics: {points} points encoded in {metrics_ms:.1f} ms")
 
     flows = [flow(i) for i in range(args.flows)]
+    if args.anonymize:  # the first time each address is seen: Crypto-PAn itself
+        started = time.perf_counter()
+        view(dataclasses.replace(snapshot, flows=flows))
+        cold_s = time.perf_counter() - started
     started = time.perf_counter()
-    encoded = [req.SerializeToString() for req in encode_flows(snapshot, flows)]
+    flow_view = view(dataclasses.replace(snapshot, flows=flows))
+    encoded = [req.SerializeToString() for req in encode_flows(flow_view, flow_view.flows)]
     otlp_s = time.perf_counter() - started
     print(f"otlp logs: {args.flows} flows -> {len(encoded)} requests, {sum(map(len, encoded))} bytes, {otlp_s:.2f} s")
 
     counts = [int(n) for n in args.streams.split(",")]
     figures = []
-    per_stream, agent_ms, agent_series = gnmi_streams_cost(counts, args.seconds)
+    per_stream, agent_ms, agent_series = gnmi_streams_cost(counts, args.seconds, args.anonymize)
     print(f"agent: 64-port switch with every family, {agent_series} series: median scrape {agent_ms:.1f} ms "
           f"(a new Snapshot each)")
     for n, (cpu, trips, calls, updates) in per_stream.items():
@@ -252,7 +283,8 @@ def main() -> int:
         figures.append(f"cpu_{n}={cpu:.3f} redis_trips_{n}={trips:.2f} redis_cmds_{n}={calls:.1f}")
     print(f"scrape_ms={scrape_ms:.1f} scrape_cached_ms={cached_ms:.1f} agent_scrape_ms={agent_ms:.1f} "
           f"agent_series={agent_series} otlp_100k_s={otlp_s:.2f} "
-          f"otlp_metrics_ms={metrics_ms:.1f} " + " ".join(figures))
+          f"otlp_metrics_ms={metrics_ms:.1f} anonymize={int(args.anonymize)} anonymize_cold_100k_s={cold_s:.2f} "
+          + " ".join(figures))
     return 0
 
 

@@ -26,8 +26,26 @@ def non_negative(text: str) -> int:
     return value
 
 
+def seconds(text: str) -> float:
+    """A wait in seconds: finite, 0..86400 (time.sleep refuses negatives and overflows on 1e300)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not 0 <= value <= 86400:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be 0..86400 seconds, got {text[:40]}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line naming it (and exit 2), as every other bad input is."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="telegen-sonic", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="telegen-sonic", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"telegen-sonic {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -49,12 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     traffic = lab_verbs.add_parser("traffic", help="send traffic from the lab's neighbors")
     traffic.add_argument("--kind", choices=("control", "data", "mirror"), default="control")
     traffic.add_argument("--count", type=non_negative, default=1, help="rounds to send (0: until stopped)")
-    traffic.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
+    traffic.add_argument("--interval", type=seconds, default=1.0, help="seconds between rounds (0..86400)")
     traffic.add_argument("--erspan", choices=("2", "3"), default="2", help="mirror encapsulation")
     traffic.set_defaults(handler=f"{LAB_PACKAGE}.traffic:main")
     demo = lab_verbs.add_parser("run", help="lab up, agent, live terminal view; Ctrl-C tears down")
     demo.add_argument("--config-db", metavar="FILE", help="SONiC CONFIG_DB dump (default: built-in lab)")
-    demo.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: until Ctrl-C)")
+    demo.add_argument("--duration", type=seconds, default=0, help="stop after N seconds (0: until Ctrl-C)")
     demo.set_defaults(handler=f"{LAB_PACKAGE}.demo:main")
 
     slo = verbs.add_parser("slo", help="SLOs: rules for Prometheus, a Sloth spec, maintenance windows")
@@ -90,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     decode = verbs.add_parser("decode", help="decode ERSPAN/GRE/SPAN captures into flows")
     decode.add_argument("file", metavar="FILE", help="pcap or pcapng file")
     decode.add_argument("--format", choices=("table", "json"), default="table")
+    decode.add_argument("--anonymize-key", metavar="KEY", help="anonymise every address with Crypto-PAn "
+                        "(a 32-byte key file: AES key, then pad)")
     decode.set_defaults(handler="sonic_agent.decode:main")
     return parser
 

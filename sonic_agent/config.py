@@ -9,17 +9,16 @@ as a YAML scalar and type-checked like the file.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import re
 import mmap
 import os
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-import yaml
-
+from . import config_yaml
 from .errors import UserError
 from .listen import parse_listen
 from .slo.spec import SloConfig, validate as validate_slo
@@ -83,10 +82,24 @@ class ServerTlsConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """What an exporter may see (sonic_agent.privacy): the top-level section, and per exporter
+    (`export.<name>.privacy`) the keys that differ from it."""
+
+    key_file: Optional[str] = None  # 32 bytes: the Crypto-PAn AES key, then its pad; also keys the hashes
+    anonymize: bool = False  # every exported IP address, prefix-preserving (Crypto-PAn)
+    exclude: List[str] = field(default_factory=list)  # prefixes whose flows and talkers are never exported
+    hash: List[str] = field(default_factory=list)  # text fields replaced by a keyed hash: device.hostname, ...
+    drop: List[str] = field(default_factory=list)  # text fields left out
+    cache_entries: int = 65536  # anonymised addresses kept (LRU)
+
+
+@dataclass
 class PrometheusConfig:
     enabled: bool = True
     listen: str = "127.0.0.1:9110"
     max_series: int = 50000
+    privacy: Optional[PrivacyConfig] = None  # None: the top-level privacy section
 
 
 @dataclass
@@ -102,6 +115,7 @@ class OtlpConfig:
     queue_size: int = 64
     max_backoff_s: float = 30.0
     tls: TlsConfig = field(default_factory=TlsConfig)
+    privacy: Optional[PrivacyConfig] = None
 
 
 @dataclass
@@ -111,7 +125,13 @@ class GnmiConfig:
     username: Optional[str] = None
     password: Optional[str] = None
     max_subscriptions: int = 64  # Subscribe RPCs open at once; Get and Capabilities keep their own room
+    max_subscriptions_per_client: int = 8  # a client: its IPv4 address or IPv6 /64
+    max_paths: int = 64  # paths of one Get, subscriptions of one Subscribe
+    max_response_bytes: int = 16 << 20  # one Get's reply; a client's Get replies per 10 s
+    first_request_timeout_s: float = 10.0  # a Subscribe must send its request within this
+    idle_timeout_s: float = 300.0  # a POLL subscription without a poll, a connection without an RPC
     tls: ServerTlsConfig = field(default_factory=ServerTlsConfig)
+    privacy: Optional[PrivacyConfig] = None
 
 
 @dataclass
@@ -184,6 +204,7 @@ class AgentConfig:
     families: FamiliesConfig = field(default_factory=FamiliesConfig)
     host: HostConfig = field(default_factory=HostConfig)
     slo: SloConfig = field(default_factory=SloConfig)  # SLOs, error budgets and their policies (sonic_agent.slo)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 CHOICES = {
@@ -195,53 +216,58 @@ CHOICES = {
     "export.otlp.temporality": ("cumulative", "delta"),
 }
 
-# Numeric bounds: (low, high); a float field's low is exclusive (an interval of 0 would spin),
-# an int field's inclusive; high (None: unbounded) is always inclusive. A list's items share
-# the list's entry. The upper bounds keep a typo from sizing a map or ring the host cannot hold.
-RANGES: Dict[str, Tuple[float, Optional[float]]] = {
-    "tick_s": (0, 3600),
-    "sonic.reconnect_max_s": (0, None),
+# Numeric bounds (low, high), both inclusive; a list's items share the list's entry. Every
+# number has both: an interval's floor keeps a loop from spinning a core, its ceiling keeps a
+# wait within what threading and the clocks take (1e300 overflows them), a size's ceiling keeps
+# a typo from sizing a map or ring the host cannot hold or a kernel field cannot carry.
+RANGES: Dict[str, Tuple[float, float]] = {
+    "tick_s": (0.1, 3600),
+    "sonic.reconnect_max_s": (0.1, 3600),
     "probes.grpc_ports": (1, 65535),
     "probes.top_talkers": (1, 1 << 20),
-    "probes.top_talker_sample": (0, None),  # 0: no top-talker tracking
-    "probes.read_interval_s": (0, None),
+    "probes.top_talker_sample": (0, 1 << 16),  # 0: no top-talker tracking; the kernel's field is 32 bits
+    "probes.read_interval_s": (0.1, 3600),
     "mirror.max_flows": (1, 1 << 22),
-    "mirror.top_flows": (1, None),
+    "mirror.top_flows": (1, 1 << 16),
     "mirror.vendor_header_len": (0, 255),
     "mirror.ring_blocks": (1, 1024),
     "mirror.ring_block_kb": (PAGE_KB, 1 << 16),
-    "export.prometheus.max_series": (1, None),
-    "export.otlp.interval_s": (0, None),
-    "export.otlp.timeout_s": (0, None),
+    "export.prometheus.max_series": (1, 1 << 24),
+    "export.otlp.interval_s": (0.1, 86400),
+    "export.otlp.timeout_s": (0.1, 600),
     "export.otlp.queue_size": (1, 1 << 16),
-    "export.otlp.max_backoff_s": (0, None),
+    "export.otlp.max_backoff_s": (0.1, 3600),
     "export.gnmi.max_subscriptions": (1, 1024),
-    "families.*.refresh_s": (0, 86400),
+    "export.gnmi.max_subscriptions_per_client": (1, 1024),
+    "export.gnmi.max_paths": (1, 4096),
+    "export.gnmi.max_response_bytes": (1 << 16, 1 << 30),
+    "export.gnmi.first_request_timeout_s": (0.1, 600),
+    "export.gnmi.idle_timeout_s": (1, 86400),
+    "families.*.refresh_s": (0.1, 86400),
     "families.*.max_entries": (1, 1 << 22),
-    "host.refresh_s": (0, 86400),
+    "host.refresh_s": (0.1, 86400),
+    "privacy.cache_entries": (1, 1 << 22),
 }
 RING_MAX_KB = 1 << 20  # mirror.ring_blocks x mirror.ring_block_kb: resident, so at most 1 GiB
+YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 LISTENS = ("export.prometheus.listen", "export.gnmi.listen")
+EXPORTERS = ("prometheus", "otlp", "gnmi")
 
 
 def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> AgentConfig:
     """Read the YAML file (if given), apply TELEGEN_* overrides, return a validated config."""
     raw: Dict[str, Any] = {}
     if path is not None:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise UserError(f"config: cannot read {path}: {exc.strerror}") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise UserError(f"config: {path}{where}: not valid YAML") from None
+        raw = config_yaml.read(path) or {}
         if not isinstance(raw, dict):
             raise UserError(f"config: {path}: top level must be a mapping")
     _apply_env(raw, os.environ if environ is None else environ)
     cfg = _build(AgentConfig, raw, "")
+    for name in EXPORTERS:  # an exporter's own privacy keys override the top-level section's
+        own = (raw.get("export") or {}).get(name) or {}
+        if own.get("privacy") is not None:
+            section = getattr(cfg.export, name)
+            section.privacy = _build(PrivacyConfig, own["privacy"], f"export.{name}.privacy.", cfg.privacy)
     if cfg.mirror.enabled and not cfg.mirror.interface:
         raise UserError("config: mirror.interface: required when mirror.enabled is true")
     if cfg.mirror.ring_block_kb % PAGE_KB:
@@ -266,8 +292,8 @@ def _apply_env(raw: Dict[str, Any], environ: Mapping[str, str]) -> None:
                 raise UserError(f"config: {name}: {part} is not a section")
             node = child
         try:
-            node[parts[-1]] = yaml.safe_load(value) if value != "" else None
-        except yaml.YAMLError:
+            node[parts[-1]] = config_yaml.parse(value, f"config: {name}") if value != "" else None
+        except UserError:  # not YAML: the text as it is (type-checked like any other value)
             node[parts[-1]] = value
 
 
@@ -280,7 +306,7 @@ def _build(cls: type, raw: Any, prefix: str, default: Any = None) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in known:
-            raise UserError(f"config: unknown key '{prefix}{key}'")
+            raise UserError(f"config: unknown key '{prefix}{str(key)[:60]}'")
     base = default if default is not None else cls()
     values = {}
     for f in dataclasses.fields(cls):
@@ -306,34 +332,68 @@ def _check(hint: Any, value: Any, path: str, default: Any = None) -> Any:
         if not isinstance(value, dict):
             raise UserError(f"config: {path}: expected a mapping, got {_type_name(value)}")
         return {str(k): _check(args[1], v, f"{path}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, str) and YAML12_FLOAT.fullmatch(value):
+        value = float(value)  # 1e-9: YAML 1.1 (PyYAML) wants a dot, YAML 1.2 and people do not
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise UserError(f"config: {path}: must be a finite number, got {_short(value)}") from None
     if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)  # e.g. a header value or a numeric-looking name
     if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
-        raise UserError(f"config: {path}: expected {hint.__name__}, got {_type_name(value)} {value!r}")
-    choices = CHOICES.get(path)
+        raise UserError(f"config: {path}: expected {hint.__name__}, got {_got(value)}")
+    if isinstance(value, str) and "\0" in value:
+        raise UserError(f"config: {path}: contains a NUL byte")
+    rule = _rule_path(path)
+    choices = CHOICES.get(rule)
     if choices and value not in choices:
-        raise UserError(f"config: {path}: must be one of {', '.join(choices)}, got {value!r}")
-    bounds = RANGES.get(path.split("[")[0]) or RANGES.get(re.sub(r"^(families)\.\w+\.", r"\1.*.", path))
+        raise UserError(f"config: {path}: must be one of {', '.join(choices)}, got {_short(value)}")
+    bounds = RANGES.get(rule)
     if bounds is not None:
         _check_range(value, bounds, path)
-    if path in LISTENS:
+    if rule in LISTENS:
         parse_listen(value, f"config: {path}")
+    if rule == "privacy.exclude":
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise UserError(f"config: {path}: must be an IP prefix (10.0.0.0/8, 2001:db8::/32), "
+                            f"got {_short(value)}") from None
     return value
 
 
-def _check_range(value: float, bounds: Tuple[float, Optional[float]], path: str) -> None:
+def _rule_path(path: str) -> str:
+    """The key whose rules a value follows: a list's items the list's, every family's the
+    families.* ones, an exporter's privacy keys the top-level section's."""
+    path = path.split("[")[0]
+    path = re.sub(r"^families\.\w+\.", "families.*.", path)
+    return re.sub(r"^export\.\w+\.privacy\.", "privacy.", path)
+
+
+def _check_range(value: float, bounds: Tuple[float, float], path: str) -> None:
     low, high = bounds
-    if isinstance(value, float):
-        if not math.isfinite(value):  # a wait of inf overflows, nan compares false
-            raise UserError(f"config: {path}: must be a finite number, got {value!r}")
-        if value <= low:
-            raise UserError(f"config: {path}: must be > {low}, got {value!r}")
-    elif value < low:
-        raise UserError(f"config: {path}: must be >= {low}, got {value!r}")
-    if high is not None and value > high:
-        raise UserError(f"config: {path}: must be <= {high}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):  # a wait of inf overflows, nan compares false
+        raise UserError(f"config: {path}: must be a finite number, got {value!r}")
+    if value < low:
+        raise UserError(f"config: {path}: must be >= {low}, got {_short(value)}")
+    if value > high:
+        raise UserError(f"config: {path}: must be <= {high}, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    """A scalar as an error shows it: its repr, cut (a YAML value can be as large as the file)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"a {value.bit_length()}-bit number"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _got(value: Any) -> str:
+    """What a value of the wrong type was: its type, and a scalar's (cut) repr."""
+    if isinstance(value, (list, dict)):
+        return _type_name(value)
+    return f"{_type_name(value)} {_short(value)}"
 
 
 def _type_name(value: Any) -> str:

@@ -1,9 +1,12 @@
-"""`telegen-sonic decode FILE [--format table|json]`: a pcap/pcapng of mirror traffic to flows.
+"""`telegen-sonic decode FILE [--format table|json] [--anonymize-key KEY]`: a pcap/pcapng of mirror
+traffic to flows.
 
 ERSPAN I/II/III, GRE 0x8949/0x6558/IP and raw SPAN captures (a file without any mirror
 stream is read as SPAN). Flows are per mirror stream: the table names each flow's outer
 source (the switch that mirrored it). JSON is one object: `flows`, `sessions`, `stats`; null
-where a field does not apply. Decoding is the `erspan` library's; this module only formats.
+where a field does not apply. With `--anonymize-key` (a 32-byte Crypto-PAn key file, as the
+agent's `privacy.key_file`) every address, inner and outer, is anonymised prefix-preserving.
+Decoding is the `erspan` library's; this module only formats.
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ def main(args) -> int:
         raise UserError(f"{args.file}: {exc.strerror or exc}") from None
     flows = sorted(collector.flows(), key=lambda f: (-f.bytes, -f.packets, f.src, f.dst))
     sessions = collector.sessions()
+    if args.anonymize_key:
+        policy = anonymizing_policy(args.anonymize_key)
+        flows, sessions = [policy.flow(f) for f in flows], [policy.stream(s) for s in sessions]
     stats = collector.stats()
     if args.format == "json":
         document = {"flows": [asdict(f) for f in flows],
@@ -37,6 +43,14 @@ def main(args) -> int:
     else:
         sys.stdout.write(render_tables(flows, sessions, stats))
     return 0
+
+
+def anonymizing_policy(key_file: str):
+    from .config import PrivacyConfig
+    from .privacy.cryptopan import Anonymizer
+    from .privacy.policy import PrivacyPolicy, read_key
+    anonymizer = Anonymizer(read_key(key_file, "--anonymize-key"), entries=1 << 16)
+    return PrivacyPolicy(PrivacyConfig(anonymize=True), "--anonymize-key", anonymizer, None)
 
 
 def tcp_flag_letters(flags) -> str:

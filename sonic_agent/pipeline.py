@@ -5,13 +5,16 @@
     port probes (XDP ingress, TC egress) -> per-CPU kernel maps     \
     mirror copies (XDP or AF_PACKET)     -> flow table, sessions     >  SONiC model  ->  Snapshot  ->  Prometheus
     COUNTERS_DB (SONiC's own counters)   -> one round trip per ns   /   (redis, live)   (one per     OTLP, gNMI
-                                                                                         tick)
+                                                                                         tick)    (each through
+                                                                                                   its privacy policy)
 
 Kernel maps and the flow table are the aggregates. Every tick (`tick_s`) the SnapshotFeed
 reads each source once into one Snapshot that every exporter shares; the catalogue
-(sonic_agent.catalogue) says what each encoder makes of it. A model change re-labels the
-current Snapshot at once (a removed port or session disappears from every output), drives
-the probes (attach/detach as ports come and go) and wakes gNMI ON_CHANGE streams.
+(sonic_agent.catalogue) says what each encoder makes of it; each exporter sees it through
+its privacy policy (sonic_agent.privacy: one redacted Snapshot per Snapshot and policy). A
+model change re-labels the current Snapshot at once (a removed port or session disappears
+from every output), drives the probes (attach/detach as ports come and go) and wakes gNMI
+ON_CHANGE streams.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from .catalogue import CATALOGUE, Catalogue
-from .config import AgentConfig
+from .config import EXPORTERS, AgentConfig
+from .privacy.policy import Policies
 from .records import MirrorReading, ProbeReading, Snapshot
 from .hoststats import HostReader
 from .snapshots import SnapshotFeed
@@ -51,15 +55,18 @@ class Pipeline:
         self.exporters: List = []
         self._started_exporters: List = []
         export = cfg.export
+        # Each exporter reads the feed's Snapshot through its privacy policy (raw when it has none).
+        self.privacy = Policies(cfg.privacy, {name: getattr(export, name).privacy for name in EXPORTERS}, catalogue)
+        view = {name: self.privacy.wrap(name, self.feed.current) for name in EXPORTERS}
         if export.prometheus.enabled:
             from .export.prometheus import PrometheusExporter
-            self.exporters.append(PrometheusExporter(export.prometheus, self.feed.current, catalogue))
+            self.exporters.append(PrometheusExporter(export.prometheus, view["prometheus"], catalogue))
         if export.otlp.enabled:
             from .export.otlp import OtlpExporter
-            self.exporters.append(OtlpExporter(export.otlp, self.feed.current, catalogue))
+            self.exporters.append(OtlpExporter(export.otlp, view["otlp"], catalogue))
         if export.gnmi.enabled:
             from .export.gnmi import GnmiServer
-            self.exporters.append(GnmiServer(export.gnmi, self.feed.current, self.feed.subscribe, catalogue=catalogue))
+            self.exporters.append(GnmiServer(export.gnmi, view["gnmi"], self.feed.subscribe, catalogue=catalogue))
         self.slo = None  # SLOs counted from every Snapshot, exported with the next (sonic_agent.slo)
         if cfg.slo.objectives:
             from .slo.engine import engine_for

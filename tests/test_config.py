@@ -88,13 +88,13 @@ def test_bpf_object_dir_is_outside_the_config_namespace(tmp_path, monkeypatch):
     ("mirror.max_flows", "-5", "mirror.max_flows: must be >= 1, got -5"),
     ("mirror.max_flows", "100000000", "mirror.max_flows: must be <= 4194304, got 100000000"),
     ("export.otlp.queue_size", "0", "export.otlp.queue_size: must be >= 1, got 0"),
-    ("export.otlp.interval_s", "0", "export.otlp.interval_s: must be > 0, got 0.0"),
-    ("probes.read_interval_s", "0", "probes.read_interval_s: must be > 0, got 0.0"),
+    ("export.otlp.interval_s", "0", "export.otlp.interval_s: must be >= 0.1, got 0.0"),
+    ("probes.read_interval_s", "0", "probes.read_interval_s: must be >= 0.1, got 0.0"),
     ("probes.read_interval_s", ".nan", "probes.read_interval_s: must be a finite number, got nan"),
     ("export.otlp.interval_s", ".inf", "export.otlp.interval_s: must be a finite number, got inf"),
     ("probes.grpc_ports", "[8080, 70000]", "probes.grpc_ports[1]: must be <= 65535, got 70000"),
     ("probes.top_talker_sample", "-1", "probes.top_talker_sample: must be >= 0, got -1"),
-    ("sonic.reconnect_max_s", "-1", "sonic.reconnect_max_s: must be > 0, got -1.0"),
+    ("sonic.reconnect_max_s", "-1", "sonic.reconnect_max_s: must be >= 0.1, got -1.0"),
     ("mirror.vendor_header_len", "256", "mirror.vendor_header_len: must be <= 255, got 256"),
     ("mirror.ring_blocks", "0", "mirror.ring_blocks: must be >= 1, got 0"),
     ("mirror.ring_block_kb", "1", f"mirror.ring_block_kb: must be >= {PAGE_KB}, got 1"),
@@ -117,10 +117,10 @@ def test_ring_memory_is_bounded():
 
 def test_edges_of_the_ranges_are_accepted():
     cfg = load_config(None, environ={"TELEGEN_MIRROR__MAX_FLOWS": "1", "TELEGEN_EXPORT__OTLP__QUEUE_SIZE": "1",
-                                     "TELEGEN_PROBES__READ_INTERVAL_S": "0.01", "TELEGEN_PROBES__GRPC_PORTS": "[1, 65535]",
+                                     "TELEGEN_PROBES__READ_INTERVAL_S": "0.1", "TELEGEN_PROBES__GRPC_PORTS": "[1, 65535]",
                                      "TELEGEN_MIRROR__VENDOR_HEADER_LEN": "0",
                                      "TELEGEN_EXPORT__PROMETHEUS__LISTEN": "127.0.0.1:0"})
-    assert (cfg.mirror.max_flows, cfg.export.otlp.queue_size, cfg.probes.read_interval_s) == (1, 1, 0.01)
+    assert (cfg.mirror.max_flows, cfg.export.otlp.queue_size, cfg.probes.read_interval_s) == (1, 1, 0.1)
     assert cfg.probes.grpc_ports == [1, 65535] and cfg.export.prometheus.listen == "127.0.0.1:0"
 
 

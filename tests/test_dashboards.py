@@ -12,14 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
 
 from telegen_lab.topology import MGMT_PORT
 from tests.conftest import REPO, built_in_lab, wait_until
-from tests.export.prometheus_peer import PrometheusServer, enter_netns
+from tests.export.prometheus_peer import PrometheusServer
 from tests.probes.conftest import netns
 
 BUILDER = REPO / "dashboards" / "switch_overview.py"

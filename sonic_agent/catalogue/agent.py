@@ -77,6 +77,29 @@ COUNTERS = (  # (name, part, meaning)
     ("slo_state_compactions_total", "slo", "History compactions (the journal folded into the history file)."),
     ("gnmi_subscriptions", "gnmi", "Subscribe RPCs open now."),
     ("gnmi_subscriptions_refused_total", "gnmi", "Subscribe RPCs refused: export.gnmi.max_subscriptions were open."),
+    ("gnmi_refused_client_limit_total", "gnmi", "RPCs refused: the client had its share open (Subscribe: "
+     "export.gnmi.max_subscriptions_per_client; Get, Capabilities: 4)."),
+    ("gnmi_refused_busy_total", "gnmi", "Get and Capabilities refused: 8 were being served."),
+    ("gnmi_first_request_timeouts_total", "gnmi", "Subscribes ended: no request within export.gnmi.first_request_timeout_s."),
+    ("gnmi_idle_timeouts_total", "gnmi", "POLL subscriptions ended: no poll within export.gnmi.idle_timeout_s."),
+    ("gnmi_refused_too_many_paths_total", "gnmi", "Gets and Subscribes refused: more than export.gnmi.max_paths paths."),
+    ("gnmi_refused_response_too_large_total", "gnmi", "Gets refused: the reply exceeded export.gnmi.max_response_bytes."),
+    ("gnmi_refused_reply_budget_total", "gnmi", "Gets refused: the client's replies used export.gnmi.max_response_bytes "
+     "in the last 10 s."),
+    ("gnmi_invalid_requests_total", "gnmi", "Requests refused as malformed (unknown encoding, path too long, "
+     "unparseable, no subscription list)."),
+    ("gnmi_unimplemented_total", "gnmi", "Calls refused as not offered (Set, encodings other than JSON and JSON_IETF)."),
+    ("gnmi_login_failures_total", "gnmi", "Calls with a wrong or missing username/password."),
+    ("gnmi_logins_throttled_total", "gnmi", "Calls refused unchecked: the client failed too many logins, it must wait."),
+    ("gnmi_deadline_exceeded_total", "gnmi", "Gets stopped because the client's deadline passed or it left."),
+    ("gnmi_internal_errors_total", "gnmi", "Calls that failed inside the agent (INTERNAL; one log line each, rate-limited)."),
+    ("privacy_flows_excluded", "privacy", "Flows of this Snapshot left out by the exporter's privacy.exclude."),
+    ("privacy_talkers_excluded", "privacy", "Top talkers of this Snapshot left out by the exporter's privacy.exclude."),
+    ("privacy_cache_hits_total", "privacy", "Addresses anonymised from the cache (privacy.cache_entries, LRU)."),
+    ("privacy_cache_misses_total", "privacy", "Addresses anonymised with Crypto-PAn (not in the cache)."),
+    ("privacy_cache_evictions_total", "privacy", "Anonymised addresses evicted from the cache by its bound."),
+    ("privacy_cache_entries", "privacy", "Anonymised addresses in the cache now."),
+    ("gnmi_log_lines_suppressed_total", "gnmi", "gNMI warning lines held back by the rate limit (one per kind per 10 s)."),
 )
 
 

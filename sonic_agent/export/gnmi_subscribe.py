@@ -105,10 +105,16 @@ def timestamp_ns(snap: Snapshot) -> int:
     return int(snap.timestamp * 1e9) or time.time_ns()
 
 
+class IdleTimeout(Exception):
+    """A POLL subscription had no poll for its idle time."""
+
+
 def run_subscription(request: gnmi_pb2.SubscriptionList, patterns: List[Pattern], snapshot_fn: Callable[[], Snapshot],
-                     wakeup: Wakeup, catalogue: Catalogue = CATALOGUE) -> Iterator[gnmi_pb2.SubscribeResponse]:
+                     wakeup: Wakeup, catalogue: Catalogue = CATALOGUE, idle_s: Optional[float] = None
+                     ) -> Iterator[gnmi_pb2.SubscribeResponse]:
     """The responses of one Subscribe RPC, ending when the mode says so or `wakeup.end()`;
-    `wakeup.change()` means a new Snapshot is out."""
+    `wakeup.change()` means a new Snapshot is out. A POLL subscription raises IdleTimeout when
+    `idle_s` (None: never) pass without a poll."""
     streams = [s for sub, pattern in zip(request.subscription, patterns) for s in streams_for(sub, pattern)]
     snap = snapshot_fn()
     now = time.monotonic()
@@ -124,14 +130,21 @@ def run_subscription(request: gnmi_pb2.SubscriptionList, patterns: List[Pattern]
         return
     poll = request.mode == gnmi_pb2.SubscriptionList.POLL
     samplers = [s for s in streams if s.sampled]
+    last_poll = time.monotonic()
     while True:
-        timeout = None if poll or not samplers else max(0.0, min(s.due for s in samplers) - time.monotonic())
+        if poll:
+            timeout = None if idle_s is None else max(0.0, last_poll + idle_s - time.monotonic())
+        else:
+            timeout = None if not samplers else max(0.0, min(s.due for s in samplers) - time.monotonic())
         ended, polled, changed = wakeup.wait(timeout)
         if ended:
             return
         snap = snapshot_fn()
         if poll:
+            if not polled and idle_s is not None and time.monotonic() - last_poll >= idle_s:
+                raise IdleTimeout()
             if polled:
+                last_poll = time.monotonic()
                 current: Leaves = {}
                 for stream in streams:
                     current.update(stream.select(snap, catalogue))

@@ -20,7 +20,6 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, Iterable, Optional, Set
 
 from pyroute2 import IPRoute
@@ -33,7 +32,7 @@ from ..config import ProbesConfig
 from ..errors import UserError
 from ..records import ProbeReading
 from . import kernel as k
-from . import leftovers
+from . import leftovers, pins
 from .reader import ProbeMaps, drop_reasons
 
 log = logging.getLogger("telegen.probes")
@@ -77,13 +76,7 @@ class ProbeManager:
     def _load(self, path: str) -> BpfObject:
         """Load reusing the pinned maps; without the drop program if the kernel refuses it;
         with fresh maps (counters restart, logged) if the pins no longer fit this object."""
-        pin_dir = Path(self.cfg.pin_dir)
-        try:
-            pin_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"probes.pin_dir {pin_dir}: {exc.strerror}: needs bpffs mounted at /sys/fs/bpf "
-                            "(`ip netns exec` remounts /sys without it; enter only the network namespace, "
-                            "e.g. nsenter --net=/run/netns/NAME)") from None
+        pin_dir = pins.prepare(self.cfg.pin_dir, k.PINNED_MAPS)  # on bpffs, ours alone, or a UserError
         opts = dict(pin_dir=str(pin_dir), pin=k.PINNED_MAPS, max_entries={k.MAP_TALKERS: self.cfg.top_talkers})
         first_error = None
         for fresh in (False, True):

@@ -178,7 +178,8 @@ def test_a_removed_port_is_deleted_on_change(model):
         stream = gnmi_pb2_grpc.gNMIStub(channel).Subscribe(iter([request]), timeout=10)
         while not next(stream).sync_response:
             pass
-        assert server.agent_counters() == {"gnmi_subscriptions": 1, "gnmi_subscriptions_refused_total": 0}
+        counters = server.agent_counters()
+        assert counters["gnmi_subscriptions"] == 1 and not any(v for k, v in counters.items() if k.endswith("_total"))
         model.snap = sample_snapshot(ports=4, flows=3, drop_port="Ethernet8")
         model.callbacks[-1]([SimpleNamespace(db="CONFIG_DB", table="PORT", key="Ethernet8", op="del")])
         deleted = next(stream).update.delete
@@ -295,7 +296,8 @@ def test_subscriptions_are_capped_and_get_is_still_served(model):
         reply = stub.Get(gnmi_pb2.GetRequest(path=[gnmi_pb2.Path(elem=[gnmi_pb2.PathElem(name="system")])],
                                              encoding=gnmi_pb2.JSON), timeout=5)
         assert json.loads(reply.notification[0].update[0].val.json_val) == "sw1"
-        assert server.agent_counters() == {"gnmi_subscriptions": 2, "gnmi_subscriptions_refused_total": 1}
+        counters = server.agent_counters()
+        assert (counters["gnmi_subscriptions"], counters["gnmi_subscriptions_refused_total"]) == (2, 1)
         for stream in open_:
             stream.cancel()
     finally:

@@ -9,7 +9,8 @@ Runs inside the switch namespace and, every half second:
 - keeps STATE_DB `MIRROR_SESSION_TABLE|<name>` status (active when its ports exist);
 - keeps APPL_DB `LAG_TABLE:<lag>` (up while a member is up) and `LAG_MEMBER_TABLE`, as
   teamsyncd does;
-- publishes the platform, BGP, LLDP, CRM, watermark and CPU-trap tables (telegen_lab.platform).
+- publishes the platform, BGP, LLDP, CRM, watermark and CPU-trap tables (telegen_lab.platform);
+- survives a redis restart (waits, then writes everything again) and ports removed under it.
 The ASIC's counters are the one thing mocked here: the kernel's veth statistics stand in.
 """
 from __future__ import annotations
@@ -21,10 +22,13 @@ import sys
 import time
 from typing import Dict, Optional
 
+import redis
 from pyroute2 import IPRoute
+from sonic_agent.errors import UserError
 from sonic_agent.logs import setup_logging
 from sonic_agent.sonic.dbconfig import load_database_config
 from sonic_agent.sonic.encoding import decode_fields
+from sonic_agent.sonic.follower import backoff_delay
 from sonic_agent.sonic.view import natural_key
 
 from .platform import Platform
@@ -32,6 +36,7 @@ from .topology import LabLayout, ip_batch, port_commands
 
 log = logging.getLogger("telegen.lab.labd")
 OID_BASE = 0x1000000000000
+RECONNECT_MAX_S = 2.0
 SAI_COUNTERS = {  # SAI counter -> kernel IFLA_STATS64 field(s)
     "SAI_PORT_STAT_IF_IN_OCTETS": ("rx_bytes",), "SAI_PORT_STAT_IF_OUT_OCTETS": ("tx_bytes",),
     "SAI_PORT_STAT_IF_IN_MULTICAST_PKTS": ("multicast",),
@@ -60,12 +65,37 @@ class StateDaemon:
 
     def run(self) -> None:
         """Until the process is signalled: everything it keeps lives in redis, which `lab down`
-        removes, so it stops at once, not after its current wait."""
+        removes, so it stops at once, not after its current wait. When redis goes away (a
+        restart), it waits with capped, jittered backoff, then, once CONFIG_DB is loaded again
+        (CONFIG_DB_INITIALIZED, as SONiC's daemons wait for it), writes every state afresh."""
+        self.platform.start_traps()
+        failures = 0
+        while True:
+            try:
+                if self.config_db.get("CONFIG_DB_INITIALIZED"):
+                    failures = 0
+                    self.serve()
+                time.sleep(0.2)  # CONFIG_DB not loaded yet
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                failures += 1
+                delay = backoff_delay(failures, RECONNECT_MAX_S)
+                (log.warning if failures == 1 else log.debug)(
+                    "redis unavailable; retrying", extra={"error": str(exc)[:200], "retry_s": round(delay, 2)})
+                self.forget_written()
+                time.sleep(delay)
+
+    def forget_written(self) -> None:
+        """What was written is gone with redis: write everything again once it is back."""
+        self.link_state.clear()
+        self.lag_state.clear()
+        self.previous.clear()
+        self.platform.forget_written()
+
+    def serve(self) -> None:
         pubsub = self.config_db.pubsub(ignore_subscribe_messages=True)
         pubsub.psubscribe(f"__keyspace@{self.config_db_id}__:PORT|*",
                           f"__keyspace@{self.config_db_id}__:MIRROR_SESSION|*")
         self.reconcile_ports()
-        self.platform.start_traps()
         next_counters = 0.0
         while True:
             changed = False
@@ -109,7 +139,10 @@ class StateDaemon:
                 self.forget(port)
                 log.info("port removed", extra={"port": port})
         if cmds:
-            ip_batch(cmds)
+            try:
+                ip_batch(cmds)
+            except UserError as exc:  # a port removed meanwhile, by someone else: the next reconcile sees it
+                log.warning("port change failed; retried at the next change", extra={"error": str(exc)})
         for i, port in enumerate(sorted(wanted, key=natural_key)):
             self.oids.setdefault(port, f"oid:0x{OID_BASE + i + 1:x}")
         self.counters_db.delete("COUNTERS_PORT_NAME_MAP")

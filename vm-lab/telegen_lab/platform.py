@@ -122,6 +122,11 @@ class Platform:
         if self.traps is not None:
             self.traps.stop()
 
+    def forget_written(self) -> None:
+        """redis restarted: what is written on change must be written again."""
+        self.bgp_state.clear()
+        self.lldp_up.clear()
+
     # --- on every link change -----------------------------------------------------------
     def links_changed(self, links: Mapping[str, dict], oids: Mapping[str, str]) -> None:
         if self.traps is not None:

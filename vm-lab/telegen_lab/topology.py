@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,21 @@ LAB_ROOT = Path("/run/telegen-sonic-lab")
 MGMT_PORT = "eth0"
 
 
+NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,11}")  # a netns name with -sw/-nbr, a path part, a pin dir's suffix
+
+
 @dataclass(frozen=True)
 class LabLayout:
-    """Names and paths of one lab instance (several can coexist under different names)."""
+    """Names and paths of one lab instance (several can coexist under different names). The
+    name becomes namespace names and a directory that `lab down` removes, so it is checked:
+    1-12 lower-case letters, digits and '-', never a path (`../x` was one)."""
 
     name: str = "tg"
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            raise UserError(f"lab: --name {str(self.name)[:40]!r}: 1-12 lower-case letters, digits or '-', "
+                            "starting with a letter or digit")
 
     @property
     def switch_ns(self) -> str:

@@ -11,6 +11,7 @@ scapy (only the layers used: all of scapy takes half a second to import) is impo
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import struct
@@ -184,8 +185,20 @@ def build_round(layout: LabLayout, kind: str, erspan: int) -> List[Tuple[str, by
     return [(MGMT_PORT, bytes(f)) for f in mirror_frames(layout, links, erspan)]
 
 
-def run_traffic(layout: LabLayout, kind: str, count: int, interval: float, erspan: int = 2) -> int:
-    """Send `count` rounds (0: until interrupted); returns the number of frames sent.
+PORT_GONE = (errno.ENXIO, errno.ENODEV)  # the port was removed: its frames are left out from then on
+NOT_NOW = (errno.ENETDOWN, errno.ENOBUFS, errno.EAGAIN)  # down or full: that frame is not sent
+
+
+@dataclass
+class Sent:
+    frames: int = 0
+    unsent: int = 0  # frames of ports that were down or had been removed
+    removed: Tuple[str, ...] = ()
+
+
+def run_traffic(layout: LabLayout, kind: str, count: int, interval: float, erspan: int = 2) -> Sent:
+    """Send `count` rounds (0: until interrupted). A port removed meanwhile (lab or CONFIG_DB
+    change) is left out of the rounds that follow, a port down skips its frames; both counted.
 
     ERSPAN II frames carry a GRE sequence number that advances by one per mirrored frame,
     patched into the prebuilt bytes, as an ASIC would number them."""
@@ -193,24 +206,43 @@ def run_traffic(layout: LabLayout, kind: str, count: int, interval: float, erspa
     numbered = kind == "mirror" and erspan == 2
     setns(layout.neighbor_ns)
     sender = Sender({p for p, _ in frames})
-    sent, rounds = 0, 0
-    buffers = [(sender.sockets[p].send, bytearray(f)) for p, f in frames]  # one lookup per frame, not per send
+    out, rounds = Sent(), 0
+    buffers = [(p, sender.sockets[p].send, bytearray(f)) for p, f in frames]  # one lookup per frame, not per send
     try:
         while count == 0 or rounds < count:
-            for send, frame in buffers:
+            gone = set()
+            for port, send, frame in buffers:
+                if port in gone:
+                    out.unsent += 1
+                    continue
                 if numbered:
-                    struct.pack_into("!I", frame, GRE_SEQ_OFFSET, (sent + 1) & 0xFFFFFFFF)
-                send(frame)
-                sent += 1
+                    struct.pack_into("!I", frame, GRE_SEQ_OFFSET, (out.frames + 1) & 0xFFFFFFFF)
+                try:
+                    send(frame)
+                except OSError as exc:
+                    if exc.errno not in PORT_GONE + NOT_NOW:
+                        raise
+                    out.unsent += 1
+                    if exc.errno in PORT_GONE:
+                        gone.add(port)
+                    continue
+                out.frames += 1
+            if gone:
+                buffers = [b for b in buffers if b[0] not in gone]
+                out.removed += tuple(sorted(gone))
             rounds += 1
+            if not buffers:
+                break
             if interval and (count == 0 or rounds < count):
                 time.sleep(interval)
     finally:
         sender.close()
-    return sent
+    return out
 
 
 def main(args) -> int:
     sent = run_traffic(LabLayout(args.name), args.kind, args.count, args.interval, int(args.erspan))
-    print(f"lab traffic: sent {sent} {args.kind} frames")
+    note = f" ({sent.unsent} not sent: {', '.join(sent.removed) or 'ports down'}" + \
+        (" removed)" if sent.removed else ")") if sent.unsent else ""
+    print(f"lab traffic: sent {sent.frames} {args.kind} frames{note}")
     return 0
