@@ -27,7 +27,6 @@ from ..listen import is_loopback, parse_listen
 from ..records import Snapshot
 from .gnmi_guard import UNARY_SLOTS
 from .gnmi_service import GnmiService, register
-from .tls_files import certificates, key_pair
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 1 << 20  # a Get of max_paths long paths fits many times over
@@ -97,6 +96,7 @@ class GnmiServer:
         tls = cfg.tls
         if not tls.cert:
             return None
+        from .tls_files import certificates, key_pair  # cryptography (~7 MB resident) only with TLS
         key, chain = key_pair(tls.cert, tls.key, "export.gnmi.tls")
         ca = certificates(tls.client_ca, "export.gnmi.tls.client_ca") if tls.client_ca else None
         return grpc.ssl_server_credentials([(key, chain)], root_certificates=ca, require_client_auth=ca is not None)

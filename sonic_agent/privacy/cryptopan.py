@@ -19,7 +19,8 @@ from typing import Dict
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-KEY_BYTES = 32
+from . import KEY_BYTES
+
 _ALL = (1 << 128) - 1
 _PREFIXES = [_ALL ^ ((1 << (128 - i)) - 1) for i in range(128)]  # the top i bits of a block
 

@@ -21,13 +21,16 @@ import hmac
 import ipaddress
 import os
 import stat
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..catalogue import CATALOGUE, INFO, Catalogue
 from ..config import PrivacyConfig
 from ..errors import UserError
 from ..records import Row, Snapshot
-from .cryptopan import KEY_BYTES, Anonymizer
+from . import KEY_BYTES
+
+if TYPE_CHECKING:
+    from .cryptopan import Anonymizer
 
 # Text fields of the Snapshot's own records, by catalogue name: (Snapshot field, attribute).
 FIELDS: Dict[str, Tuple[str, str]] = {
@@ -208,6 +211,7 @@ class Policies:
         if cfg.anonymize:
             anonymizer = self._anonymizers.get((cfg.key_file, cfg.cache_entries))
             if anonymizer is None:
+                from .cryptopan import Anonymizer
                 anonymizer = self._anonymizers[(cfg.key_file, cfg.cache_entries)] = Anonymizer(key, cfg.cache_entries)
         hash_key = hmac.new(key, HASH_LABEL, hashlib.sha256).digest() if key else None
         return PrivacyPolicy(cfg, where, anonymizer, hash_key, catalogue)
