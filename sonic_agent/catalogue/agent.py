@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import List
 
+from ..httpserver import COUNTERS as HTTP_COUNTERS, SERVERS as HTTP_SERVERS
 from .model import COUNTER, GAUGE, STATE, Entity, Key, Metric, Source
 
 AGENT = Entity("agent", lambda s: (s.agent,), help="the agent itself")
@@ -58,7 +59,8 @@ COUNTERS = (  # (name, part, meaning)
     ("otlp_queue_length", "otlp", "Requests waiting for the collector."),
     ("gnmi_subscriptions", "gnmi", "Subscribe RPCs open now."),
     ("gnmi_subscriptions_refused_total", "gnmi", "Subscribe RPCs refused: export.gnmi.max_subscriptions were open."),
-)
+) + tuple((f"{server}_http_{suffix}", "http", f"{server}: {meaning}")
+          for server in HTTP_SERVERS for suffix, meaning in HTTP_COUNTERS)
 
 
 def gnmi_leaf(name: str) -> str:
@@ -83,8 +85,7 @@ PROMETHEUS_COUNTERS = tuple(
            lambda stats, name=name: stats.get(name), prom=f"telegen_prometheus_{name}")
     for name, help in (
         ("series_cut", "Series left out by export.prometheus.max_series since the agent started."),
-        ("snapshot_failures", "Scrapes whose Snapshot could not be encoded."),
-        ("scrapes_rejected", "Connections answered 503: more than the concurrent scrapes served at once.")))
+        ("snapshot_failures", "Scrapes whose Snapshot could not be encoded.")))
 
 
 UNPARSED = Entity("unparsed", lambda s: s.families.get("unparsed", ()),
