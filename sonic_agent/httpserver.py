@@ -35,6 +35,7 @@ COUNTERS = (  # (suffix, meaning): the agent counters `<server>_http_<suffix>` (
     ("refused_busy_total", "Connections answered 503: max_connections were being served."),
     ("refused_client_total", "Connections answered 503: max_per_client were open from that address."),
     ("timeouts_total", "Requests answered 408: not received whole within request_timeout_s."),
+    ("evicted_total", "Connections still sending their request cut (408) to make room for a new one."),
     ("bodies_too_large_total", "Requests answered 413: a body over the server's limit."),
     ("heads_too_large_total", "Requests answered 414 or 431: request line or headers over their limit."),
 )
@@ -116,7 +117,7 @@ def read_head(sock: socket.socket, deadline: float, limits: HttpLimits) -> Tuple
             return bytes(data[:end]), bytes(data[end:])
         n = recv_before(sock, chunk, deadline)
         if n == 0:
-            raise ConnectionResetError("client closed before its request was complete")
+            raise ConnectionResetError("the request ended before its head did")
         data += chunk[:n]
 
 
@@ -143,6 +144,8 @@ class BoundedHandler(BaseHTTPRequestHandler):
                 self.connection.settimeout(max(0.001, self.deadline - time.monotonic()))
                 self.connection.do_handshake()
             head, rest = read_head(self.connection, self.deadline, limits)
+            if not server.head_read(self.connection):
+                raise ConnectionResetError("cut to make room")
             self.rfile = io.BufferedReader(_DeadlineSocketReader(self.connection, self.deadline, head + rest))
             self.raw_requestline = self.rfile.readline(limits.max_request_line + 1)
             self.close_connection = True
@@ -158,6 +161,9 @@ class BoundedHandler(BaseHTTPRequestHandler):
         except RequestTimeout:
             server.count("timeouts_total")
             self._refuse(408, f"request not received within {limits.request_timeout_s:g} s")
+        except ConnectionResetError:
+            if server.was_evicted(self.connection):  # cut to make room: its read saw the end
+                self._refuse(408, "request too slow while the server was full")
         except HeadTooLarge as exc:
             server.count("heads_too_large_total")
             self._refuse(exc.status, str(exc))
@@ -206,9 +212,24 @@ class BoundedHandler(BaseHTTPRequestHandler):
         log.debug(f"http {self.server.name}: " + format, *args)
 
 
+class _Connection:
+    """One connection's place in the server (keyed by its descriptor): its peer, and whether it
+    is still sending its head (only those can be cut to make room)."""
+
+    __slots__ = ("peer", "sock", "key", "reading")
+
+    def __init__(self, peer: str, sock: socket.socket):
+        self.peer, self.sock, self.key, self.reading = peer, sock, sock.fileno(), True
+
+
 class BoundedHTTPServer(ThreadingHTTPServer):
     """One thread per connection, at most `limits.max_connections` of them and
-    `limits.max_per_client` per peer address; counters in `counters()` (agent counters)."""
+    `limits.max_per_client` per peer address; counters in `counters()` (agent counters).
+
+    When every slot is taken and a connection arrives, the oldest connection still sending its
+    head is cut (408) and the newcomer takes its slot: a client that sends its request at once
+    (milliseconds) is served however many slow ones come and go; only when every slot is
+    serving a request already read is the newcomer answered 503."""
 
     daemon_threads = True
     request_queue_size = BACKLOG
@@ -218,7 +239,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.name, self.limits, self.tls = name, limits, tls
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._lock = threading.Lock()
-        self._open: Dict[str, int] = {}
+        self._connections: Dict[int, _Connection] = {}  # descriptor -> connection, oldest first
         self._stats = {suffix: 0 for suffix, _ in COUNTERS if suffix != "connections"}
         self._thread: Optional[threading.Thread] = None
         super().__init__(address, handler)
@@ -242,48 +263,80 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     def counters(self) -> Dict[str, float]:
         with self._lock:
             out = {f"{self.name}_http_{suffix}": float(v) for suffix, v in self._stats.items()}
-            out[f"{self.name}_http_connections"] = float(sum(self._open.values()))
+            out[f"{self.name}_http_connections"] = float(len(self._connections))
         return out
+
+    def head_read(self, sock: socket.socket) -> bool:
+        """The connection's head is in: it is no longer one to cut. False if it was cut already."""
+        with self._lock:
+            conn = self._connections.get(sock.fileno())
+            if conn is not None:
+                conn.reading = False
+            return conn is not None
+
+    def was_evicted(self, sock: socket.socket) -> bool:
+        with self._lock:
+            return sock.fileno() not in self._connections  # the descriptor is ours while we serve it
 
     def process_request(self, request, client_address) -> None:
         peer = client_address[0]
         with self._lock:
-            refusal = ("refused_busy_total", BUSY) if sum(self._open.values()) >= self.limits.max_connections else \
-                ("refused_client_total", CLIENT_BUSY) if self._open.get(peer, 0) >= self.limits.max_per_client else None
-            if refusal is None:
-                self._open[peer] = self._open.get(peer, 0) + 1
-            else:
-                self._stats[refusal[0]] += 1
+            refusal = self._admit(peer, request)
+            conn = self._connections.get(request.fileno())
         if refusal is not None:
             if self.tls is None:
                 try:
                     request.setblocking(False)
-                    request.send(refusal[1])  # a fresh socket's empty send buffer takes it whole
+                    request.send(refusal)  # a fresh socket's empty send buffer takes it whole
                 except OSError:
                     pass  # the client left already; counted all the same
             self.shutdown_request(request)
             return
         if self.tls is not None:
             request = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            with self._lock:  # the same descriptor, now the TLS socket's
+                conn.sock = request
         try:
-            super().process_request(request, client_address)
+            threading.Thread(target=self._serve, args=(request, client_address, conn), daemon=True).start()
         except BaseException:
-            self._release(peer)
+            self._release(conn)
             raise
 
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._release(client_address[0])
+    def _admit(self, peer: str, request: socket.socket) -> Optional[bytes]:
+        """Under the lock: take a slot for the connection (cutting the oldest reader when full),
+        or the refusal to send."""
+        if sum(c.peer == peer for c in self._connections.values()) >= self.limits.max_per_client:
+            self._stats["refused_client_total"] += 1
+            return CLIENT_BUSY
+        if len(self._connections) >= self.limits.max_connections:
+            victim = next((c for c in self._connections.values() if c.reading), None)
+            if victim is None:
+                self._stats["refused_busy_total"] += 1
+                return BUSY
+            self._evict(victim)
+        self._connections[request.fileno()] = _Connection(peer, request)
+        return None
 
-    def _release(self, peer: str) -> None:
+    def _evict(self, conn: _Connection) -> None:
+        """Free the slot now; the connection's thread finds its read cut and answers 408."""
+        del self._connections[conn.key]
+        conn.reading = False
+        self._stats["evicted_total"] += 1
+        try:
+            conn.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+    def _serve(self, request, client_address, conn: _Connection) -> None:
+        try:
+            self.process_request_thread(request, client_address)  # handles, then closes
+        finally:
+            self._release(conn)
+
+    def _release(self, conn: _Connection) -> None:
         with self._lock:
-            left = self._open.get(peer, 0) - 1
-            if left > 0:
-                self._open[peer] = left
-            else:
-                self._open.pop(peer, None)
+            if self._connections.get(conn.key) is conn:  # not if evicted (a newer one may hold the number)
+                del self._connections[conn.key]
 
     def handle_error(self, request, client_address) -> None:
         log.exception("http %s: handler failed for %s", self.name, client_address[0])

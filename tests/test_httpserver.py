@@ -18,10 +18,16 @@ from tests.export.sample import sample_snapshot
 
 
 class Echo(BoundedHandler):
+    release = threading.Event()  # GET waits for it: a request being served holds its slot
+
     def do_POST(self) -> None:  # noqa: N802
         body = self.read_body()
         if body is not None:
             self.send_bytes(200, "application/octet-stream", body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.release.wait(10)
+        self.send_bytes(200, "text/plain", b"done")
 
 
 @pytest.fixture
@@ -36,9 +42,13 @@ def echo():
 def exchange(port: int, data: bytes, source: str = "127.0.0.1") -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0)) as sock:
         sock.sendall(data)
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
+        return read_all(sock)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    out = b""
+    while chunk := sock.recv(65536):
+        out += chunk
     return out
 
 
@@ -57,27 +67,42 @@ def test_each_bound_answers_its_status_and_is_counted(echo):
     counters = echo.counters()
     assert_catalogued(counters)
     assert counters == {"jobs_http_refused_busy_total": 0, "jobs_http_refused_client_total": 0,
-                        "jobs_http_timeouts_total": 1, "jobs_http_bodies_too_large_total": 1,
-                        "jobs_http_heads_too_large_total": 2, "jobs_http_connections": 0}
+                        "jobs_http_timeouts_total": 1, "jobs_http_evicted_total": 0,
+                        "jobs_http_bodies_too_large_total": 1, "jobs_http_heads_too_large_total": 2,
+                        "jobs_http_connections": 0}
 
 
 def test_connections_are_bounded_in_all_and_per_client(echo):
+    """Per address at most 2 (503 at once); when all 4 slots are taken, the oldest connection
+    still sending its head is cut (408) for the newcomer; when all 4 are serving, 503."""
     port = echo.server_port
+    Echo.release.clear()
     held = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) for _ in range(2)]
     try:
         assert wait_until(lambda: echo.counters()["jobs_http_connections"] == 2)
         refused = exchange(port, b"", source="127.0.0.2")  # the answer comes before any request
         assert status(refused) == 503 and b"your address" in refused
-        held += [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.3", 0)) for _ in range(2)]
+        held += [socket.create_connection(("127.0.0.1", port), source_address=(f"127.0.0.{a}", 0)) for a in (3, 4)]
         assert wait_until(lambda: echo.counters()["jobs_http_connections"] == 4)
-        assert status(exchange(port, b"", source="127.0.0.4")) == 503
+        serving = [socket.create_connection(("127.0.0.1", port), source_address=(f"127.0.0.{a}", 0))
+                   for a in (5, 6, 7, 8)]
+        for sock in serving:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        for sock in held:  # each newcomer cut one of the idle ones
+            assert status(sock.recv(100)) == 408
+        assert status(exchange(port, b"", source="127.0.0.9")) == 503  # nothing left to cut
+        Echo.release.set()
+        for sock in serving:
+            assert read_all(sock).endswith(b"done")
+            sock.close()
     finally:
+        Echo.release.set()
         for sock in held:
             sock.close()
     counters = echo.counters()
-    assert (counters["jobs_http_refused_client_total"], counters["jobs_http_refused_busy_total"]) == (1, 1)
+    assert (counters["jobs_http_refused_client_total"], counters["jobs_http_evicted_total"],
+            counters["jobs_http_refused_busy_total"]) == (1, 4, 1)
     assert wait_until(lambda: echo.counters()["jobs_http_connections"] == 0)
-    assert exchange(port, b"POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nok").endswith(b"ok")
 
 
 def trickle(port: int, source: str, stop: threading.Event, answers: list) -> None:
@@ -108,7 +133,8 @@ def test_slowloris_does_not_starve_a_real_scraper():
     """Issue 13: 4 connections trickling header lines made every scrape fail (503) for a minute.
     Now 8 tricklers from two addresses (the per-client cap of 4 each) hold half the slots for at
     most the 5 s request deadline, then get 408; a scrape every 50 ms meanwhile gets 200 each
-    time, and a 5th trickler from a full address is refused at once."""
+    time, and a 5th trickler from a full address is refused at once. (With every slot taken by
+    tricklers, a scrape cuts the oldest: tests above, bench/http_bounds.py.)"""
     exporter = PrometheusExporter(PrometheusConfig(listen="127.0.0.1:0"), lambda: sample_snapshot()).start()
     stop, answers = threading.Event(), []
     sources = ["127.0.0.2"] * LIMITS.max_per_client + ["127.0.0.3"] * LIMITS.max_per_client
