@@ -49,6 +49,9 @@ COUNTERS = (  # (name, part, meaning)
     ("mirror_capture_restarts_total", "mirror", "AF_PACKET captures reopened after the interface went down or away."),
     ("mirror_capture_running", "mirror", "1 while the AF_PACKET capture runs."),
     ("mirror_map_reads_total", "mirror", "Whole reads of the XDP decoder's maps (one per map per tick)."),
+    ("mirror_job_capture_frames_total", "mirror", "Mirrored frames handed to jobs' captures."),
+    ("mirror_job_capture_dropped_total", "mirror", "Frames of captured streams the kernel could not hand over "
+     "(the ring buffer was full; XDP)."),
     ("otlp_exported_points_total", "otlp", "Metric points the collector accepted."),
     ("otlp_exported_logs_total", "otlp", "Flow log records the collector accepted."),
     ("otlp_dropped_points_total", "otlp", "Metric points dropped (queue full, expired, refused)."),
