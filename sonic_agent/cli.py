@@ -47,10 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(handler=f"{LAB_PACKAGE}.control:status")
     traffic = lab_verbs.add_parser("traffic", help="send traffic from the lab's neighbors")
-    traffic.add_argument("--kind", choices=("control", "data", "mirror"), default="control")
+    traffic.add_argument("--kind", choices=("control", "data"), default="control",
+                         help="data crosses the ports, so mirrored ports' frames are mirrored by the lab")
     traffic.add_argument("--count", type=non_negative, default=1, help="rounds to send (0: until stopped)")
     traffic.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
-    traffic.add_argument("--erspan", choices=("2", "3"), default="2", help="mirror encapsulation")
     traffic.set_defaults(handler=f"{LAB_PACKAGE}.traffic:main")
     demo = lab_verbs.add_parser("run", help="lab up, agent, live terminal view; Ctrl-C tears down")
     demo.add_argument("--config-db", metavar="FILE", help="SONiC CONFIG_DB dump (default: built-in lab)")

@@ -62,6 +62,17 @@ COUNTERS = (  # (name, part, meaning)
     ("otlp_queue_length", "otlp", "Requests waiting for the collector."),
     ("gnmi_subscriptions", "gnmi", "Subscribe RPCs open now."),
     ("gnmi_subscriptions_refused_total", "gnmi", "Subscribe RPCs refused: export.gnmi.max_subscriptions were open."),
+    ("jobs_running", "jobs", "Mirror jobs running now."),
+    ("jobs_results_kept", "jobs", "Ended jobs whose results are kept (jobs.keep_results, keep_results_s)."),
+    ("jobs_created_total", "jobs", "Mirror jobs started."),
+    ("jobs_refused_total", "jobs", "Job requests refused (400 naming the field, 404, 409, 503); nothing written."),
+    ("jobs_limited_total", "jobs", "Job requests answered 429: jobs.max_concurrent_jobs were running."),
+    ("jobs_completed_total", "jobs", "Jobs that ran their duration."),
+    ("jobs_stopped_total", "jobs", "Jobs stopped before their duration (DELETE, the agent stopping)."),
+    ("jobs_leftovers_removed_total", "jobs", "CONFIG_DB keys a killed predecessor's jobs left, removed at start."),
+    ("jobs_config_db_errors_total", "jobs", "CONFIG_DB writes or removals of jobs that failed."),
+    ("jobs_capture_dropped_total", "jobs", "Captured frames past a job's jobs.capture_bytes, counted not kept."),
+    ("jobs_flows_untracked_total", "jobs", "Flows a job could not follow (over 4 x its topk_flows)."),
 ) + tuple((f"{server}_http_{suffix}", "http", f"{server}: {meaning}")
           for server in HTTP_SERVERS for suffix, meaning in HTTP_COUNTERS)
 

@@ -17,7 +17,7 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from erspan.streams import Stream
 
@@ -141,5 +141,3 @@ def flow_json(f: FlowRecord) -> dict:
             "last_seen": f.last_seen, "session": f.session, "source_ports": list(f.source_ports),
             "erspan_type": f.erspan_type, "session_id": f.session_id}
 
-
-PortIndexes = FrozenSet[int]
