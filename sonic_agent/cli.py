@@ -66,6 +66,32 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(handler="sonic_agent.show:main")
 
+    mirror = verbs.add_parser("mirror", help="on-demand mirror jobs on the running agent (its job API)")
+    client = argparse.ArgumentParser(add_help=False)  # every mirror verb's options
+    client.add_argument("--config", metavar="FILE", help="the agent's config: jobs.listen, jobs.token (TELEGEN_* apply)")
+    client.add_argument("--ca", metavar="FILE", help="CA to verify the API's certificate (jobs.tls)")
+    client.add_argument("--cert", metavar="FILE", help="client certificate (mTLS)")
+    client.add_argument("--key", metavar="FILE", help="client key (mTLS)")
+    client.add_argument("--format", choices=("table", "json"), default="table")
+    mirror_verbs = mirror.add_subparsers(dest="mirror_verb", required=True, metavar="MIRROR_VERB")
+    start = mirror_verbs.add_parser("start", parents=[client], help="mirror a port's traffic for a while")
+    start.add_argument("--port", required=True, help="EthernetN (or its alias) or PortChannelN")
+    start.add_argument("--direction", choices=("ingress", "egress", "both"), default="both")
+    start.add_argument("--filter", action="append", metavar="NAME=VALUE,...",
+                       help="an ACL rule, e.g. protocol=udp,dst_port=53 (repeatable: any rule matches)")
+    start.add_argument("--duration", type=float, help="seconds (default: jobs.default_duration_s)")
+    start.add_argument("--sample-rate", type=int, default=1, help="mirror 1 in N frames")
+    start.set_defaults(handler="sonic_agent.jobs.cli:start")
+    mirror_verbs.add_parser("list", parents=[client], help="the jobs, running and ended").set_defaults(
+        handler="sonic_agent.jobs.cli:list_jobs")
+    results = mirror_verbs.add_parser("results", parents=[client], help="a job's summary and flows, or its capture")
+    results.add_argument("job_id", metavar="ID")
+    results.add_argument("--pcap", metavar="FILE", help="write the job's capture (inner frames) as pcap")
+    results.set_defaults(handler="sonic_agent.jobs.cli:results")
+    stop = mirror_verbs.add_parser("stop", parents=[client], help="stop a job (its mirror removed, results kept)")
+    stop.add_argument("job_id", metavar="ID")
+    stop.set_defaults(handler="sonic_agent.jobs.cli:stop")
+
     decode = verbs.add_parser("decode", help="decode ERSPAN/GRE/SPAN captures into flows")
     decode.add_argument("file", metavar="FILE", help="pcap or pcapng file")
     decode.add_argument("--format", choices=("table", "json"), default="table")

@@ -14,6 +14,7 @@ Results come from the Snapshots (jobs.results) and the mirror source's capture
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import threading
@@ -159,6 +160,7 @@ class JobManager:
     def _create(self, body: object) -> Job:
         spec = parse_spec(body, self.cfg)
         port, namespace, indexes = self._resolve_port(spec.port)
+        spec = dataclasses.replace(spec, port=port)  # an alias given: CONFIG_DB names the port
         writer = self._writers.get(namespace)
         if writer is None:
             raise JobError(409, f"port: {port} is in namespace {namespace!r}, which the agent does not follow")
