@@ -90,8 +90,8 @@ class Pipeline:
     def start(self) -> None:
         """Exporters bind first, so a listen address that cannot be had fails at once (before the
         sync wait, before anything is attached); until the first tick they serve an empty
-        Snapshot. Jobs first remove what a killed predecessor left in CONFIG_DB. On failure,
-        `stop()` undoes what had started."""
+        Snapshot. Jobs first remove what a killed predecessor left in CONFIG_DB; their API binds
+        last, once the mirror is decoded. On failure, `stop()` undoes what had started."""
         if self.jobs is not None:
             self.jobs.remove_leftovers()
         self.model.start()
@@ -99,8 +99,6 @@ class Pipeline:
         for exporter in self.exporters:
             exporter.start()
             self._started_exporters.append(exporter)
-        if self.job_api is not None:
-            self.job_api.start()
         if not self.model.wait_synced(timeout=10):
             log.warning("SONiC model not synced yet; serving what is known and retrying")
         if self.cfg.mirror.enabled:  # before the probes: the XDP decoder owns the collector's XDP
@@ -115,6 +113,8 @@ class Pipeline:
             self._probe_thread = threading.Thread(target=self._follow_ports, name="probe-sync", daemon=True)
             self._probe_thread.start()
         self.feed.start()
+        if self.job_api is not None:  # last: a job is taken only once its mirror is decoded
+            self.job_api.start()
 
     def stop(self) -> None:
         """Stops what `start()` started; safe after a start that failed part way."""

@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from erspan.streams import Stream
 
 from ..config import JobsConfig
+from ..errors import UserError
 from ..mirror.capture import CapturedFrame
 from ..records import FlowRecord, Snapshot
 from ..sonic.dbconfig import DatabaseConfig
@@ -85,6 +86,9 @@ class JobManager:
                  current: Callable[[], Snapshot], collector_ip: Optional[str], drain_s: float,
                  set_capture: Callable[[Sequence[Stream], int], None] = lambda streams, snap_len: None,
                  otlp_export: Optional[Callable[[List[FlowRecord], str], None]] = None):
+        if cfg.default_duration_s > cfg.max_duration_s:
+            raise UserError(f"config: jobs.default_duration_s: must be <= jobs.max_duration_s "
+                            f"({cfg.max_duration_s:g}), got {cfg.default_duration_s:g}")
         self.cfg, self.model, self._current = cfg, model, current
         self.collector_ip, self.drain_s = collector_ip, drain_s
         self._set_capture, self._otlp_export = set_capture, otlp_export

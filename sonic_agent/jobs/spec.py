@@ -158,7 +158,7 @@ def _vlan(value: Any, name: str) -> Optional[int]:
 
 
 def _filters(value: Any) -> Tuple[Filter, ...]:
-    if value is None:
+    if value is None or value == {} or value == []:  # none (the original API's clients send {})
         return ()
     items: List[Any] = [value] if isinstance(value, dict) else value
     if not isinstance(items, list):
