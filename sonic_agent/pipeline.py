@@ -40,7 +40,7 @@ PROBE_TALKERS_PER_PORT = 10  # top talkers per port in a Snapshot: bounds the ex
 
 class Pipeline:
     def __init__(self, cfg: AgentConfig, catalogue: Catalogue = CATALOGUE,
-                 after_tick: Optional[Callable[[], None]] = None):
+                 after_tick: Optional[Callable[[], None]] = None, job_leftovers_removed: Optional[int] = None):
         self.cfg = cfg
         self.catalogue = catalogue
         self.model = SwitchModel.from_config(cfg.sonic)
@@ -65,6 +65,7 @@ class Pipeline:
             from .export.gnmi import GnmiServer
             self.exporters.append(GnmiServer(export.gnmi, self.feed.current, self.feed.subscribe, catalogue=catalogue))
         self.jobs, self.job_api = self._jobs(cfg) if cfg.jobs.enabled else (None, None)
+        self._job_leftovers_removed = job_leftovers_removed  # by the agent, before the imports
         self.probes = None  # last: an exporter refusing its config leaves no BPF object loaded
         if cfg.probes.enabled:
             from .probes.manager import ProbeManager
@@ -93,7 +94,7 @@ class Pipeline:
         Snapshot. Jobs first remove what a killed predecessor left in CONFIG_DB; their API binds
         last, once the mirror is decoded. On failure, `stop()` undoes what had started."""
         if self.jobs is not None:
-            self.jobs.remove_leftovers()
+            self.jobs.remove_leftovers(self._job_leftovers_removed)
         self.model.start()
         self.model.subscribe(self.feed.model_changed)
         for exporter in self.exporters:

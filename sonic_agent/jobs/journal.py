@@ -12,9 +12,10 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Mapping
 
 from ..errors import UserError
+from .switch import JobWriter
 
 log = logging.getLogger("telegen.jobs")
 
@@ -58,3 +59,20 @@ class Journal:
             os.replace(tmp, self.path)
         except OSError as exc:
             raise UserError(f"jobs.journal: cannot write {self.path}: {exc.strerror}") from None
+
+
+def remove_leftovers(journal: Journal, writers: Mapping[str, JobWriter]) -> int:
+    """What a dead instance left: the journal's keys and every key with a job prefix, in every
+    namespace (`writers` by namespace); the journal emptied. Returns the keys removed; redis
+    errors propagate (the caller retries)."""
+    left = journal.load()
+    removed = 0
+    for namespace, writer in writers.items():
+        keys = set(writer.own_keys())
+        keys.update(k for e in left.values() if e.get("namespace", "") == namespace for k in e["keys"])
+        removed += writer.remove(sorted(keys))
+    journal.forget(*left)
+    if removed or left:
+        log.warning("jobs: removed what a previous instance left in CONFIG_DB", extra={"keys": removed,
+                                                                                      "jobs": sorted(left)})
+    return removed

@@ -33,7 +33,7 @@ from ..sonic.dbconfig import DatabaseConfig
 from ..sonic.follower import REDIS_ERRORS
 from ..sonic.model import SwitchModel
 from .capture import JobCapture
-from .journal import Journal
+from .journal import Journal, remove_leftovers
 from .results import JobResults
 from .spec import JobError, JobSpec, bad, parse_spec
 from .switch import JobWriter, entries, session_name
@@ -106,31 +106,20 @@ class JobManager:
                                     "jobs_config_db_errors_total"), 0)
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def remove_leftovers(self) -> bool:
-        """What a dead instance left: the journal's keys and every key with a job prefix, in
-        every namespace. Runs first at start (no model needed: a few redis round trips); if
-        redis cannot be reached, the jobs thread retries and no job starts until it is done."""
-        try:
-            self._remove_leftovers()
-        except REDIS_ERRORS as exc:
-            log.warning("jobs: cannot clean CONFIG_DB yet, retrying", extra={"error": str(exc)})
-            return False
+    def remove_leftovers(self, removed: Optional[int] = None) -> bool:
+        """What a dead instance left (journal.remove_leftovers), unless `removed` says the agent
+        did it already, before its heavy imports. If redis cannot be reached, the jobs thread
+        retries, and no job starts until it is done."""
+        if removed is None:
+            try:
+                removed = remove_leftovers(self.journal, self._writers)
+            except REDIS_ERRORS as exc:
+                log.warning("jobs: cannot clean CONFIG_DB yet, retrying", extra={"error": str(exc)})
+                return False
         with self._lock:
+            self.stats["jobs_leftovers_removed_total"] += removed
             self._cleaned = True
         return True
-
-    def _remove_leftovers(self) -> None:
-        left = self.journal.load()
-        removed = 0
-        for namespace, writer in self._writers.items():
-            keys = set(writer.own_keys())
-            keys.update(k for e in left.values() if e.get("namespace", "") == namespace for k in e["keys"])
-            removed += writer.remove(sorted(keys))
-        self.journal.forget(*left)
-        if removed or left:
-            log.warning("jobs: removed what a previous instance left in CONFIG_DB",
-                        extra={"keys": removed, "jobs": sorted(left)})
-        self.stats["jobs_leftovers_removed_total"] += removed
 
     def start(self) -> None:
         self._thread.start()
@@ -187,6 +176,7 @@ class JobManager:
                 raise bad(f"port: {port} is mirrored already ({conflict})")
             if sum(j.status == RUNNING for j in self._jobs.values()) >= self.cfg.max_concurrent_jobs:
                 raise JobError(429, f"max_concurrent_jobs: {self.cfg.max_concurrent_jobs} jobs are running")
+            draining = [j for j in self._jobs.values() if j.status == STOPPING and j.port == port]
             results = JobResults(stream, indexes, session_name(job_id), spec.sample_rate, spec.topk_flows,
                                  TRACKED_PER_TOPK * spec.topk_flows)
             results.baseline(self._current())
@@ -206,6 +196,8 @@ class JobManager:
             self._jobs[job_id] = job
             self.stats["jobs_created_total"] += 1
             self._lock.notify_all()
+        for old in draining:  # a new job on its port: the old one's counts end here
+            self._finish(old, COMPLETED if old.end_reason == "expired" else STOPPED, "")
         self._update_capture()
         return job
 
@@ -301,7 +293,7 @@ class JobManager:
             if names & set(session.src_ports):
                 return f"MIRROR_SESSION {session.name}"
         for job in self._jobs.values():
-            if job.status in (RUNNING, STOPPING) and ({job.port} | set(job.results.port_indexes.values())) & names:
+            if job.status == RUNNING and ({job.port} | set(job.results.port_indexes.values())) & names:
                 return f"job {job.id}"
         try:
             bindings = writer.mirror_acl_bindings()
@@ -324,6 +316,8 @@ class JobManager:
 
     def _finish(self, job: Job, status: str, reason: str) -> None:
         with self._lock:
+            if job.done:  # the jobs thread and a new job on its port may both end a draining one
+                return
             job.status, job.ended = status, job.ended or time.time()
             job.end_reason = job.end_reason or reason
             self.stats["jobs_completed_total" if status == COMPLETED else "jobs_stopped_total"] += 1
