@@ -36,6 +36,7 @@ API = "127.0.0.1:9531"
 class LabAgent:
     def __init__(self, layout: LabLayout, workdir: Path, **jobs):
         self.layout, self.workdir = layout, workdir
+        self.mode = jobs.get("mode", "xdp")
         self.config = workdir / "agent.yaml"
         self.config.write_text(yaml.safe_dump({
             "log_format": "text",

@@ -124,6 +124,18 @@ def test_filters_are_an_everflow_acl_table_per_stage_with_a_rule_each(api, switc
     assert not [k for k in db.keys("*") if "JOB" in k.upper()]
 
 
+def test_span_writes_a_span_session_to_the_configured_port(switch, tmp_path):
+    _, _, db = switch
+    api = make_api(switch, tmp_path, Feed(), span_port="Ethernet28")
+    try:
+        job = call(api, "POST", body={"port": "Ethernet0", "span_method": "span", "direction": "egress"}).json()
+        assert db.hgetall(f"MIRROR_SESSION|telegen-job-{job['job_id']}") == {
+            "type": "SPAN", "dst_port": "Ethernet28", "src_port": "Ethernet0", "direction": "TX"}
+    finally:
+        api.stop()
+        api.manager.stop()
+
+
 @pytest.mark.parametrize("body, message", [
     ({"port": "Ethernet99"}, "port: unknown port 'Ethernet99'"),
     ({"port": "Ethernet16"}, "port: Ethernet16 is a member of PortChannel0001; mirror PortChannel0001"),
