@@ -185,7 +185,7 @@ class JobManager:
             job.ends = job.created + spec.duration_s
             try:
                 self.journal.record(job_id, namespace, job.keys, job.ends)
-            except Exception as exc:
+            except UserError as exc:
                 raise JobError(503, str(exc)) from None
             try:
                 writer.write(job_entries)

@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 
-from sonic_agent.config import JobsConfig
+from sonic_agent.config import JobsConfig, ServerTlsConfig
+from sonic_agent.errors import UserError
 from sonic_agent.jobs.api import JobApi
 from sonic_agent.jobs.manager import JobManager
 from sonic_agent.jobs.openapi import DOCUMENT, FILTER
@@ -21,6 +22,7 @@ from sonic_agent.sonic.encoding import load_dump
 from sonic_agent.sonic.model import SwitchModel
 from telegen_lab.control import DEFAULT_CONFIG_DB
 from tests.conftest import assert_catalogued, wait_until
+from tests.export.certs import make_certs
 
 TOKEN = "t0ken"
 STREAM = ("10.1.0.1", "10.250.0.2", 0x22EB)
@@ -50,8 +52,8 @@ def switch(redis_server, tmp_path):
 
 def make_api(switch, tmp_path, feed, **overrides):
     path, model, _ = switch
-    cfg = JobsConfig(enabled=True, listen="127.0.0.1:0", token=TOKEN, journal=str(tmp_path / "journal.json"),
-                     **overrides)
+    settings = dict(enabled=True, listen="127.0.0.1:0", token=TOKEN, journal=str(tmp_path / "journal.json"))
+    cfg = JobsConfig(**{**settings, **overrides})
     manager = JobManager(cfg, model, load_namespaces(str(path)), feed, "10.250.0.2", drain_s=0.2)
     assert manager.remove_leftovers()
     manager.start()
@@ -256,3 +258,22 @@ def test_the_next_start_removes_what_a_killed_instance_left(switch, tmp_path):
     finally:
         second.stop()
         second.manager.stop()
+
+
+def test_mtls_stands_for_the_token_and_plain_http_is_loopback_only(switch, tmp_path):
+    certs = make_certs(tmp_path)
+    tls = ServerTlsConfig(cert=certs.server_cert, key=certs.server_key, client_ca=certs.ca)
+    api = make_api(switch, tmp_path, Feed(), token=None, tls=tls)
+    url = f"https://127.0.0.1:{api.port}/v1/monitor/jobs"
+    try:
+        answer = requests.get(url, cert=(certs.client_cert, certs.client_key), verify=certs.ca, timeout=10)
+        assert answer.status_code == 200 and answer.json() == {"jobs": []}
+        with pytest.raises(requests.exceptions.SSLError):  # no client certificate: no handshake
+            requests.get(url, verify=certs.ca, timeout=10)
+    finally:
+        api.stop()
+        api.manager.stop()
+    with pytest.raises(UserError, match="jobs.listen: 0.0.0.0:0: plain HTTP only on loopback"):
+        JobApi(JobsConfig(enabled=True, listen="0.0.0.0:0", token=TOKEN), api.manager)
+    with pytest.raises(UserError, match="jobs.token: required"):
+        JobApi(JobsConfig(enabled=True), api.manager)
