@@ -134,9 +134,6 @@ class JobWriter:
                     out.setdefault(port, key[len(prefix):])
         return out
 
-    def exists(self, key: str) -> bool:
-        return bool(self.client.exists(key))
-
     def close(self) -> None:
         self.client.close()
 

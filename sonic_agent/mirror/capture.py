@@ -63,7 +63,6 @@ class KernelCapture:
         self._sink, self._clock = sink, clock
         self._ring = RingBuffer(obj.map(k.MAP_FRAMES), self._record)
         self._stop = threading.Event()
-        self.frames = 0
         self._thread = threading.Thread(target=self._run, name="mirror-capture-ring", daemon=True)
         self._thread.start()
 
@@ -87,7 +86,6 @@ class KernelCapture:
         outer = bytes(r.outer.src) + bytes(r.outer.dst)
         version = r.outer_version
         stream = (_address(version, outer[:16]), _address(version, outer[16:]), r.gre_proto)
-        self.frames += 1
         self._sink(CapturedFrame(
             self._clock(r.time_ns), stream, None if r.session_id == k.NO_ID else r.session_id,
             r.port_index if r.has_port_index else None, DIRECTIONS.get(r.direction), int(r.frame_len),

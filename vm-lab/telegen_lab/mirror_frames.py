@@ -7,8 +7,8 @@ SRC_IP, DST_IP, SRC_IPV6, DST_IPV6, IP_PROTOCOL, L4_SRC_PORT(_RANGE), L4_DST_POR
 TCP_FLAGS (value/mask), VLAN_ID, ETHER_TYPE. The encapsulation is what sonic-swss asks of the
 ASIC: outer IPv4 from src_ip to dst_ip with the session's dscp and ttl, GRE with a sequence
 number per session, ERSPAN II (gre_type 0x88be: session id, VLAN, the port index) or III
-(0x22eb: also the direction bit, a timestamp and the port in platform sub-header id 3), or
-0x8949 with 22 vendor bytes (Spectrum).
+(0x22eb: also the direction bit, a timestamp and the port in platform sub-header id 3),
+0x8949 with 22 vendor bytes (Spectrum), any other type with the frame right after GRE.
 """
 from __future__ import annotations
 
@@ -117,4 +117,6 @@ def encapsulate(inner: bytes, gre_type: int, seq: int, session_id: int, port_ind
         word2 = (int(egress) << 3) | (1 << 1) | 1  # d, gra, o: the platform sub-header follows
         sub = struct.pack("!II", (3 << 26) | (port_index & 0x3FFF), (stamp >> 32) & 0xFFFFFFFF)
         return gre + struct.pack("!III", (2 << 28) | t | session_id, stamp & 0xFFFFFFFF, word2) + sub + inner
-    return gre + VENDOR_HEADER + inner
+    if gre_type == GRE_VENDOR:
+        return gre + VENDOR_HEADER + inner
+    return gre + inner  # any other GRE type: the frame right after GRE, as 0x6558 carries it

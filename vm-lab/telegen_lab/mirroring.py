@@ -42,6 +42,7 @@ SESSION_DIRECTIONS = {"RX": ("rx",), "TX": ("tx",), "BOTH": ("rx", "tx")}
 STAGE_DIRECTIONS = {"ingress": "rx", "egress": "tx"}
 FRAMES_PER_WAKEUP = 256  # per socket, before the others get their turn
 STATUS_EVERY_S = 1.0
+POLL_S = 0.1  # how long a wait for frames lasts before CONFIG_DB's changes are looked at
 
 
 @dataclass
@@ -112,24 +113,19 @@ class MirrorEmulator:
         self.indexes: Dict[str, int] = {}
         self.captures: Dict[str, socket.socket] = {}
         self.span_senders: Dict[str, socket.socket] = {}
-        self.copies = 0
         with IPRoute() as ipr:
             self.switch_mac = ipr.get_links(ifname=MGMT_PORT)[0].get_attr("IFLA_ADDRESS")
         with NetNS(layout.neighbor_ns) as nbr:
             self.neighbor_mac = nbr.get_links(ifname=MGMT_PORT)[0].get_attr("IFLA_ADDRESS")
         self.erspan_sender = netns_socket(layout.neighbor_ns, MGMT_PORT)
         self.outer_l2 = bytes.fromhex(self.switch_mac.replace(":", "") + self.neighbor_mac.replace(":", "")) + b"\x08\x00"
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lab-mirror", daemon=True)
 
     def start(self) -> "MirrorEmulator":
+        """Follows CONFIG_DB from a thread of its own until the state daemon exits."""
         self.reconcile()
         self._thread.start()
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
     # --- following CONFIG_DB ------------------------------------------------------------------
     def _table(self, name: str) -> Dict[str, Dict[str, object]]:
@@ -220,7 +216,7 @@ class MirrorEmulator:
     # --- moving frames ------------------------------------------------------------------------
     def _run(self) -> None:
         next_status = 0.0
-        while not self._stop.is_set():
+        while True:
             changed = False
             while self.pubsub.get_message(timeout=0) is not None:
                 changed = True
@@ -232,7 +228,7 @@ class MirrorEmulator:
                     log.exception("mirror: following CONFIG_DB failed")
                 next_status = now + STATUS_EVERY_S
             sockets = list(self.captures.values())
-            ready = select.select(sockets, [], [], 0.1)[0] if sockets else self._stop.wait(0.1) or []
+            ready = select.select(sockets, [], [], POLL_S)[0] if sockets else time.sleep(POLL_S) or []
             ports = {sock: port for port, sock in self.captures.items()}
             for sock in ready:
                 self._drain(ports[sock], sock)
@@ -264,7 +260,6 @@ class MirrorEmulator:
             sender = self.span_senders.get(str(s.fields.get("dst_port")))
             if sender is not None:
                 sender.send(inner)
-                self.copies += 1
             return
         if not (_is_ipv4(s.fields.get("dst_ip")) and _is_ipv4(s.fields.get("src_ip"))):
             return
@@ -275,7 +270,6 @@ class MirrorEmulator:
                             s.number("ttl", 255), len(payload), s.seq)
         try:
             self.erspan_sender.send(self.outer_l2 + outer + payload)
-            self.copies += 1
         except OSError as exc:
             log.debug("mirror copy not sent", extra={"session": s.name, "error": str(exc)})
 
