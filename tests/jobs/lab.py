@@ -52,15 +52,21 @@ class LabAgent:
         dbs = load_database_config(str(layout.db_config))
         self.config_db, self.state_db = dbs.connect("CONFIG_DB"), dbs.connect("STATE_DB")
 
-    def start(self) -> float:
-        """Starts it; returns when (time.monotonic()) it was spawned, once the API answers."""
+    def start(self) -> None:
+        self.spawn()
+        self.wait_up()
+
+    def spawn(self) -> float:
+        """Starts it; returns when (time.monotonic())."""
         spawned = time.monotonic()
         self.proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.layout.switch_ns}", sys.executable, "-m",
                                       "sonic_agent", "run", "--config", str(self.config)],
                                      stdout=subprocess.DEVNULL, stderr=open(self.workdir / "agent.log", "ab"))
+        return spawned
+
+    def wait_up(self) -> None:
         up = wait_until(lambda: self.proc.poll() is not None or self.answers(), 30)
         assert up and self.proc.poll() is None, (self.workdir / "agent.log").read_text()[-3000:]
-        return spawned
 
     def answers(self) -> bool:
         try:

@@ -226,9 +226,10 @@ def test_sigkill_sigterm_and_lab_down_leave_nothing(tmp_path):
             assert len(agent.job_keys()) == 5
             agent.kill()
             assert len(agent.job_keys()) == 5  # the dead instance left them
-            spawned = agent.start()
+            spawned = agent.spawn()
             gone = wait_until(lambda: not agent.job_keys() and time.monotonic(), 2.0)
             assert gone and gone - spawned < 2.0, "the dead job's entries not removed within 2 s of the start"
+            agent.wait_up()
             start_job(agent, {"port": "Ethernet4", "duration_sec": 60})
             assert agent.job_keys()
             assert agent.terminate() == 0
