@@ -19,6 +19,7 @@ from tests.export.sample import sample_snapshot
 
 class Echo(BoundedHandler):
     release = threading.Event()  # GET waits for it: a request being served holds its slot
+    serving = []  # one entry per GET being served
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.read_body()
@@ -26,15 +27,20 @@ class Echo(BoundedHandler):
             self.send_bytes(200, "application/octet-stream", body)
 
     def do_GET(self) -> None:  # noqa: N802
+        self.serving.append(self)
         self.release.wait(10)
         self.send_bytes(200, "text/plain", b"done")
 
 
+def echo_server(request_timeout_s: float) -> BoundedHTTPServer:
+    return BoundedHTTPServer("jobs", ("127.0.0.1", 0), Echo, HttpLimits(
+        max_connections=4, max_per_client=2, request_timeout_s=request_timeout_s, max_request_line=100,
+        max_head_bytes=400, max_body=1000)).start()
+
+
 @pytest.fixture
 def echo():
-    server = BoundedHTTPServer("jobs", ("127.0.0.1", 0), Echo, HttpLimits(
-        max_connections=4, max_per_client=2, request_timeout_s=1.0, max_request_line=100, max_head_bytes=400,
-        max_body=1000)).start()
+    server = echo_server(1.0)
     yield server
     server.stop()
 
@@ -64,6 +70,7 @@ def test_each_bound_answers_its_status_and_is_counted(echo):
     assert status(exchange(port, b"POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n")) == 413
     assert status(exchange(port, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")) == 408  # body never whole
     assert status(exchange(port, b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")) == 411
+    assert wait_until(lambda: echo.counters()["jobs_http_connections"] == 0)  # each thread let its slot go
     counters = echo.counters()
     assert_catalogued(counters)
     assert counters == {"jobs_http_refused_busy_total": 0, "jobs_http_refused_client_total": 0,
@@ -72,11 +79,20 @@ def test_each_bound_answers_its_status_and_is_counted(echo):
                         "jobs_http_connections": 0}
 
 
-def test_connections_are_bounded_in_all_and_per_client(echo):
+@pytest.fixture
+def patient_echo():
+    server = echo_server(20.0)  # no connection here runs out of time: only the bounds act
+    yield server
+    server.stop()
+
+
+def test_connections_are_bounded_in_all_and_per_client(patient_echo):
     """Per address at most 2 (503 at once); when all 4 slots are taken, the oldest connection
     still sending its head is cut (408) for the newcomer; when all 4 are serving, 503."""
+    echo = patient_echo
     port = echo.server_port
     Echo.release.clear()
+    Echo.serving.clear()
     held = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) for _ in range(2)]
     try:
         assert wait_until(lambda: echo.counters()["jobs_http_connections"] == 2)
@@ -90,6 +106,7 @@ def test_connections_are_bounded_in_all_and_per_client(echo):
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
         for sock in held:  # each newcomer cut one of the idle ones
             assert status(sock.recv(100)) == 408
+        assert wait_until(lambda: len(Echo.serving) == 4)
         assert status(exchange(port, b"", source="127.0.0.9")) == 503  # nothing left to cut
         Echo.release.set()
         for sock in serving:
