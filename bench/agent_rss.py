@@ -2,7 +2,8 @@
 
 Builds a lab switch with 64 ports (plus a PortChannel, a VLAN and an ERSPAN session), runs
 `telegen-sonic run` in its namespace with its default config (probes on every port,
-Prometheus) or, with --full, also the AF_PACKET mirror source on eth0 and gNMI; sends the lab's control-plane mix and mirror traffic for the
+Prometheus) or, with --full, also the AF_PACKET mirror source on eth0 and gNMI; sends the
+lab's control-plane mix and data traffic (everflow0's ports are mirrored by the lab) for the
 whole run and scrapes /metrics every second, as Prometheus would. Reports the agent's VmRSS,
 whether any LLVM/clang/BCC library is mapped in it, and the baseline: an interpreter that
 imports the same agent modules and does nothing, same run.
@@ -83,7 +84,7 @@ def main() -> int:
                                  stdout=subprocess.DEVNULL, stderr=open(workdir / "agent.log", "w"))
         baseline = subprocess.Popen([sys.executable, "-c", AGENT_IMPORTS], stdin=subprocess.PIPE)
         procs += [agent, baseline]
-        for kind in ("control", "mirror"):
+        for kind in ("control", "data"):  # data crossing everflow0's ports: the lab mirrors it
             procs.append(subprocess.Popen([sys.executable, "-m", "sonic_agent", "lab", "--name", layout.name,
                                            "traffic", "--kind", kind, "--count", "0", "--interval", "0.5"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))

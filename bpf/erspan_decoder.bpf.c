@@ -127,6 +127,8 @@ struct frame {
 	__u32 seq;
 	__u32 port_index;
 	__u16 erspan_vlan;
+	__u16 inner; /* where the mirrored frame (or packet, when inner_ip) starts */
+	bool inner_ip;
 	bool has_port_index;
 	bool has_seq;
 	bool in_session;
@@ -318,6 +320,8 @@ static __always_inline enum mirror_reason decode_tunnel(struct xdp_md *ctx, stru
 		break;
 	}
 	f->in_session = true;
+	f->inner = head;
+	f->inner_ip = ethertype != 0;
 	return decode_inner(ctx, f, head, ethertype);
 }
 
@@ -504,12 +508,85 @@ static __always_inline void count_session(struct frame *f, bool passed, __u64 no
 	s->last_seen_ns = now;
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mirror_capture);
+} mirror_capture SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* bytes: ~3,000 records of a snap length of 256 */
+} mirror_frames SEC(".maps");
+
+/* Hand the decoded frame to userspace when its stream is being captured (erspan_decoder.h).
+ * Out of line: the common path pays only the caller's check of cap->streams. */
+static __noinline void capture_frame(struct xdp_md *ctx, struct frame *f, __u64 now, struct mirror_capture *cap)
+{
+	__u32 off = f->inner & MAX_OFFSET, len = ctx->data_end - ctx->data, n, at = 0;
+	const __u64 *want, *have = (const __u64 *)&f->session.outer;
+	struct mirror_captured *rec;
+	bool found = false;
+	__u8 *p;
+
+	for (int i = 0; i < MIRROR_CAPTURE_STREAMS; i++) {
+		if (i >= cap->streams)
+			break;
+		want = (const __u64 *)&cap->stream[i].outer;
+		if (((want[0] ^ have[0]) | (want[1] ^ have[1]) | (want[2] ^ have[2]) | (want[3] ^ have[3])) == 0 &&
+		    cap->stream[i].gre_proto == f->session.gre_proto &&
+		    cap->stream[i].outer_version == f->session.outer_version) {
+			found = true;
+			break;
+		}
+	}
+	if (!found)
+		return;
+	rec = bpf_ringbuf_reserve(&mirror_frames, sizeof(*rec), 0);
+	if (!rec) {
+		__sync_fetch_and_add(&cap->dropped, 1);
+		return;
+	}
+	n = len > off ? len - off : 0;
+	rec->time_ns = now;
+	rec->outer = f->session.outer;
+	rec->frame_len = n;
+	rec->port_index = f->port_index;
+	rec->gre_proto = f->session.gre_proto;
+	rec->session_id = f->session.session_id;
+	rec->outer_version = f->session.outer_version;
+	rec->direction = f->key.direction;
+	rec->has_port_index = f->has_port_index;
+	rec->ip_only = f->inner_ip;
+	if (n > cap->snap_len)
+		n = cap->snap_len;
+	if (n > MIRROR_CAPTURE_SNAP_MAX)
+		n = MIRROR_CAPTURE_SNAP_MAX;
+	for (int i = 0; i < MIRROR_CAPTURE_SNAP_MAX / 8; i++) { /* 8 bytes a step, then the rest */
+		if (at + 8 > n || !(p = AT(ctx, off + at, 8)))
+			break;
+		*(__u64 *)&rec->data[at & (MIRROR_CAPTURE_SNAP_MAX - 8)] = *(__u64 *)p;
+		at += 8;
+	}
+	for (int i = 0; i < 7; i++) {
+		if (at >= n || !(p = AT(ctx, off + at, 1)))
+			break;
+		asm volatile("" : "+r"(at)); /* keep the mask: the verifier needs it */
+		rec->data[at & (MIRROR_CAPTURE_SNAP_MAX - 1)] = *p;
+		at++;
+	}
+	rec->cap_len = at;
+	bpf_ringbuf_submit(rec, 0);
+}
+
 SEC("xdp")
 V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	struct mirror_config *cfg = bpf_map_lookup_elem(&mirror_config, &zero);
 	struct mirror_stats *stats = bpf_map_lookup_elem(&mirror_stats, &zero);
+	struct mirror_capture *cap;
 	struct frame f = {};
 	enum mirror_reason reason;
 	bool passed;
@@ -545,6 +622,9 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 			passed = true;
 		}
 		count_session(&f, passed, now, cfg, stats);
+		cap = bpf_map_lookup_elem(&mirror_capture, &zero);
+		if (cap && cap->streams && (reason == MIRROR_OK || reason == MIRROR_INNER_NOT_IP))
+			capture_frame(ctx, &f, now, cap);
 	}
 	count = bpf_map_lookup_elem(&mirror_reasons, &reason);
 	if (count)

@@ -146,4 +146,41 @@ struct mirror_config {
 	__u64 session_seed; /* random: which set a stream lands in is not predictable from outside */
 };
 
+/* Capture for jobs (sonic_agent/jobs): decoded frames of the streams listed in mirror_capture
+ * (outer addresses and GRE protocol; any session id) go to userspace through the mirror_frames
+ * ring buffer, the mirrored frame cut to snap_len, while every frame is still decoded and
+ * counted here. `streams` 0 (the default) costs one array load per frame of a stream. */
+#define MIRROR_CAPTURE_STREAMS 8
+#define MIRROR_CAPTURE_SNAP_MAX 256
+
+struct mirror_capture_stream {
+	struct mirror_addrs outer;
+	__u16 gre_proto;
+	__u8 outer_version;
+	__u8 pad[5];
+};
+
+struct mirror_capture {
+	__u32 streams; /* entries of `stream` in use */
+	__u32 snap_len; /* <= MIRROR_CAPTURE_SNAP_MAX */
+	__u64 dropped; /* frames not handed over: the ring buffer was full */
+	struct mirror_capture_stream stream[MIRROR_CAPTURE_STREAMS];
+};
+
+struct mirror_captured { /* one mirror_frames record */
+	__u64 time_ns; /* CLOCK_MONOTONIC */
+	struct mirror_addrs outer;
+	__u32 frame_len; /* bytes of the mirrored frame in the copy */
+	__u32 cap_len; /* of those, in data */
+	__u32 port_index;
+	__u16 gre_proto;
+	__u16 session_id;
+	__u8 outer_version;
+	__u8 direction; /* ERSPAN III d bit; MIRROR_NO_DIRECTION */
+	__u8 has_port_index;
+	__u8 ip_only; /* the copy carries an IP packet, not an Ethernet frame (ERSPAN III ft=2, GRE IP) */
+	__u32 pad;
+	__u8 data[MIRROR_CAPTURE_SNAP_MAX];
+};
+
 #endif

@@ -9,9 +9,9 @@ top flows, the sessions and the counters in one pass under the lock: what an exp
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from .capture import CaptureReader
 from .decoder import Decoded, DecoderConfig, decode
@@ -19,17 +19,19 @@ from .flows import Flow, FlowTable
 from .frames import LINKTYPE_ETHERNET, Frames, frames_from_buffer, frames_from_list
 from .reasons import count_reasons
 from .sessions import Session, SessionTable
+from .streams import Stream
 from .tunnel import DEFAULT_VENDOR_HEADER_LEN
 
 
 @dataclass
 class Reading:
     """One read of a collector: its top flows (every flow when no k was given), every session,
-    and the counters (as `MirrorCollector.stats`)."""
+    the counters (as `MirrorCollector.stats`), and the top flows of the watched streams."""
 
     flows: List[Flow]
     sessions: List[Session]
     stats: dict
+    watched: List[Flow] = field(default_factory=list)
 
 
 class MirrorCollector:
@@ -87,12 +89,15 @@ class MirrorCollector:
         with self._lock:
             return self._stats()
 
-    def read(self, top: Optional[int] = None, by: str = "bytes") -> Reading:
-        """The `top` largest flows by bytes or packets (all of them when None), the sessions and
-        the counters, from one consistent state of the tables."""
+    def read(self, top: Optional[int] = None, by: str = "bytes", watch: Iterable[Stream] = (),
+             watch_limit: int = 0) -> Reading:
+        """The `top` largest flows by bytes or packets (all of them when None), the sessions,
+        the counters, and the `watch_limit` largest flows of the `watch` streams, from one
+        consistent state of the tables."""
         with self._lock:
             flows = self.flow_table.flows() if top is None else self.flow_table.top(top, by)
-            return Reading(flows, self.session_table.sessions(), self._stats())
+            watched = self.flow_table.of_streams(watch, watch_limit, by) if watch and watch_limit else []
+            return Reading(flows, self.session_table.sessions(), self._stats(), watched)
 
     def _stats(self) -> dict:
         return {"frames": self._frames, "flow_packets": self._flow_packets,

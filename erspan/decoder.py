@@ -55,12 +55,15 @@ class Decoded:
     tcp_flags: np.ndarray
     dscp: np.ndarray
     length: np.ndarray  # inner IP-layer bytes
+    payload: np.ndarray  # where the mirrored frame starts in the captured one (SPAN: 0)
+    payload_ip: np.ndarray  # bool: the mirror carries an IP packet there, not an Ethernet frame
 
     @classmethod
     def empty(cls, fr: Frames) -> "Decoded":
         n = len(fr)
         columns = {f.name: np.full(n, -1, dtype=np.int64) for f in fields(cls)}
         columns.update(timestamp=fr.timestamp, session=np.zeros(n, bool), truncated=np.zeros(n, bool),
+                       payload_ip=np.zeros(n, bool),
                        outer_src=np.zeros((n, 2), np.uint64), outer_dst=np.zeros((n, 2), np.uint64),
                        src=np.zeros((n, 2), np.uint64), dst=np.zeros((n, 2), np.uint64),
                        reason=np.zeros(n, np.int64), outer_version=np.zeros(n, np.int64))
@@ -76,6 +79,7 @@ def decode(fr: Frames, config: DecoderConfig = DecoderConfig()) -> Decoded:
     idx, ethertype, l3, vlan = idx[keep], ethertype[keep], l3[keep], vlan[keep]
     if config.span:
         out.session[:] = True
+        out.payload[:] = 0
         out.truncated[:] = fr.caplen < fr.wirelen
         _mirrored_packets(fr, out, idx, ethertype, l3, vlan, np.zeros(len(idx), bool))
         return out
@@ -98,13 +102,15 @@ def decode(fr: Frames, config: DecoderConfig = DecoderConfig()) -> Decoded:
     out.vlan[idx] = np.where(tun.erspan_vlan > 0, tun.erspan_vlan, -1)
     out.truncated[idx] = tun.truncated | (fr.caplen[idx] < fr.wirelen[idx])
     ethernet = tun.payload_type == PAYLOAD_ETHERNET
+    bare_ip = (tun.payload_type == ETH_IPV4) | (tun.payload_type == ETH_IPV6)
+    out.payload[idx] = np.where(ethernet | bare_ip, tun.payload, -1)
+    out.payload_ip[idx] = bare_ip
     rows, l2 = idx[ethernet], tun.payload[ethernet]
     reason, inner_type, inner_l3, inner_vlan = walk_ethernet(fr, rows, l2, "inner")
     out.reason[rows] = reason
     ok = reason == 0
     _mirrored_packets(fr, out, rows[ok], inner_type[ok], inner_l3[ok], inner_vlan[ok],
                       fragmented[ethernet][ok])
-    bare_ip = (tun.payload_type == ETH_IPV4) | (tun.payload_type == ETH_IPV6)
     _mirrored_packets(fr, out, idx[bare_ip], tun.payload_type[bare_ip], tun.payload[bare_ip],
                       np.full(int(bare_ip.sum()), -1), fragmented[bare_ip])
     return out

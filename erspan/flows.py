@@ -7,14 +7,14 @@ first (erspan.streams), unpacked into `Flow` only when read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 import numpy as np
 
 from .decoder import Decoded
 from .grouping import group_rows
 from .slots import BoundedTable
-from .streams import STREAM_WORDS, address, pack_streams, unpack_stream
+from .streams import STREAM_WORDS, Stream, address, pack_streams, stream_mask, unpack_stream
 
 DIRECTIONS = {0: "rx", 1: "tx"}  # ERSPAN III d bit: 0 ingress (rx), 1 egress (tx)
 
@@ -105,6 +105,13 @@ class FlowTable(BoundedTable):
     def top(self, k: int, by: str = "bytes") -> List[Flow]:
         """The k largest flows by bytes (or packets), largest first."""
         slots = self._table.occupied()
+        column = self._table.columns[{"bytes": "bytes", "packets": "packets"}[by]]
+        return self._flows_at(slots[np.argsort(-column[slots], kind="stable")[:k]])
+
+    def of_streams(self, streams: Iterable[Stream], k: int, by: str = "bytes") -> List[Flow]:
+        """The k largest flows (by bytes or packets) of the given mirror streams, any session id."""
+        slots = self._table.occupied()
+        slots = slots[stream_mask(self._table.columns["key"][slots], streams)]
         column = self._table.columns[{"bytes": "bytes", "packets": "packets"}[by]]
         return self._flows_at(slots[np.argsort(-column[slots], kind="stable")[:k]])
 

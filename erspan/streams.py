@@ -7,12 +7,14 @@ apart. SPAN frames have no stream: every field of theirs is 0 (None when unpacke
 from __future__ import annotations
 
 import ipaddress
+from typing import Iterable, Tuple
 
 import numpy as np
 
 from .decoder import Decoded
 
 STREAM_WORDS = 5
+Stream = Tuple[str, str, int]  # (outer src, outer dst, GRE protocol): every session id of it
 
 
 def address(version: int, high: int, low: int) -> str:
@@ -35,3 +37,14 @@ def unpack_stream(src_hi: int, src_lo: int, dst_hi: int, dst_lo: int, meta: int)
                 outer_dst=address(version, dst_hi, dst_lo) if version else None,
                 gre_proto=gre_proto - 1 if gre_proto else None,
                 session_id=session_id - 1 if session_id else None)
+
+
+def stream_mask(keys: np.ndarray, streams: Iterable[Stream]) -> np.ndarray:
+    """Which packed keys (rows of at least the 5 stream words) belong to one of `streams`,
+    whatever their session id."""
+    mask = np.zeros(len(keys), dtype=bool)
+    for outer_src, outer_dst, gre_proto in streams:
+        src, dst = int(ipaddress.ip_address(outer_src)), int(ipaddress.ip_address(outer_dst))
+        mask |= ((keys[:, 0] == src >> 64) & (keys[:, 1] == src & (1 << 64) - 1) & (keys[:, 2] == dst >> 64)
+                 & (keys[:, 3] == dst & (1 << 64) - 1) & (((keys[:, 4] >> 12) & 0x1FFFF) == gre_proto + 1))
+    return mask

@@ -6,6 +6,7 @@ import ctypes.util
 import logging
 import signal
 import threading
+from typing import Optional
 
 from .config import load_config
 from .logs import setup_logging
@@ -36,12 +37,30 @@ def release_free_memory() -> None:
     _LIBC.malloc_trim(0)
 
 
+def remove_job_leftovers(cfg, namespaces) -> Optional[int]:
+    """What the jobs of a killed predecessor left in CONFIG_DB, removed first thing (before the
+    pipeline's imports, which take a second or more): the keys removed, None if redis could not
+    be reached (the jobs thread then retries)."""
+    from .jobs.journal import Journal, remove_leftovers
+    from .jobs.switch import JobWriter
+    from .sonic.follower import REDIS_ERRORS
+    writers = {c.namespace: JobWriter(c) for c in namespaces}
+    try:
+        return remove_leftovers(Journal(cfg.jobs.journal), writers)
+    except REDIS_ERRORS:
+        return None
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+
 def main(args) -> int:
     cfg = load_config(args.config)
     # Fail fast, with the path named, before anything starts: the redis layout is the one
     # input without which the agent cannot label anything.
-    load_namespaces(cfg.sonic.database_config, cfg.sonic.database_global)
+    namespaces = load_namespaces(cfg.sonic.database_config, cfg.sonic.database_global)
     setup_logging(cfg.log_level, cfg.log_format)
+    leftovers = remove_job_leftovers(cfg, namespaces) if cfg.jobs.enabled else None
 
     from .pipeline import Pipeline  # imported after the checks: it loads grpc, BPF bindings, ...
 
@@ -49,7 +68,7 @@ def main(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: (log.info("signal", extra={"signal": signum}), stop.set()))
-    pipeline = Pipeline(cfg, after_tick=release_free_memory)
+    pipeline = Pipeline(cfg, after_tick=release_free_memory, job_leftovers_removed=leftovers)
     try:  # a start that fails part way (a port taken, no such interface) detaches what it attached
         pipeline.start()
         log.info("agent started", extra={"endpoints": pipeline.endpoints()})

@@ -191,6 +191,32 @@ class HostConfig:
 
 
 @dataclass
+class JobsConfig:
+    """On-demand mirror jobs (sonic_agent.jobs): the API, what a job writes to CONFIG_DB, bounds."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:9120"  # plain HTTP only on loopback; elsewhere tls.cert/key
+    token: Optional[str] = None  # bearer token; or token_file (its first line)
+    token_file: Optional[str] = None
+    tls: ServerTlsConfig = field(default_factory=ServerTlsConfig)  # client_ca: mTLS (then no token needed)
+    max_concurrent_jobs: int = 2  # one more is answered 429
+    default_duration_s: float = 120.0
+    max_duration_s: float = 3600.0
+    topk_flows: int = 1024  # the default and the most a job may ask
+    keep_results_s: float = 3600.0  # an ended job's results are kept this long,
+    keep_results: int = 16  # and at most this many ended jobs
+    journal: str = "/var/lib/telegen-sonic/jobs.json"  # what a job wrote, for the next start after a crash
+    collector_ip: Optional[str] = None  # the sessions' dst_ip; default: mirror.interface's first address
+    gre_type: str = "0x22eb"  # ERSPAN III carries each copy's direction; 0x88be is ERSPAN II
+    dscp: int = 8
+    ttl: int = 255
+    queue: Optional[int] = None
+    span_port: Optional[str] = None  # span_method span: the session's dst_port (none: refused)
+    capture_bytes: int = 4 << 20  # per job: the capture's bound (frames past it are counted, not kept)
+    snap_len: int = 256  # bytes kept of each mirrored frame
+
+
+@dataclass
 class AgentConfig:
     log_level: str = "info"
     log_format: str = "json"  # json | text
@@ -205,6 +231,7 @@ class AgentConfig:
     host: HostConfig = field(default_factory=HostConfig)
     slo: SloConfig = field(default_factory=SloConfig)  # SLOs, error budgets and their policies (sonic_agent.slo)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
 
 
 CHOICES = {
@@ -214,6 +241,7 @@ CHOICES = {
     "export.otlp.protocol": ("grpc", "http"),
     "export.otlp.compression": ("gzip", "none"),
     "export.otlp.temporality": ("cumulative", "delta"),
+    "jobs.gre_type": ("0x88be", "0x22eb"),
 }
 
 # Numeric bounds (low, high), both inclusive; a list's items share the list's entry. Every
@@ -247,10 +275,21 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "families.*.max_entries": (1, 1 << 22),
     "host.refresh_s": (0.1, 86400),
     "privacy.cache_entries": (1, 1 << 22),
+    "jobs.max_concurrent_jobs": (1, 64),
+    "jobs.default_duration_s": (1, 7 * 86400),
+    "jobs.max_duration_s": (1, 7 * 86400),
+    "jobs.topk_flows": (1, 1 << 16),
+    "jobs.keep_results_s": (0, 30 * 86400),
+    "jobs.keep_results": (1, 1024),
+    "jobs.dscp": (0, 63),
+    "jobs.ttl": (1, 255),
+    "jobs.queue": (0, 15),
+    "jobs.capture_bytes": (0, 1 << 30),
+    "jobs.snap_len": (64, 256),
 }
 RING_MAX_KB = 1 << 20  # mirror.ring_blocks x mirror.ring_block_kb: resident, so at most 1 GiB
 YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-LISTENS = ("export.prometheus.listen", "export.gnmi.listen")
+LISTENS = ("export.prometheus.listen", "export.gnmi.listen", "jobs.listen")
 EXPORTERS = ("prometheus", "otlp", "gnmi")
 
 

@@ -15,6 +15,10 @@ its privacy policy (sonic_agent.privacy: one redacted Snapshot per Snapshot and 
 model change re-labels the current Snapshot at once (a removed port or session disappears
 from every output), drives the probes (attach/detach as ports come and go) and wakes gNMI
 ON_CHANGE streams.
+
+Mirror jobs (sonic_agent.jobs, `jobs.enabled`) are one more consumer: the Snapshot carries
+every flow of the streams they watch (the same one read of the flow table), each new Snapshot
+updates their counts, and the mirror source hands their streams' frames to their captures.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from typing import Callable, Dict, List, Optional
 
 from .catalogue import CATALOGUE, Catalogue
 from .config import EXPORTERS, AgentConfig
+from .errors import UserError
 from .privacy.policy import Policies
 from .records import MirrorReading, ProbeReading, Snapshot
 from .hoststats import HostReader
@@ -39,7 +44,7 @@ PROBE_TALKERS_PER_PORT = 10  # top talkers per port in a Snapshot: bounds the ex
 
 class Pipeline:
     def __init__(self, cfg: AgentConfig, catalogue: Catalogue = CATALOGUE,
-                 after_tick: Optional[Callable[[], None]] = None):
+                 after_tick: Optional[Callable[[], None]] = None, job_leftovers_removed: Optional[int] = None):
         self.cfg = cfg
         self.catalogue = catalogue
         self.model = SwitchModel.from_config(cfg.sonic)
@@ -71,15 +76,37 @@ class Pipeline:
         if cfg.slo.objectives:
             from .slo.engine import engine_for
             self.slo = engine_for(cfg, catalogue, self.feed.current, self.exporters)
+        self.jobs, self.job_api = self._jobs(cfg) if cfg.jobs.enabled else (None, None)
+        self._job_leftovers_removed = job_leftovers_removed  # by the agent, before the imports
         self.probes = None  # last: an exporter refusing its config leaves no BPF object loaded
         if cfg.probes.enabled:
             from .probes.manager import ProbeManager
             self.probes = ProbeManager(cfg.probes)
 
+    def _jobs(self, cfg: AgentConfig):
+        from .jobs.api import JobApi
+        from .jobs.manager import JobManager
+        from .sonic.dbconfig import load_namespaces
+        if not cfg.mirror.enabled:
+            raise UserError("jobs.enabled: needs mirror.enabled (the agent decodes the jobs' mirror copies)")
+        otlp = next((e for e in self.exporters if hasattr(e, "export_job_flows")), None)
+        manager = JobManager(cfg.jobs, self.model, load_namespaces(cfg.sonic.database_config, cfg.sonic.database_global),
+                             self.feed.current, cfg.jobs.collector_ip or interface_address(cfg.mirror.interface),
+                             drain_s=2 * cfg.tick_s + 0.5, set_capture=self._set_capture,
+                             otlp_export=otlp.export_job_flows if otlp else None)
+        return manager, JobApi(cfg.jobs, manager, cfg.export.otlp.endpoint if otlp else "")
+
+    def _set_capture(self, streams, snap_len: int) -> None:
+        if self.mirror is not None:
+            self.mirror.set_capture(streams, snap_len)
+
     def start(self) -> None:
         """Exporters bind first, so a listen address that cannot be had fails at once (before the
         sync wait, before anything is attached); until the first tick they serve an empty
-        Snapshot. On failure, `stop()` undoes what had started."""
+        Snapshot. Jobs first remove what a killed predecessor left in CONFIG_DB; their API binds
+        last, once the mirror is decoded. On failure, `stop()` undoes what had started."""
+        if self.jobs is not None:
+            self.jobs.remove_leftovers(self._job_leftovers_removed)
         self.model.start()
         self.model.subscribe(self.feed.model_changed)
         for exporter in self.exporters:
@@ -90,6 +117,10 @@ class Pipeline:
         if self.cfg.mirror.enabled:  # before the probes: the XDP decoder owns the collector's XDP
             from .mirror.source import start_mirror_source  # hook, the probes count it with TC
             self.mirror = start_mirror_source(self.cfg.mirror)
+        if self.jobs is not None:
+            self.mirror.capture_sink = self.jobs.on_captured
+            self.feed.subscribe(self.jobs.on_snapshot)
+            self.jobs.start()
         if self.probes is not None:
             self.model.subscribe(lambda changes: self._ports_changed.set())
             self._probe_thread = threading.Thread(target=self._follow_ports, name="probe-sync", daemon=True)
@@ -97,11 +128,16 @@ class Pipeline:
         if self.slo is not None:
             self.slo.start(self.feed.subscribe)
         self.feed.start()
+        if self.job_api is not None:  # last: a job is taken only once its mirror is decoded
+            self.job_api.start()
 
     def stop(self) -> None:
         """Stops what `start()` started; safe after a start that failed part way."""
         self._stopping.set()
         self._ports_changed.set()
+        if self.jobs is not None:  # the API first (no new job), then every job's entries removed
+            self.job_api.stop()
+            self.jobs.stop()
         self.feed.stop()
         if self.slo is not None:
             self.slo.stop()
@@ -155,7 +191,9 @@ class Pipeline:
             families.update(self._source("host", self.host.read, {}))
         probes = self._source("probes", lambda: self.probes.read(PROBE_TALKERS_PER_PORT),
                               ProbeReading()) if self.probes is not None else ProbeReading()
-        mirror = self._source("mirror", lambda: self.mirror.read(self.session_lookup),
+        watch = self.jobs.watched_streams() if self.jobs is not None else ()
+        mirror = self._source("mirror", lambda: self.mirror.read(self.session_lookup, watch,
+                                                                 self.jobs.watch_limit if watch else 0),
                               MirrorReading()) if self.mirror is not None else MirrorReading()
         slo = self.slo.counters() if self.slo is not None else {}
         if self.slo is not None:
@@ -163,8 +201,8 @@ class Pipeline:
         return Snapshot(
             timestamp=time.time(), seq=seq, **model, port_counters=port_counters,
             queue_counters=queue_counters, probe_counts=probes.counts, probe_sizes=probes.sizes,
-            probe_talkers=probes.talkers, kernel_drops=probes.drops, flows=mirror.flows, sessions=mirror.sessions,
-            malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters, slo), families=families)
+            probe_talkers=probes.talkers, kernel_drops=probes.drops, flows=mirror.flows,
+            watched_flows=mirror.watched_flows, sessions=mirror.sessions, malformed=mirror.malformed, agent=self.agent_counters(probes.counters, mirror.counters, slo), families=families)
 
     def _source(self, name: str, read: Callable, empty):
         try:
@@ -202,6 +240,9 @@ class Pipeline:
         }
         for exporter in self.exporters:
             out.update(exporter.agent_counters())
+        if self.jobs is not None:
+            out.update(self.jobs.agent_counters())
+            out.update(self.job_api.agent_counters())
         for counters in parts:
             out.update(counters)
         return out
@@ -215,4 +256,20 @@ class Pipeline:
             out["otlp"] = f"{export.otlp.protocol} {export.otlp.endpoint}"
         if export.gnmi.enabled:
             out["gnmi"] = export.gnmi.listen
+        if self.jobs is not None:
+            out["jobs"] = f"{'https' if self.cfg.jobs.tls.cert else 'http'}://{self.cfg.jobs.listen}/v1/monitor/jobs"
         return out
+
+
+def interface_address(interface: Optional[str]) -> Optional[str]:
+    """The first IPv4 address of a device (else its first global IPv6 one), None if it has none."""
+    from pyroute2 import IPRoute
+    with IPRoute() as ipr:
+        try:
+            index = ipr.link_lookup(ifname=interface)
+        except Exception:
+            return None
+        addrs = [a for a in ipr.get_addr(index=index[0])] if index else []
+    found = sorted((a["family"] != 2, a.get_attr("IFA_ADDRESS")) for a in addrs
+                   if a.get_attr("IFA_ADDRESS") and not a.get_attr("IFA_ADDRESS").startswith("fe80"))
+    return found[0][1] if found else None

@@ -193,6 +193,8 @@ class FlowRecord:
     sample_rate: Optional[int] = None  # MIRROR_SESSION sample_rate: one mirrored packet stands for this many
     outer_src: str = ""  # the mirror stream (the switch that sent the copies, and where to):
     outer_dst: str = ""  # flows of different streams are different flows, even with one session id
+    gre_proto: Optional[int] = None
+    port_index: Optional[int] = None  # the source port index the ERSPAN II/III header carries
 
     @property
     def estimated_packets(self) -> int:
@@ -239,6 +241,8 @@ class Snapshot:
     probe_talkers: List[ProbeTalker] = field(default_factory=list)  # already top-N per port
     kernel_drops: List[ProbeDrop] = field(default_factory=list)
     flows: List[FlowRecord] = field(default_factory=list)  # already top-K
+    # the flows of the mirror streams jobs watch (sonic_agent.jobs), from the same read, bounded
+    watched_flows: List[FlowRecord] = field(default_factory=list)
     sessions: List[MirrorSessionStats] = field(default_factory=list)
     malformed: Dict[str, int] = field(default_factory=dict)  # mirror decode, by reason
     agent: Dict[str, float] = field(default_factory=dict)  # the agent's own counters (catalogue.agent)
@@ -274,3 +278,4 @@ class MirrorReading:
     sessions: List[MirrorSessionStats] = field(default_factory=list)
     malformed: Dict[str, int] = field(default_factory=dict)
     counters: Dict[str, float] = field(default_factory=dict)  # the source's own health, for Snapshot.agent
+    watched_flows: List[FlowRecord] = field(default_factory=list)

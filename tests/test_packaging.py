@@ -48,7 +48,7 @@ def test_lab_verbs_without_the_lab_say_so_in_one_line(wheel, tmp_path):
     """The wheel alone (its requirements from the venv, no .pth files, so neither the
     checkout's editable agent nor the lab): `telegen-sonic lab ...` names what is missing."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(wheel), sysconfig.get_paths()["purelib"]]))
-    for verb in (["status"], ["up"], ["traffic", "--kind", "mirror"], ["run", "--duration", "1"]):
+    for verb in (["status"], ["up"], ["traffic", "--kind", "data"], ["run", "--duration", "1"]):
         result = subprocess.run([sys.executable, "-S", "-m", "sonic_agent", "lab", *verb], cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=60)
         assert (result.returncode, result.stdout) == (2, ""), result.stderr

@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 
 from .libbpf import NUM_CPUS, BpfError
-from .objects import BpfObject, Index, Link, Map, Program, kernel_enum, prog_name_by_id
+from .objects import BpfObject, Index, Link, Map, Program, RingBuffer, kernel_enum, prog_name_by_id
 
 BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"  # a checkout, after make -C bpf
 INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the container image (docker/Dockerfile)
@@ -36,5 +36,5 @@ def object_path(name: str) -> Path:
     return next((d / name for d in dirs if (d / name).is_file()), dirs[0] / name)
 
 
-__all__ = ["NUM_CPUS", "BpfError", "BpfObject", "Index", "Link", "Map", "Program", "arch_dir", "kernel_enum",
-           "object_path", "prog_name_by_id"]
+__all__ = ["NUM_CPUS", "BpfError", "BpfObject", "Index", "Link", "Map", "Program", "RingBuffer", "arch_dir",
+           "kernel_enum", "object_path", "prog_name_by_id"]

@@ -114,6 +114,9 @@ _PROTOS = {
     "bpf_map_lookup_batch": (c_int, [c_int, c_void_p, c_void_p, c_void_p, c_void_p, POINTER(c_uint32),
                                      POINTER(MapBatchOpts)]),
     "bpf_prog_test_run_opts": (c_int, [c_int, POINTER(TestRunOpts)]),
+    "ring_buffer__new": (c_void_p, [c_int, c_void_p, c_void_p, c_void_p]),
+    "ring_buffer__poll": (c_int, [c_void_p, c_int]),
+    "ring_buffer__free": (None, [c_void_p]),
     # BTF
     "btf__load_vmlinux_btf": (c_void_p, []),
     "btf__load_from_kernel_by_id": (c_void_p, [c_uint32]),
@@ -133,6 +136,10 @@ _PROTOS = {
 for _name, (_res, _args) in _PROTOS.items():
     _fn = getattr(lib, _name)
     _fn.restype, _fn.argtypes = _res, _args
+
+
+# ring_buffer_sample_fn: (ctx, data, size) -> 0 to go on
+RING_SAMPLE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 
 
 def check(rc: int, what: str) -> int:

@@ -1,5 +1,6 @@
 """BPF objects, programs and maps over libbpf: open and load a CO-RE object, pin its maps,
-read maps (batched where the kernel can), run a program on a frame (BPF_PROG_TEST_RUN).
+read maps (batched where the kernel can), consume a ring buffer, run a program on a frame
+(BPF_PROG_TEST_RUN).
 
 Keys and values cross the boundary as bytes and are decoded right here into the caller's
 ctypes structs, whose sizes are checked against the kernel's map so a layout drift between
@@ -12,12 +13,12 @@ import errno
 import os
 from ctypes import byref, c_uint32, create_string_buffer, sizeof
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Type
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type
 
 import numpy as np
 
-from .libbpf import (NUM_CPUS, BpfError, BtfEnum, BtfType, MapBatchOpts, MapInfo, ProgInfo, TestRunOpts,
-                     check, check_ptr, lib)
+from .libbpf import (NUM_CPUS, RING_SAMPLE_FN, BpfError, BtfEnum, BtfType, MapBatchOpts, MapInfo, ProgInfo,
+                     TestRunOpts, check, check_ptr, lib)
 
 PERCPU_MAP_TYPES = {5, 6, 10, 15}  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH, PERCPU_CGROUP_STORAGE
 BTF_KIND_ENUM = 6
@@ -237,6 +238,31 @@ class Link:
         if self.ptr:
             lib.bpf_link__destroy(self.ptr)
             self.ptr = None
+
+
+class RingBuffer:
+    """A BPF ring buffer map read with libbpf's consumer: `poll(timeout_ms)` hands every record
+    waiting (or arriving within the timeout) to `on_record(bytes)`, from the calling thread."""
+
+    def __init__(self, ring_map: Map, on_record: Callable[[bytes], None]):
+        self._on_record = on_record
+        self._callback = RING_SAMPLE_FN(self._sample)  # kept: libbpf holds a pointer to it
+        self._rb = check_ptr(lib.ring_buffer__new(ring_map.fd, ctypes.cast(self._callback, ctypes.c_void_p),
+                                                  None, None), f"ring buffer {ring_map.name}")
+
+    def _sample(self, _ctx, data, size) -> int:
+        self._on_record(ctypes.string_at(data, size))
+        return 0
+
+    def poll(self, timeout_ms: int) -> int:
+        """Records consumed (a signal interrupting the wait counts 0)."""
+        rc = lib.ring_buffer__poll(self._rb, timeout_ms)
+        return 0 if rc == -errno.EINTR else check(rc, "ring_buffer__poll")
+
+    def close(self) -> None:
+        if self._rb:
+            lib.ring_buffer__free(self._rb)
+            self._rb = None
 
 
 class BpfObject:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import List
 
+from ..httpserver import COUNTERS as HTTP_COUNTERS, SERVERS as HTTP_SERVERS
 from .model import COUNTER, GAUGE, STATE, Entity, Key, Metric, Source
 
 AGENT = Entity("agent", lambda s: (s.agent,), help="the agent itself")
@@ -49,6 +50,9 @@ COUNTERS = (  # (name, part, meaning)
     ("mirror_capture_restarts_total", "mirror", "AF_PACKET captures reopened after the interface went down or away."),
     ("mirror_capture_running", "mirror", "1 while the AF_PACKET capture runs."),
     ("mirror_map_reads_total", "mirror", "Whole reads of the XDP decoder's maps (one per map per tick)."),
+    ("mirror_job_capture_frames_total", "mirror", "Mirrored frames handed to jobs' captures."),
+    ("mirror_job_capture_dropped_total", "mirror", "Frames of captured streams the kernel could not hand over "
+     "(the ring buffer was full; XDP)."),
     ("otlp_exported_points_total", "otlp", "Metric points the collector accepted."),
     ("otlp_exported_logs_total", "otlp", "Flow log records the collector accepted."),
     ("otlp_dropped_points_total", "otlp", "Metric points dropped (queue full, expired, refused)."),
@@ -100,7 +104,19 @@ COUNTERS = (  # (name, part, meaning)
     ("privacy_cache_evictions_total", "privacy", "Anonymised addresses evicted from the cache by its bound."),
     ("privacy_cache_entries", "privacy", "Anonymised addresses in the cache now."),
     ("gnmi_log_lines_suppressed_total", "gnmi", "gNMI warning lines held back by the rate limit (one per kind per 10 s)."),
-)
+    ("jobs_running", "jobs", "Mirror jobs running now."),
+    ("jobs_results_kept", "jobs", "Ended jobs whose results are kept (jobs.keep_results, keep_results_s)."),
+    ("jobs_created_total", "jobs", "Mirror jobs started."),
+    ("jobs_refused_total", "jobs", "Job requests refused (400 naming the field, 404, 409, 503); nothing written."),
+    ("jobs_limited_total", "jobs", "Job requests answered 429: jobs.max_concurrent_jobs were running."),
+    ("jobs_completed_total", "jobs", "Jobs that ran their duration."),
+    ("jobs_stopped_total", "jobs", "Jobs stopped before their duration (DELETE, the agent stopping)."),
+    ("jobs_leftovers_removed_total", "jobs", "CONFIG_DB keys a killed predecessor's jobs left, removed at start."),
+    ("jobs_config_db_errors_total", "jobs", "CONFIG_DB writes or removals of jobs that failed."),
+    ("jobs_capture_dropped_total", "jobs", "Captured frames past a job's jobs.capture_bytes, counted not kept."),
+    ("jobs_flows_untracked_total", "jobs", "Flows a job could not follow (over 4 x its topk_flows)."),
+) + tuple((f"{server}_http_{suffix}", "http", f"{server}: {meaning}")
+          for server in HTTP_SERVERS for suffix, meaning in HTTP_COUNTERS)
 
 
 def gnmi_leaf(name: str) -> str:
@@ -125,8 +141,7 @@ PROMETHEUS_COUNTERS = tuple(
            lambda stats, name=name: stats.get(name), prom=f"telegen_prometheus_{name}")
     for name, help in (
         ("series_cut", "Series left out by export.prometheus.max_series since the agent started."),
-        ("snapshot_failures", "Scrapes whose Snapshot could not be encoded."),
-        ("scrapes_rejected", "Connections answered 503: more than the concurrent scrapes served at once.")))
+        ("snapshot_failures", "Scrapes whose Snapshot could not be encoded.")))
 
 
 UNPARSED = Entity("unparsed", lambda s: s.families.get("unparsed", ()),

@@ -17,13 +17,13 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Callable, Deque, Dict, Tuple
+from typing import Callable, Deque, Dict, Iterable, List, Tuple
 
 from google.protobuf.message import Message
 
 from ..catalogue import CATALOGUE, Catalogue
 from ..config import OtlpConfig
-from ..records import Snapshot
+from ..records import FlowRecord, Snapshot
 from ..sonic.follower import backoff_delay
 from .otlp_encode import MetricsEncoder, encode_events, encode_flows
 from .otlp_transport import ExportFailed, GrpcTransport, HttpTransport, expand_headers
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # ("metrics" | "logs", request, points or records in it, time.monotonic() when encoded)
 Batch = Tuple[str, Message, int, float]
 MAX_AGE_INTERVALS = 3  # a request older than this many intervals is dropped, not retried
+
+
+def _log_batches(requests: Iterable[Message], now: float) -> List[Batch]:
+    return [("logs", req, len(req.resource_logs[0].scope_logs[0].log_records), now) for req in requests]
 
 
 class OtlpExporter:
@@ -79,9 +83,7 @@ class OtlpExporter:
             snapshot = self._snapshot_fn()
             metrics, points = self._encoder.encode(snapshot)
             now = time.monotonic()
-            batches = [("metrics", metrics, points, now)]
-            batches += [("logs", req, len(req.resource_logs[0].scope_logs[0].log_records), now)
-                        for req in encode_flows(snapshot, snapshot.flows)]
+            batches = [("metrics", metrics, points, now)] + _log_batches(encode_flows(snapshot, snapshot.flows), now)
         except Exception:  # a broken source must not stop the exporter
             log.exception("otlp: building or encoding the snapshot failed")
             with self._ready:
@@ -94,7 +96,12 @@ class OtlpExporter:
         request = encode_events(snapshot, events)
         self._enqueue([("logs", request, len(events), time.monotonic())])
 
-    def _enqueue(self, batches) -> None:
+    def export_job_flows(self, flows: List[FlowRecord], job_id: str) -> None:
+        """Queue a mirror job's flows as log records tagged with its id (sonic_agent.jobs)."""
+        self._enqueue(_log_batches(encode_flows(self._snapshot_fn(), flows, job_id), time.monotonic()))
+
+    def _enqueue(self, batches: List[Batch]) -> None:
+        """Queue batches; when full, the oldest request is dropped (counted)."""
         with self._ready:
             for batch in batches:
                 if len(self._queue) >= self._cfg.queue_size:

@@ -15,8 +15,8 @@ Flows: one log record each, `event_name` `network.flow`, attributes `source.addr
 `telegen.flow.estimated_packets`, `telegen.flow.estimated_bytes` (raw x the session's
 sample_rate; raw when not sampled), and
 when known `telegen.flow.tcp_flags`, `.dscp`, `.vlan`, `.sample_rate`, `telegen.mirror.session`,
-`.session_id`, `.source_ports`, `.outer_src`, `.outer_dst` (the mirror stream), `telegen.erspan.type`; the record's time is the flow's
-last_seen. Requests carry at most `LOGS_PER_REQUEST` records (a collector's default gRPC
+`.session_id`, `.source_ports`, `.outer_src`, `.outer_dst` (the mirror stream), `telegen.erspan.type`,
+and `telegen.job.id` for a mirror job's flows; the record's time is the flow's last_seen. Requests carry at most `LOGS_PER_REQUEST` records (a collector's default gRPC
 receive limit is 4 MiB).
 
 SLO events (sonic_agent.slo): one log record each, `event_name` its event (`slo.budget.threshold`,
@@ -184,8 +184,9 @@ def _attributes(m: Metric, key: tuple, ports) -> Attrs:
     return tuple((k, v) for k, v in attrs if v not in ("", None))
 
 
-def encode_flows(snapshot: Snapshot, flows: List[FlowRecord]) -> Iterator[ExportLogsServiceRequest]:
-    """Log requests of at most LOGS_PER_REQUEST `network.flow` records each."""
+def encode_flows(snapshot: Snapshot, flows: List[FlowRecord], job_id: str = "") -> Iterator[ExportLogsServiceRequest]:
+    """Log requests of at most LOGS_PER_REQUEST `network.flow` records each; a job's flows
+    carry `telegen.job.id`."""
     res = resource(snapshot)
     observed = int(snapshot.timestamp * 1e9)
     for start in range(0, len(flows), LOGS_PER_REQUEST):
@@ -217,7 +218,8 @@ def encode_flows(snapshot: Snapshot, flows: List[FlowRecord]) -> Iterator[Export
                 add(key="telegen.mirror.session").value.string_value = f.session
             if f.source_ports:
                 add(key="telegen.mirror.source_ports").value.string_value = ",".join(f.source_ports)
-            for key, text in (("telegen.mirror.outer_src", f.outer_src), ("telegen.mirror.outer_dst", f.outer_dst)):
+            for key, text in (("telegen.mirror.outer_src", f.outer_src), ("telegen.mirror.outer_dst", f.outer_dst),
+                              ("telegen.job.id", job_id)):
                 if text:
                     add(key=key).value.string_value = text
         yield request

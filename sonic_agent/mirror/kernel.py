@@ -13,11 +13,13 @@ PROG = "tgs_mirror_xdp"
 PROG_PREFIX = "tgs_mirror_"  # how a decoder of ours is recognised on a device after a crash
 MAP_FLOWS, MAP_SESSIONS, MAP_REASONS = "mirror_flows", "mirror_sessions", "mirror_reasons"
 MAP_STATS, MAP_CONFIG = "mirror_stats", "mirror_config"
+MAP_CAPTURE, MAP_FRAMES = "mirror_capture", "mirror_frames"  # jobs' capture: which streams, the ring buffer
 READ_MAPS = (MAP_FLOWS, MAP_SESSIONS, MAP_REASONS, MAP_STATS)
 REASON_ENUM, REASON_PREFIX = "mirror_reason", "MIRROR_"
 NO_ID, NO_DIRECTION = 0xFFFF, 0xFF
 SESSION_WAYS, SESSION_PHASE, SESSION_READY = 8, 3, 2  # MIRROR_SESSION_WAYS, _PHASE, _READY
 VENDOR_HEADER_MAX = 255
+CAPTURE_STREAMS, CAPTURE_SNAP_MAX = 8, 256  # MIRROR_CAPTURE_STREAMS, MIRROR_CAPTURE_SNAP_MAX
 
 
 class Addrs(Structure):
@@ -62,3 +64,21 @@ class Count(Structure):
 class Stats(Structure):
     _fields_ = [("passed", c_uint64), ("flow_inserts", c_uint64),
                 ("session_evictions", c_uint64), ("seq_contention", c_uint64)]
+
+
+class CaptureStream(Structure):
+    _fields_ = [("outer", Addrs), ("gre_proto", c_uint16), ("outer_version", c_uint8), ("pad", c_uint8 * 5)]
+
+
+class CaptureConfig(Structure):
+    _fields_ = [("streams", c_uint32), ("snap_len", c_uint32), ("dropped", c_uint64),
+                ("stream", CaptureStream * CAPTURE_STREAMS)]
+
+
+class Captured(Structure):
+    """One mirror_frames record: the header, then `cap_len` bytes of the mirrored frame."""
+
+    _fields_ = [("time_ns", c_uint64), ("outer", Addrs), ("frame_len", c_uint32), ("cap_len", c_uint32),
+                ("port_index", c_uint32), ("gre_proto", c_uint16), ("session_id", c_uint16),
+                ("outer_version", c_uint8), ("direction", c_uint8), ("has_port_index", c_uint8),
+                ("ip_only", c_uint8), ("pad", c_uint32), ("data", c_uint8 * CAPTURE_SNAP_MAX)]

@@ -13,10 +13,11 @@ come from the program's timer-kept clock: first/last seen are within 10 ms.
 """
 from __future__ import annotations
 
+import ipaddress
 import time
 from ctypes import sizeof
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from erspan import Reading
 from erspan.flows import DIRECTIONS, Flow
 from erspan.reasons import MALFORMED
 from erspan.sessions import Session
-from erspan.streams import address
+from erspan.streams import Stream, address
 
 from ..bpf import Index, Map
 from . import kernel as k
@@ -49,7 +50,7 @@ def _addr(version: int, raw) -> str:
     return address(version, int.from_bytes(data[:8], "big"), int.from_bytes(data[8:], "big"))
 
 
-class _Clock:
+class Clock:
     """bpf_ktime_get_ns (CLOCK_MONOTONIC) to wall-clock seconds, fixed at read time."""
 
     def __init__(self):
@@ -59,11 +60,16 @@ class _Clock:
         return self.offset + ns / 1e9
 
 
+def _packed(address_text: str) -> bytes:
+    """An address as the program stores it (struct mirror_addrs): IPv4 in the last 4 of 16 bytes."""
+    return ipaddress.ip_address(address_text).packed.rjust(16, b"\0")
+
+
 def _id(value: int):
     return None if value == k.NO_ID else value
 
 
-def flow_from_entry(key: k.FlowKey, v: k.FlowValue, clock: _Clock) -> Flow:
+def flow_from_entry(key: k.FlowKey, v: k.FlowValue, clock: Clock) -> Flow:
     """A flow; its stream (hashed in the key) from the value, where the program keeps it."""
     return Flow(
         erspan_type=key.erspan_type or None, session_id=_id(key.session_id), direction=DIRECTIONS.get(key.direction),
@@ -75,7 +81,7 @@ def flow_from_entry(key: k.FlowKey, v: k.FlowValue, clock: _Clock) -> Flow:
         gre_proto=v.gre_proto, port_index=v.port_index if v.has_port_index else None)
 
 
-def session_from_slot(v: k.SessionSlot, clock: _Clock) -> XdpSession:
+def session_from_slot(v: k.SessionSlot, clock: Clock) -> XdpSession:
     s = v.key
     return XdpSession(
         outer_src=_addr(s.outer_version, s.outer.src), outer_dst=_addr(s.outer_version, s.outer.dst),
@@ -95,15 +101,17 @@ class DecoderMaps:
         count = next(v for v, n in enum.items() if n == k.REASON_PREFIX + "REASONS")
         self.reason_names = [enum[i][len(k.REASON_PREFIX):].lower() for i in range(count)]
 
-    def read(self, top: Optional[int] = None, by: str = "bytes") -> DecoderReading:
+    def read(self, top: Optional[int] = None, by: str = "bytes", watch: Iterable[Stream] = (),
+             watch_limit: int = 0) -> DecoderReading:
         """The `top` largest flows by bytes or packets (every flow when None), the sessions,
         the reasons and the counters (as MirrorCollector.stats, plus passed, seq_contention
-        and map_reads, the whole-map reads of these maps so far). Malformed and skipped
+        and map_reads, the whole-map reads of these maps so far), and the `watch_limit`
+        largest flows of the `watch` streams, from the same read. Malformed and skipped
         frames (but erspan_frame_type, inner_not_ip) were passed to the stack: a userspace
         collector on the device counts them again, with its own reasons."""
-        clock = _Clock()
+        clock = Clock()
         ((_, s),) = self.maps[k.MAP_STATS].read(Index, k.Stats)  # first: a racing insert makes evictions read low
-        flows, count = self._flows(top, by, clock)
+        flows, watched, count = self._flows(top, by, watch, watch_limit, clock)
         sessions = self._sessions(clock)
         reasons = {self.reason_names[i.value]: int(c.value) for i, c in self.maps[k.MAP_REASONS].read(Index, k.Count)
                    if c.value}
@@ -114,21 +122,34 @@ class DecoderMaps:
                  "sessions": len(sessions), "session_evictions": int(s.session_evictions),
                  "passed": int(s.passed), "seq_contention": int(s.seq_contention),
                  "map_reads": sum(m.reads for m in self.maps.values())}
-        return DecoderReading(flows, sessions, stats, reasons)
+        return DecoderReading(flows, sessions, stats, watched, reasons)
 
-    def _flows(self, top: Optional[int], by: str, clock: _Clock) -> Tuple[List[Flow], int]:
-        """One read of the flow map: (the chosen flows, how many entries it holds)."""
+    def _flows(self, top: Optional[int], by: str, watch: Iterable[Stream], watch_limit: int,
+               clock: Clock) -> Tuple[List[Flow], List[Flow], int]:
+        """One read of the flow map: (the top flows, the watched streams' top flows, how many
+        entries it holds), picked on the raw value columns."""
         keys, values, n = self.maps[k.MAP_FLOWS].blobs()
-        if top is None or not n:
-            chosen = range(n)
-        else:
-            column = np.ndarray((n,), "<u8", values, getattr(k.FlowValue, by).offset, (sizeof(k.FlowValue),))
-            chosen = np.argsort(column, kind="stable")[::-1][:top].tolist()
-        return [flow_from_entry(k.FlowKey.from_buffer_copy(keys, i * sizeof(k.FlowKey)),
-                                k.FlowValue.from_buffer_copy(values, i * sizeof(k.FlowValue)), clock)
-                for i in chosen], n
+        size = sizeof(k.FlowValue)
+        column = np.ndarray((n,), "<u8", values, getattr(k.FlowValue, by).offset, (size,)) if n else np.zeros(0)
+        order = np.argsort(column, kind="stable")[::-1]
+        chosen = range(n) if top is None else order[:top].tolist()
+        watched = []
+        if watch and watch_limit and n:
+            rows = np.frombuffer(values, np.uint8, n * size).reshape(n, size)
+            outer = rows[:, k.FlowValue.outer.offset:k.FlowValue.outer.offset + sizeof(k.Addrs)]
+            gre = np.ndarray((n,), "<u2", values, k.FlowValue.gre_proto.offset, (size,))
+            mask = np.zeros(n, dtype=bool)
+            for outer_src, outer_dst, gre_proto in watch:
+                wanted = np.frombuffer(_packed(outer_src) + _packed(outer_dst), np.uint8)
+                mask |= (outer == wanted).all(axis=1) & (gre == gre_proto)
+            watched = order[mask[order]][:watch_limit].tolist()
 
-    def _sessions(self, clock: _Clock) -> List[XdpSession]:
+        def flow(i: int) -> Flow:
+            return flow_from_entry(k.FlowKey.from_buffer_copy(keys, i * sizeof(k.FlowKey)),
+                                   k.FlowValue.from_buffer_copy(values, i * size), clock)
+        return [flow(i) for i in chosen], [flow(i) for i in watched], n
+
+    def _sessions(self, clock: Clock) -> List[XdpSession]:
         """One read of the session array: its READY slots, picked on the raw state byte."""
         state = k.SessionSlot.state.offset  # its low byte (little-endian) holds the phase
         return [session_from_slot(k.SessionSlot.from_buffer_copy(v), clock)

@@ -60,7 +60,8 @@ def flow_records(flows: Iterable[Flow], lookup: SessionLookup = no_match) -> Lis
             last_seen=f.last_seen, session=match.name if match else "",
             source_ports=match.source_ports if match else (),
             sample_rate=match.sample_rate if match else None,
-            outer_src=f.outer_src or "", outer_dst=f.outer_dst or ""))
+            outer_src=f.outer_src or "", outer_dst=f.outer_dst or "", gre_proto=f.gre_proto,
+            port_index=f.port_index))
     return records
 
 

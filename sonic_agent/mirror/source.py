@@ -7,7 +7,9 @@
   `MirrorCollector` from one thread.
 Both read the same way at export time (`read`): one read of the flow and session tables
 gives top-K flow records and session records (through the MIRROR_SESSION `lookup` hook),
-malformed counts by reason, and the source's own counters.
+malformed counts by reason, and the source's own counters. Both capture for jobs
+(`set_capture`: the mirrored frames of some streams, cut to a snap length, to the
+`capture_sink`; mirror.capture).
 """
 from __future__ import annotations
 
@@ -15,16 +17,19 @@ import contextlib
 import logging
 import socket
 import threading
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from erspan import MirrorCollector
 from erspan.afpacket import PacketRing
+from erspan.streams import Stream
 
 from ..bpf import BpfError
 from ..config import MirrorConfig
 from ..errors import UserError
 from ..records import MirrorReading
 from ..sonic.follower import backoff_delay
+from .capture import CaptureSink, CapturedFrame, KernelCapture, captured_frames
+from .reader import Clock
 from .records import SessionLookup, flow_records, no_match, session_stats
 
 log = logging.getLogger("telegen.mirror")
@@ -40,11 +45,23 @@ class MirrorSource:
             raise ValueError("mirror.interface is required for a mirror source")
         self.cfg = cfg
         self.collector = None
+        self.capture_sink: CaptureSink = lambda frame: None
+        self.captured = 0
 
-    def read(self, lookup: SessionLookup = no_match) -> MirrorReading:
+    def set_capture(self, streams: Sequence[Stream], snap_len: int) -> None:
+        """Hand the mirrored frames of `streams` (none: capture off) to `capture_sink`."""
+        raise NotImplementedError
+
+    def _deliver(self, frame: CapturedFrame) -> None:
+        self.captured += 1
+        self.capture_sink(frame)
+
+    def read(self, lookup: SessionLookup = no_match, watch: Iterable[Stream] = (),
+             watch_limit: int = 0) -> MirrorReading:
         """What a Snapshot takes from the source: one read of its flow and session tables (in
-        the kernel: one read of each map), as neutral records, with the source's counters."""
-        reading = self.collector.read(self.cfg.top_flows)
+        the kernel: one read of each map), as neutral records, with the source's counters;
+        also the `watch_limit` largest flows of the `watch` streams (what jobs follow)."""
+        reading = self.collector.read(self.cfg.top_flows, watch=watch, watch_limit=watch_limit)
         stats = reading.stats
         counters = {"mirror_frames_total": float(stats["frames"]),
                     "mirror_flow_packets_total": float(stats["flow_packets"]),
@@ -52,9 +69,10 @@ class MirrorSource:
                     "mirror_flow_evictions_total": float(stats["flow_evictions"]),
                     "mirror_session_evictions_total": float(stats["session_evictions"]),
                     "mirror_xdp": 1.0 if self.kind == "xdp" else 0.0,
+                    "mirror_job_capture_frames_total": float(self.captured),
                     **self.extra_counters(stats)}
         return MirrorReading(flow_records(reading.flows, lookup), session_stats(reading.sessions, lookup),
-                             stats["malformed"], counters)
+                             stats["malformed"], counters, flow_records(reading.watched, lookup))
 
     def extra_counters(self, stats: dict) -> Dict[str, float]:
         return {}
@@ -62,25 +80,33 @@ class MirrorSource:
 
 class XdpMirrorSource(MirrorSource):
     kind = "xdp"
+    capture: Optional[KernelCapture] = None
 
     def start(self) -> None:
         from .xdp import XdpMirrorDecoder  # loads the BPF object
         decoder = XdpMirrorDecoder(max_flows=self.cfg.max_flows, vendor_header_len=self.cfg.vendor_header_len)
         try:
             decoder.attach(self.cfg.interface)
+            self.capture = KernelCapture(decoder.obj, self._deliver, Clock())
         except BaseException:
             decoder.close()
             raise
         self.collector = decoder
 
+    def set_capture(self, streams: Sequence[Stream], snap_len: int) -> None:
+        self.capture.set_streams(streams, snap_len)
+
     def stop(self) -> None:
+        if self.capture is not None:
+            self.capture.stop()
         if self.collector is not None:
             self.collector.close()
 
     def extra_counters(self, stats: dict) -> Dict[str, float]:
         return {"mirror_passed_to_stack_total": float(stats["passed"]),
                 "mirror_seq_contention_total": float(stats["seq_contention"]),
-                "mirror_map_reads_total": float(stats["map_reads"])}
+                "mirror_map_reads_total": float(stats["map_reads"]),
+                "mirror_job_capture_dropped_total": float(self.capture.dropped())}
 
 
 class AfPacketMirrorSource(MirrorSource):
@@ -99,6 +125,10 @@ class AfPacketMirrorSource(MirrorSource):
         self._restarts = 0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._capture: Tuple[Tuple[Stream, ...], int] = ((), 0)  # swapped whole: read without a lock
+
+    def set_capture(self, streams: Sequence[Stream], snap_len: int) -> None:
+        self._capture = (tuple(streams), snap_len)
 
     def start(self) -> None:
         try:
@@ -137,7 +167,11 @@ class AfPacketMirrorSource(MirrorSource):
                         self._ring, self._restarts = ring, self._restarts + 1
                     log.info("mirror capture on %s reopened", self.cfg.interface)
                 for frames in self._ring.batches(self._stop):
-                    self.collector.add_frames(frames)
+                    decoded = self.collector.add_frames(frames)
+                    streams, snap_len = self._capture
+                    if streams:
+                        for frame in captured_frames(frames, decoded, streams, snap_len):
+                            self._deliver(frame)
                     failures = 0
             except OSError as exc:
                 delay = backoff_delay(failures, self.reopen_max_s)

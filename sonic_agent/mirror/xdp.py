@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import os
 import socket
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 
+from erspan.streams import Stream
 from erspan.tunnel import DEFAULT_VENDOR_HEADER_LEN
 
 from ..bpf import BpfObject, Index, object_path
@@ -68,9 +69,10 @@ class XdpMirrorDecoder:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def read(self, top: Optional[int] = None, by: str = "bytes") -> DecoderReading:
+    def read(self, top: Optional[int] = None, by: str = "bytes", watch: Iterable[Stream] = (),
+             watch_limit: int = 0) -> DecoderReading:
         """As `erspan.MirrorCollector.read`: every map once (see reader.DecoderMaps.read)."""
-        return self.maps.read(top, by)
+        return self.maps.read(top, by, watch, watch_limit)
 
 
 __all__ = ["XdpMirrorDecoder"]

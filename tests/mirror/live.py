@@ -13,9 +13,11 @@ SOL_PACKET, PACKET_STATISTICS, PACKET_OUTGOING = 263, 6, 4
 
 
 class Capture:
-    """Every frame arriving on `ifname` in `ns` after XDP (what the stack, and tcpdump, see)."""
+    """Every frame arriving on `ifname` in `ns` after XDP (what the stack, and tcpdump, see), or
+    with `outgoing` every frame sent there."""
 
-    def __init__(self, ns: str, ifname: str, buffer: int = 256 << 20):
+    def __init__(self, ns: str, ifname: str, buffer: int = 256 << 20, outgoing: bool = False):
+        self.outgoing = outgoing
         with netns(ns):
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer)
@@ -30,7 +32,7 @@ class Capture:
                 data, addr = self.sock.recvfrom(65535)
             except BlockingIOError:
                 break
-            if addr[2] != PACKET_OUTGOING:
+            if (addr[2] == PACKET_OUTGOING) == self.outgoing:
                 frames.append(data)
         _, drops = struct.unpack("II", self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
         return frames, drops

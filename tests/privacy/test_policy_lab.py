@@ -3,7 +3,6 @@
 and anonymised, prefix-preserving, on /metrics."""
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
@@ -15,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sonic_agent.privacy.cryptopan import CryptoPAn
 from telegen_lab.topology import MGMT_PORT
-from tests.conftest import wait_until
+from tests.conftest import enter_netns, wait_until
 from tests.export.otlp_peer import HttpReceiver
-from tests.export.prometheus_peer import enter_netns
+from tests.jobs.lab import Traffic
 from tests.privacy.vectors import KEY
 
 METRICS_PORT = 9314
@@ -53,25 +52,32 @@ def test_one_flow_raw_to_otlp_and_anonymised_on_metrics(lab, tmp_path):
         family = metrics().get(name)
         return family.samples if family else []
 
+    pan = CryptoPAn(KEY)
     try:
         running = wait_until(lambda: agent.poll() is not None or
                              any(s.value == 1 for s in sample("telegen_agent_mirror_capture_running")), 30)
         assert running and agent.poll() is None, "agent not capturing on eth0 within 30 s"
-        sent = subprocess.run([sys.executable, "-m", "sonic_agent", "lab", "--name", lab.name, "traffic", "--kind",
-                               "mirror", "--count", "3", "--interval", "0"], capture_output=True, text=True,
-                              timeout=120)
-        assert sent.returncode == 0, sent.stderr
-        frames = int(re.search(r"sent (\d+) mirror frames", sent.stdout).group(1))
-        shown = wait_until(lambda: sum(s.value for s in sample("telegen_flow_packets")) >= frames and
-                           sample("telegen_flow_packets"), 15)
-        assert shown, "the agent did not count every mirrored frame"
+        traffic = Traffic(lab)  # routed Ethernet0 -> Ethernet8: the lab's ASIC mirrors Ethernet8 (everflow0)
+        src, dst = traffic.ip("Ethernet0"), traffic.ip("Ethernet8")
+        sports = range(5700, 5705)
+        traffic.send([f for sport in sports for f in traffic.frames("Ethernet0", "Ethernet8", "udp", sport, 6700, 2)])
+        expected = {(pan.anonymize(src), pan.anonymize(dst), str(sport)) for sport in sports}
+
+        def ours_shown():
+            return [s for s in sample("telegen_flow_packets")
+                    if (s.labels["src_address"], s.labels["dst_address"], s.labels["src_port"]) in expected]
+        shown = wait_until(lambda: len(ours_shown()) == len(expected) and ours_shown(), 15)
+        assert shown, "the agent did not show every mirrored flow"
 
         def raw_flows():
-            records = [r for _, request, _ in receiver.of("logs")
+            records = [{kv.key: kv.value for kv in r.attributes} for _, request, _ in receiver.of("logs")
                        for r in request.resource_logs[0].scope_logs[0].log_records]
-            return len(records) >= len(shown) and records
+            ours = [a for a in records if a["source.address"].string_value == src
+                    and a["source.port"].int_value in sports]
+            return len({a["source.port"].int_value for a in ours}) == len(expected) and ours
         records = wait_until(raw_flows, 15)
-        assert records, "no flow logs reached the OTLP collector"
+        assert records, "the flow logs did not reach the OTLP collector"
+        everything_shown = sample("telegen_flow_packets")
     finally:
         agent.send_signal(signal.SIGTERM)
         _, stderr = agent.communicate(timeout=20)
@@ -79,11 +85,12 @@ def test_one_flow_raw_to_otlp_and_anonymised_on_metrics(lab, tmp_path):
         pool.shutdown()
     assert agent.returncode == 0, stderr[-2000:]
 
-    pan = CryptoPAn(KEY)
-    raw = {(a["source.address"], a["destination.address"], a["telegen.mirror.outer_src"], a["network.transport"])
-           for a in ({kv.key: kv.value.string_value for kv in r.attributes} for r in records)}
-    anonymised = {(s.labels["src_address"], s.labels["dst_address"], s.labels["outer_src"], s.labels["protocol"])
+    raw = {(a["source.address"].string_value, a["destination.address"].string_value,
+            a["telegen.mirror.outer_src"].string_value, a["source.port"].int_value) for a in records}
+    anonymised = {(s.labels["src_address"], s.labels["dst_address"], s.labels["outer_src"], int(s.labels["src_port"]))
                   for s in shown}
-    assert len(raw) == len(anonymised) == len(shown) == frames // 3
+    assert len(raw) == len(anonymised) == len(expected)
     assert {(*(pan.anonymize(a) for a in flow[:3]), flow[3]) for flow in raw} == anonymised
-    assert not {a for flow in raw for a in flow[:3]} & {a for flow in anonymised for a in flow[:3]}
+    raw_addresses = {a for flow in raw for a in flow[:3]}
+    assert not raw_addresses & {s.labels[k] for s in everything_shown for k in ("src_address", "dst_address",
+                                                                                "outer_src", "outer_dst")}

@@ -7,6 +7,7 @@ mirror sessions and top flows.
 """
 from __future__ import annotations
 
+import secrets
 import signal
 import sys
 import time
@@ -25,10 +26,15 @@ from .topology import LabLayout
 
 PROMETHEUS_LISTEN = "127.0.0.1:9110"
 GNMI_LISTEN = "127.0.0.1:50051"
+JOBS_LISTEN = "127.0.0.1:9120"
 
 
 def agent_config(layout: LabLayout) -> dict:
-    """The agent's config for the lab: the lab's redis, probes on its ports, mirror on eth0."""
+    """The agent's config for the lab: the lab's redis, probes on its ports, mirror on eth0,
+    mirror jobs on the namespace's loopback (a fresh token in the lab dir)."""
+    token = layout.dir / "jobs.token"
+    token.write_text(secrets.token_hex(16) + "\n")
+    token.chmod(0o600)
     return {
         "log_format": "json",
         "sonic": {"database_config": str(layout.db_config)},
@@ -36,6 +42,8 @@ def agent_config(layout: LabLayout) -> dict:
         "mirror": {"enabled": True, "interface": "eth0", "mode": "xdp"},
         "export": {"prometheus": {"listen": PROMETHEUS_LISTEN},
                    "gnmi": {"enabled": False, "listen": GNMI_LISTEN}},
+        "jobs": {"enabled": True, "listen": JOBS_LISTEN, "token_file": str(token),
+                 "journal": str(layout.dir / "jobs.json")},
     }
 
 
@@ -44,7 +52,7 @@ def start_agent_and_traffic(layout: LabLayout) -> None:
     config_path.write_text(yaml.safe_dump(agent_config(layout)))
     processes.spawn(layout, "agent", processes.python_module("sonic_agent", "run", "--config", str(config_path)),
                     netns=layout.switch_ns)
-    for kind in ("control", "data", "mirror"):
+    for kind in ("control", "data"):  # data crossing everflow0's ports is mirrored by the lab
         processes.spawn(layout, f"traffic-{kind}", processes.python_module(
             "sonic_agent", "lab", "--name", layout.name, "traffic", "--kind", kind, "--count", "0",
             "--interval", "1"))

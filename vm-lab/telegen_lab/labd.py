@@ -6,12 +6,15 @@ Runs inside the switch namespace and, every half second:
   last_up/down_time) and STATE_DB `PORT_TABLE|<port>` (netdev_oper_status), on change;
 - every second writes COUNTERS_DB: `COUNTERS_PORT_NAME_MAP`, `COUNTERS:<oid>` SAI port
   counters from the kernel's link statistics, and `RATES:<oid>` bps/pps;
-- keeps STATE_DB `MIRROR_SESSION_TABLE|<name>` status (active when its ports exist);
+- plays the ASIC's mirror (telegen_lab.mirroring, a thread): follows MIRROR_SESSION and the
+  EVERFLOW ACLs, copies the real frames crossing their ports as ERSPAN to eth0, and keeps
+  STATE_DB `MIRROR_SESSION_TABLE|<name>` status;
 - keeps APPL_DB `LAG_TABLE:<lag>` (up while a member is up) and `LAG_MEMBER_TABLE`, as
   teamsyncd does;
 - publishes the platform, BGP, LLDP, CRM, watermark and CPU-trap tables (telegen_lab.platform);
 - survives a redis restart (waits, then writes everything again) and ports removed under it.
-The ASIC's counters are the one thing mocked here: the kernel's veth statistics stand in.
+The ASIC's counters are the one thing mocked here: the kernel's veth statistics stand in
+(and its mirroring is done in software, on the frames the kernel forwards).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from sonic_agent.sonic.encoding import decode_fields
 from sonic_agent.sonic.follower import backoff_delay
 from sonic_agent.sonic.view import natural_key
 
+from .mirroring import MirrorEmulator
 from .platform import Platform
 from .topology import LabLayout, ip_batch, port_commands
 
@@ -59,9 +63,9 @@ class StateDaemon:
         self.flaps: Dict[str, int] = {}
         self.oids: Dict[str, str] = {}
         self.previous: Dict[str, tuple] = {}  # port -> (time, rx_bytes, tx_bytes, rx_pkts, tx_pkts)
-        self.netdevs: set = set()  # every netdev of the switch namespace, read with the links
         self.lag_state: Dict[str, tuple] = {}  # lag -> (members, members up) last written
         self.platform = Platform(self.config_db, self.appl_db, self.state_db, self.counters_db)
+        self.mirror = MirrorEmulator(layout, dbs.connect("CONFIG_DB"), dbs.connect("STATE_DB"), self.config_db_id)
 
     def run(self) -> None:
         """Until the process is signalled: everything it keeps lives in redis, which `lab down`
@@ -69,6 +73,7 @@ class StateDaemon:
         restart), it waits with capped, jittered backoff, then, once CONFIG_DB is loaded again
         (CONFIG_DB_INITIALIZED, as SONiC's daemons wait for it), writes every state afresh."""
         self.platform.start_traps()
+        self.mirror.start()  # its own thread, which rides out redis restarts itself
         failures = 0
         while True:
             try:
@@ -93,8 +98,7 @@ class StateDaemon:
 
     def serve(self) -> None:
         pubsub = self.config_db.pubsub(ignore_subscribe_messages=True)
-        pubsub.psubscribe(f"__keyspace@{self.config_db_id}__:PORT|*",
-                          f"__keyspace@{self.config_db_id}__:MIRROR_SESSION|*")
+        pubsub.psubscribe(f"__keyspace@{self.config_db_id}__:PORT|*")
         self.reconcile_ports()
         next_counters = 0.0
         while True:
@@ -110,7 +114,6 @@ class StateDaemon:
                 self.platform.links_changed(links, self.oids)
             if time.monotonic() >= next_counters:
                 self.write_counters(links)
-                self.write_mirror_status()
                 self.write_lag_state(links)
                 self.platform.write(links, self.oids)
                 next_counters = time.monotonic() + 1.0
@@ -160,10 +163,8 @@ class StateDaemon:
 
     def read_links(self) -> Dict[str, dict]:
         links = {}
-        self.netdevs = set()
         for link in self.ipr.get_links():
             name = link.get_attr("IFLA_IFNAME")
-            self.netdevs.add(name)
             if name in self.oids:
                 up = bool(link["flags"] & 1)
                 carrier = link.get_attr("IFLA_CARRIER") == 1 and link.get_attr("IFLA_OPERSTATE") == "UP"
@@ -217,27 +218,6 @@ class StateDaemon:
                 pipe.hset(f"RATES:{oid}", mapping={"RX_BPS": f"{rx_bps:.2f}", "TX_BPS": f"{tx_bps:.2f}",
                                                     "RX_PPS": f"{rx_pps:.2f}", "TX_PPS": f"{tx_pps:.2f}"})
         pipe.execute()
-
-    def write_mirror_status(self) -> None:
-        keys = list(self.config_db.scan_iter(match="MIRROR_SESSION|*", count=1000))
-        sessions = {k.split("|", 1)[1] for k in keys}
-        pipe = self.state_db.pipeline(transaction=False)
-        for key in keys:
-            name = key.split("|", 1)[1]
-            fields = decode_fields(self.config_db.hgetall(key))
-            ports = [p for p in fields.get("src_port", "").split(",") if p]
-            if fields.get("dst_port"):
-                ports.append(fields["dst_port"])
-            active = all(p in self.netdevs for p in ports)
-            status = {"status": "active" if active else "inactive"}
-            if fields.get("type", "ERSPAN") == "ERSPAN":
-                status["monitor_port"] = "eth0"
-            pipe.hset(f"MIRROR_SESSION_TABLE|{name}", mapping=status)
-        for key in self.state_db.scan_iter(match="MIRROR_SESSION_TABLE|*", count=1000):
-            if key.split("|", 1)[1] not in sessions:
-                pipe.delete(key)
-        pipe.execute()
-
 
     def write_lag_state(self, links: Dict[str, dict]) -> None:
         lags: Dict[str, list] = {}

@@ -2,10 +2,8 @@
 
 - control: per port, one frame of each control-plane class a switch CPU sees (LLDP, LACP,
   STP, ARP, ND, ICMP, ICMPv6, BGP, BFD, DHCP, DHCPv6, SSH, SNMP, gNMI, sFlow, VXLAN);
-- data: UDP and TCP between neighbors, routed by the switch namespace;
-- mirror: for every ERSPAN MIRROR_SESSION, the data traffic of its source ports as the ASIC
-  would mirror it: ERSPAN II or III over GRE to the session's dst_ip, sent into the switch's
-  eth0 (this kernel has no GRE device, so the encapsulation is crafted here).
+- data: UDP and TCP between neighbors, routed by the switch namespace (what crosses a
+  mirrored port is copied by the lab's ASIC mirror, telegen_lab.mirroring).
 Frames are built once, then sent from the neighbor namespace with AF_PACKET sockets.
 scapy (only the layers used: all of scapy takes half a second to import) is imported here only.
 """
@@ -14,24 +12,20 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-import struct
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from pyroute2 import NetNS
 from pyroute2.netns import setns
-from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III
 from scapy.contrib.lacp import LACP, SlowProtocol
 from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID,
                                 LLDPDUTimeToLive)
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NS, IPv6
-from scapy.layers.l2 import ARP, GRE, LLC, STP, Dot3, Ether
+from scapy.layers.l2 import ARP, LLC, STP, Dot3, Ether
 from scapy.packet import Raw
-from sonic_agent.sonic.dbconfig import load_database_config
-from sonic_agent.sonic.encoding import read_table
 
 from .topology import MGMT_PORT, LabLayout
 
@@ -131,31 +125,6 @@ def data_frames(link: Link, index: int, links: Dict[str, Link]) -> List[bytes]:
     return out
 
 
-def mirror_frames(layout: LabLayout, links: Dict[str, Link], erspan: int) -> List[bytes]:
-    """Each ERSPAN session's source-port data frames, encapsulated as the ASIC would."""
-    dbs = load_database_config(str(layout.db_config))
-    sessions = read_table(dbs.connect("CONFIG_DB"), "MIRROR_SESSION", dbs.db("CONFIG_DB").separator)
-    mgmt = links.get(MGMT_PORT)
-    frames = []
-    ordered = sorted(links)
-    for session_id, (name, s) in enumerate(sorted(sessions.items()), start=1):
-        if s.get("type", "ERSPAN") != "ERSPAN" or mgmt is None:
-            continue
-        outer = Ether(src=mgmt.mac, dst=mgmt.switch_mac) / IP(
-            src=s.get("src_ip", "10.1.0.1"), dst=s.get("dst_ip", "10.250.0.2"),
-            tos=int(s.get("dscp", 8)) << 2, ttl=int(s.get("ttl", 255)), proto=47)
-        for port in str(s.get("src_port", "")).split(","):
-            if port not in links:
-                continue
-            for inner in data_frames(links[port], ordered.index(port) + 1, links):
-                if erspan == 3:
-                    hdr = GRE(proto=0x22EB) / ERSPAN_III(session_id=session_id, gra=1, hw=1)
-                else:
-                    hdr = GRE(proto=0x88BE, seqnum_present=1) / ERSPAN_II(session_id=session_id)
-                frames.append(outer / hdr / Ether(inner))
-    return frames
-
-
 class Sender:
     """AF_PACKET sockets on the neighbor side, one per interface."""
 
@@ -171,18 +140,13 @@ class Sender:
             sock.close()
 
 
-GRE_SEQ_OFFSET = 14 + 20 + 4  # outer Ethernet, IPv4 without options, GRE flags+protocol
-
-
-def build_round(layout: LabLayout, kind: str, erspan: int) -> List[Tuple[str, bytes]]:
+def build_round(layout: LabLayout, kind: str) -> List[Tuple[str, bytes]]:
     """The (port, frame) list one round sends."""
     links = read_links(layout)
     ports = sorted(p for p in links if p != MGMT_PORT)
     if kind == "control":
         return [(p, f) for i, p in enumerate(ports, 1) for _, f in control_frames(links[p], i)]
-    if kind == "data":
-        return [(p, f) for i, p in enumerate(ports, 1) for f in data_frames(links[p], i, links)]
-    return [(MGMT_PORT, bytes(f)) for f in mirror_frames(layout, links, erspan)]
+    return [(p, f) for i, p in enumerate(ports, 1) for f in data_frames(links[p], i, links)]
 
 
 PORT_GONE = (errno.ENXIO, errno.ENODEV)  # the port was removed: its frames are left out from then on
@@ -196,18 +160,14 @@ class Sent:
     removed: Tuple[str, ...] = ()
 
 
-def run_traffic(layout: LabLayout, kind: str, count: int, interval: float, erspan: int = 2) -> Sent:
+def run_traffic(layout: LabLayout, kind: str, count: int, interval: float) -> Sent:
     """Send `count` rounds (0: until interrupted). A port removed meanwhile (lab or CONFIG_DB
-    change) is left out of the rounds that follow, a port down skips its frames; both counted.
-
-    ERSPAN II frames carry a GRE sequence number that advances by one per mirrored frame,
-    patched into the prebuilt bytes, as an ASIC would number them."""
-    frames = build_round(layout, kind, erspan)
-    numbered = kind == "mirror" and erspan == 2
+    change) is left out of the rounds that follow, a port down skips its frames; both counted."""
+    frames = build_round(layout, kind)
     setns(layout.neighbor_ns)
     sender = Sender({p for p, _ in frames})
     out, rounds = Sent(), 0
-    buffers = [(p, sender.sockets[p].send, bytearray(f)) for p, f in frames]  # one lookup per frame, not per send
+    buffers = [(p, sender.sockets[p].send, f) for p, f in frames]  # one lookup per frame, not per send
     try:
         while count == 0 or rounds < count:
             gone = set()
@@ -215,8 +175,6 @@ def run_traffic(layout: LabLayout, kind: str, count: int, interval: float, erspa
                 if port in gone:
                     out.unsent += 1
                     continue
-                if numbered:
-                    struct.pack_into("!I", frame, GRE_SEQ_OFFSET, (out.frames + 1) & 0xFFFFFFFF)
                 try:
                     send(frame)
                 except OSError as exc:
@@ -241,7 +199,7 @@ def run_traffic(layout: LabLayout, kind: str, count: int, interval: float, erspa
 
 
 def main(args) -> int:
-    sent = run_traffic(LabLayout(args.name), args.kind, args.count, args.interval, int(args.erspan))
+    sent = run_traffic(LabLayout(args.name), args.kind, args.count, args.interval)
     note = f" ({sent.unsent} not sent: {', '.join(sent.removed) or 'ports down'}" + \
         (" removed)" if sent.removed else ")") if sent.unsent else ""
     print(f"lab traffic: sent {sent.frames} {args.kind} frames{note}")

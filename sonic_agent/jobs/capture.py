@@ -1,0 +1,58 @@
+"""A job's capture: the mirrored frames of its stream and ports, bounded, as pcap or JSON.
+
+Each frame is kept to the snap length (the mirror source cuts it); frames stop being kept once
+the job's byte bound (`jobs.capture_bytes`, pcap record headers included) is reached, and the
+rest are counted (`dropped`). The pcap is Ethernet, microsecond timestamps; each record's
+original length is the mirrored frame's length in the copy.
+"""
+from __future__ import annotations
+
+import struct
+import threading
+from typing import List, Tuple
+
+from ..mirror.capture import CapturedFrame
+
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # LINKTYPE_ETHERNET
+RECORD_HEADER = 16
+
+
+class JobCapture:
+    def __init__(self, max_bytes: int, snap_len: int):
+        self.max_bytes, self.snap_len = max_bytes, snap_len
+        self._lock = threading.Lock()
+        self._frames: List[Tuple[float, int, bytes, str]] = []  # (time, original length, data, direction)
+        self.bytes = len(PCAP_HEADER)
+        self.dropped = 0
+
+    def add(self, frame: CapturedFrame) -> None:
+        data = frame.data[:self.snap_len]
+        with self._lock:
+            if self.bytes + RECORD_HEADER + len(data) > self.max_bytes:
+                self.dropped += 1
+                return
+            self.bytes += RECORD_HEADER + len(data)
+            self._frames.append((frame.timestamp, max(frame.frame_len, len(data)), data, frame.direction or ""))
+
+    def pcap(self) -> bytes:
+        with self._lock:
+            frames = list(self._frames)
+        out = [PCAP_HEADER]
+        for ts, length, data, _ in frames:
+            seconds = int(ts)
+            out.append(struct.pack("<IIII", seconds, int((ts - seconds) * 1e6), len(data), length))
+            out.append(data)
+        return b"".join(out)
+
+    def packets(self) -> List[dict]:
+        """`pcaplike` results: one object per kept frame."""
+        with self._lock:
+            frames = list(self._frames)
+        return [{"time": ts, "length": length, "captured": len(data),
+                 "direction": {"rx": "ingress", "tx": "egress"}.get(direction), "data": data.hex()}
+                for ts, length, data, direction in frames]
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"frames": len(self._frames), "bytes": self.bytes, "dropped": self.dropped,
+                    "max_bytes": self.max_bytes, "snap_len": self.snap_len}
