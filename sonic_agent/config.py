@@ -279,7 +279,7 @@ RANGES: Dict[str, Tuple[float, float]] = {
     "jobs.default_duration_s": (1, 7 * 86400),
     "jobs.max_duration_s": (1, 7 * 86400),
     "jobs.topk_flows": (1, 1 << 16),
-    "jobs.keep_results_s": (0, 30 * 86400),
+    "jobs.keep_results_s": (1, 30 * 86400),
     "jobs.keep_results": (1, 1024),
     "jobs.dscp": (0, 63),
     "jobs.ttl": (1, 255),
