@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 
 from .libbpf import NUM_CPUS, BpfError
-from .objects import BpfObject, Index, Link, Map, Program, kernel_enum, prog_name_by_id
+from .objects import BpfObject, Index, Link, Map, Program, kernel_enum, kernel_has_helper, prog_name_by_id
 
 BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"  # a checkout, after make -C bpf
 INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the container image (docker/Dockerfile)
@@ -37,4 +37,4 @@ def object_path(name: str) -> Path:
 
 
 __all__ = ["NUM_CPUS", "BpfError", "BpfObject", "Index", "Link", "Map", "Program", "arch_dir", "kernel_enum",
-           "object_path", "prog_name_by_id"]
+           "kernel_has_helper", "object_path", "prog_name_by_id"]
