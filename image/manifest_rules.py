@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 
 import semver
 
-from sonic_agent.config import load_config
+from sonic_agent.config import OPERATOR_CONFIG, load_config
 from sonic_agent.errors import UserError
 
 # semver.org's own pattern: MAJOR.MINOR.PATCH[-pre][+build]
@@ -33,7 +33,7 @@ AGENT_READS = {
     "/var/run/redis/sonic-db/database_config.json": "the redis socket and database_config.json",
     "/sys/fs/bpf/telegen-sonic": "bpffs (pinned maps, probes.pin_dir)",
     "/sys/kernel/tracing": "tracefs",
-    "/etc/telegen-sonic/telegen-sonic.yaml": "the agent's config",
+    OPERATOR_CONFIG: "the agent's config",
     "/etc/sonic/sonic_version.yml": "the SONiC version (sonic_device_info)",
 }
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 
-from .config import load_config
+from .config import config_file, load_config
 from .logs import setup_logging
 from .sonic.dbconfig import load_namespaces
 
@@ -37,7 +37,7 @@ def release_free_memory() -> None:
 
 
 def main(args) -> int:
-    cfg = load_config(args.config)
+    cfg = load_config(config_file(args.config))
     # Fail fast, with the path named, before anything starts: the redis layout is the one
     # input without which the agent cannot label anything.
     load_namespaces(cfg.sonic.database_config, cfg.sonic.database_global)

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -160,6 +161,25 @@ def lab():
     (tests/test_lab.py has its own per test, not brought up, to test lab up and down)."""
     with built_in_lab("l") as layout:
         yield layout
+
+
+def podman(*args, **kw) -> subprocess.CompletedProcess:
+    """podman as the project runs it (image/containers.conf), its output captured."""
+    from image.build import CONTAINERS_CONF
+    return subprocess.run(["podman", *args], env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)),
+                          capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="session")
+def image_build():
+    """`make image`'s build (cached under build/image: a no-op when nothing changed); its last line."""
+    require_root()
+    for tool in ("mmdebstrap", "podman", "runc"):
+        require(shutil.which(tool) is not None, f"needs {tool} (scripts/setup.sh installs it)")
+    done = subprocess.run([sys.executable, "-m", "image.build"], cwd=REPO, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
 
 
 def assert_catalogued(counters) -> None:

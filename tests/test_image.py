@@ -5,38 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 from image.archive import MANIFEST_LABEL, ImageArchive
-from image.build import CONTAINERS_CONF, TARBALL
+from image.build import TARBALL
 from image.manifest_rules import problems
-from tests.conftest import REPO, require, require_root
+from tests.conftest import REPO, podman
 
 MANIFEST = json.loads((REPO / "sonic-extension" / "manifest.json").read_text())
 PLUGIN = MANIFEST["cli"]["show"]
-
-
-def podman(*args, **kw):
-    return subprocess.run(["podman", *args], env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)),
-                          capture_output=True, text=True, **kw)
-
-
-@pytest.fixture(scope="session")
-def image_build():
-    """`make image`'s build (cached under build/image: a no-op when nothing changed); its last line."""
-    require_root()
-    for tool in ("mmdebstrap", "podman", "runc"):
-        require(shutil.which(tool) is not None, f"needs {tool} (scripts/setup.sh installs it)")
-    done = subprocess.run([sys.executable, "-m", "image.build"], cwd=REPO, capture_output=True, text=True,
-                          timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +35,7 @@ def test_tarball_loads_and_its_label_is_the_manifest(image_build):
 def test_tarball_has_the_layout_sonic_package_manager_reads(archive):
     """manifest.json[0].Config names the config, and the label is in it (image/archive.py)."""
     assert archive.manifest() == MANIFEST
-    assert archive.config["config"]["Entrypoint"][:2] == ["/bin/sh", "-c"]
+    assert archive.config["config"]["Entrypoint"] == ["telegen-sonic", "run"]
 
 
 def test_image_carries_the_runtime_and_no_toolchain_scapy_or_lab(archive):
