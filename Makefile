@@ -28,3 +28,7 @@ clean:
 # docker-archive tarball sonic-package-manager installs (build/image/telegen-sonic.tar).
 image: setup
 	$(PY) -m image.build
+
+# The agent on SONiC's kernels (5.10, 6.1, 6.12) under QEMU, and on this one: one line each.
+kernels: image
+	$(PY) -m kernels.matrix

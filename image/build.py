@@ -64,7 +64,8 @@ def run(argv: List[str], what: str) -> None:
 def digest(paths: Iterable[Path], *extra: str) -> str:
     h = hashlib.sha256("\0".join(extra).encode())
     for path in sorted(paths):
-        h.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+        name = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        h.update(str(name).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -147,7 +147,7 @@ def boot(kernel: Kernel, common: Path, timeout: float) -> str:
     except subprocess.TimeoutExpired as exc:
         console = (exc.stdout or b"").decode(errors="replace") + f"\n(timed out after {timeout:.0f} s)"
     (CACHE / kernel.suite / "console.log").write_text(console)
-    lines = [line.strip() for line in console.splitlines() if line.strip().startswith("kernel=")]
+    lines = [line[line.index("kernel="):].strip() for line in console.splitlines() if "kernel=" in line]
     return lines[-1] if lines else f"kernel={kernel.release} booted=no (see {CACHE / kernel.suite / 'console.log'})"
 
 
@@ -169,11 +169,11 @@ def main() -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     common = rootfs(spec)
     results: Dict[str, bool] = {}
+    start = time.monotonic()
     for suite in args.suites:
         kernel = fetch(suite)
-        start = time.monotonic()
         line = boot(kernel, common, args.timeout)
-        print(f"{line} seconds={time.monotonic() - start:.0f}", flush=True)
+        print(line, flush=True)
         results[suite] = passed(line, kernel.series)
     host_frames = CACHE / "frames.json"
     host_frames.write_text(json.dumps(spec))
@@ -184,7 +184,10 @@ def main() -> int:
     if done.returncode:
         sys.stderr.write(done.stderr[-3000:])
     results["host"] = done.returncode == 0 and passed(line, "host")
-    return 0 if all(results.values()) else 1
+    failed = [name for name, ok in results.items() if not ok]
+    print(f"kernels: {len(results) - len(failed)} of {len(results)} passed in {time.monotonic() - start:.0f} s"
+          + (f" (failed: {', '.join(failed)})" if failed else ""), file=sys.stderr)
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":
