@@ -102,8 +102,8 @@ def fill_context(context: Path) -> None:
         report = Path(tmp) / "report.json"
         run([*pip, "install", "--dry-run", "--ignore-installed", "--report", str(report), *WHEEL_PLATFORM,
              "--target", str(Path(tmp) / "unused"), str(wheel)], "resolving the wheel's requirements")
-        wanted = [f"{p['metadata']['name']}=={p['metadata']['version']}" for p in json.loads(report.read_text())["install"]
-                  if p["metadata"]["name"].lower() not in LEFT_OUT | {"telegen-sonic"}]
+        resolved = [p["metadata"] for p in json.loads(report.read_text())["install"]]
+        wanted = [f"{m['name']}=={m['version']}" for m in resolved if m["name"].lower() not in LEFT_OUT | {"telegen-sonic"}]
         site = context / "site-packages"
         run([*pip, "install", "--no-deps", *WHEEL_PLATFORM, "--target", str(site), str(wheel), *wanted],
             "installing the wheels")

@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "build" / "kernels"
 SYSTEM_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 SUITES = {"bullseye": "5.10", "bookworm": "6.1", "trixie": "6.12"}  # SONiC 202111-202311, 202405-202505, 202511+
-PACKAGE = re.compile(r"^linux-image-(\d+\.\d+\.\d+(?:-\d+|\+deb\d+))-cloud-amd64-unsigned$")  # 5.10.0-43, 6.12.117+deb13
+# linux-image-5.10.0-43-cloud-amd64-unsigned, linux-image-6.12.118+deb13-cloud-amd64-unsigned
+PACKAGE = re.compile(r"^linux-image-(\d+\.\d+\.\d+(?:-\d+|\+deb\d+))-cloud-amd64-unsigned$")
 
 
 @dataclass(frozen=True)
