@@ -103,7 +103,8 @@ def fill_context(context: Path) -> None:
         run([*pip, "install", "--dry-run", "--ignore-installed", "--report", str(report), *WHEEL_PLATFORM,
              "--target", str(Path(tmp) / "unused"), str(wheel)], "resolving the wheel's requirements")
         resolved = [p["metadata"] for p in json.loads(report.read_text())["install"]]
-        wanted = [f"{m['name']}=={m['version']}" for m in resolved if m["name"].lower() not in LEFT_OUT | {"telegen-sonic"}]
+        wanted = [f"{m['name']}=={m['version']}" for m in resolved
+                  if m["name"].lower() not in LEFT_OUT | {"telegen-sonic"}]
         site = context / "site-packages"
         run([*pip, "install", "--no-deps", *WHEEL_PLATFORM, "--target", str(site), str(wheel), *wanted],
             "installing the wheels")
