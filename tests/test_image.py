@@ -14,6 +14,7 @@ from image.build import TARBALL
 from image.manifest_rules import problems
 from tests.conftest import REPO, podman
 
+pytestmark = pytest.mark.timeout(900)  # the first test builds the image on a fresh machine
 MANIFEST = json.loads((REPO / "sonic-extension" / "manifest.json").read_text())
 PLUGIN = MANIFEST["cli"]["show"]
 

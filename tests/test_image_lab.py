@@ -29,6 +29,7 @@ from tests.probes.conftest import send_frames
 from tests.test_agent_probes import _one_each, _program_ids, _programs
 from tests.test_image import MANIFEST, PLUGIN
 
+pytestmark = pytest.mark.timeout(900)  # the image build, when this module runs first
 CONTAINER = MANIFEST["service"]["name"]  # what the plugin's `docker exec` names
 METRICS, GNMI = 9112, 50061
 PORTS = sorted(json.loads(DEFAULT_CONFIG_DB.read_text())["PORT"])

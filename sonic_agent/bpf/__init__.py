@@ -15,7 +15,7 @@ from .libbpf import NUM_CPUS, BpfError
 from .objects import BpfObject, Index, Link, Map, Program, kernel_enum, kernel_has_helper, prog_name_by_id
 
 BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"  # a checkout, after make -C bpf
-INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the container image (docker/Dockerfile)
+INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the extension image (image/Containerfile)
 OBJECT_DIR_ENV = "SONIC_AGENT_BPF_DIR"
 ARCH_DIRS = {"x86_64": "x86", "aarch64": "arm64"}  # platform.machine() -> bpf/Makefile ARCH
 
