@@ -19,22 +19,23 @@ from typing import Callable, List, Optional
 
 import semver
 
-from sonic_agent.config import OPERATOR_CONFIG, load_config
+from sonic_agent.config import OPERATOR_CONFIG, ProbesConfig, SonicConfig, load_config
 from sonic_agent.errors import UserError
+from sonic_agent.sonic.to_records import SONIC_VERSION_FILE
 
 # semver.org's own pattern: MAJOR.MINOR.PATCH[-pre][+build]
 SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                     r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?")
 PACKAGE_CONSTRAINT = re.compile(r"(?P<name>[A-Za-z0-9_-]+)(?P<constraint>.*)")  # constraint.py
 CLI_COMMANDS = ("show", "config", "clear")
-# What the agent reads in the container (sonic_agent.config defaults, the SONiC version file,
-# the operator's config): each must lie under a volume's target.
+# What the agent reads in the container (its config's defaults, the SONiC version file, the
+# operator's config): each must lie under a volume's target.
 AGENT_READS = {
-    "/var/run/redis/sonic-db/database_config.json": "the redis socket and database_config.json",
-    "/sys/fs/bpf/telegen-sonic": "bpffs (pinned maps, probes.pin_dir)",
+    SonicConfig.database_config: "the redis socket and database_config.json",
+    ProbesConfig.pin_dir: "bpffs (pinned maps, probes.pin_dir)",
     "/sys/kernel/tracing": "tracefs",
     OPERATOR_CONFIG: "the agent's config",
-    "/etc/sonic/sonic_version.yml": "the SONiC version (sonic_device_info)",
+    SONIC_VERSION_FILE: "the SONiC version (sonic_device_info)",
 }
 
 

@@ -48,6 +48,16 @@ PORT, COLLECTOR = "Ethernet0", "eth1"  # in the switch namespace; peers nbr0, mi
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def enter(name: str) -> None:
+    """Move the calling thread into namespace `name` for good."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET):
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def in_netns(name: str):
     """This thread in namespace `name` for the block."""
@@ -165,11 +175,11 @@ def main() -> int:
               "decode_ns": "-", "drop_reasons": "-", "agent": "failed"}
     work = Path(tempfile.mkdtemp(prefix="tgk-"))
     redis_proc = agent = None
-    pool = ThreadPoolExecutor(1)
+    pool = None
     ok = False
     try:
         make_links(sw, nbr)
-        pool.submit(lambda: _libc.setns(os.open(f"/run/netns/{sw}", os.O_RDONLY), CLONE_NEWNET)).result()
+        pool = ThreadPoolExecutor(1, initializer=enter, initargs=(sw,))  # scrapes from the switch
         redis_proc, db_config = start_redis(args.redis_server, work)
         config = work / "agent.yaml"
         config.write_text(json.dumps({
@@ -179,9 +189,7 @@ def main() -> int:
             "export": {"prometheus": {"listen": f"127.0.0.1:{METRICS}"}}}))
         log = open(work / "agent.log", "wb")
         agent = subprocess.Popen([sys.executable, "-m", "sonic_agent", "run", "--config", str(config)],
-                                 stdout=log, stderr=subprocess.STDOUT,
-                                 preexec_fn=lambda: _libc.setns(os.open(f"/run/netns/{sw}", os.O_RDONLY),
-                                                                CLONE_NEWNET))
+                                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: enter(sw))
         progs = wait(lambda: (lambda p: p if {"xdp", "tc_eg"} <= set(p) and p["mirror"] else None)(programs(sw)), 300)
         result["loaded"] = result["attached"] = "yes" if progs and progs["mirror"].startswith("tgs_mirror_") else "no"
         if result["attached"] == "yes" and wait(lambda: scrape(pool), 120):
@@ -223,7 +231,8 @@ def main() -> int:
             agent.kill()
         if redis_proc:
             redis_proc.kill()
-        pool.shutdown()
+        if pool:
+            pool.shutdown()
         for ns in (sw, nbr):
             with contextlib.suppress(Exception):
                 netns.remove(ns)
