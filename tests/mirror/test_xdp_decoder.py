@@ -20,7 +20,7 @@ from sonic_agent.mirror.kernel import OBJECT, OBJECT_5_10
 from sonic_agent.mirror.records import flow_records, session_stats
 from tests.erspan.craft import (GRE, OUTER, SWITCHES, erspan1, erspan2, erspan3, erspan3_platform, eth, gre,
                                 icmp_echo, inner_frame, inner_tcp, two_switches_one_session_id, udp_packet, variant)
-from tests.conftest import require
+from tests.conftest import require, require_root
 from tests.erspan.test_reasons import CASES as REASON_CASES
 
 from .compare import XDP_DROP, XDP_PASS, flow_table, library, run_frames, session_table
@@ -332,3 +332,13 @@ def test_top_flows_picks_the_largest_by_bytes_or_packets(decoder):
     assert [f.sport for f in decoder.read(2).flows] == [1, 3]  # IP bytes: 960, 360, then 5 x 70
     assert [f.sport for f in decoder.read(1, by="packets").flows] == [2]
     assert sorted(f.sport for f in decoder.read(10).flows) == [1, 2, 3]
+
+
+def test_the_build_follows_the_kernel(monkeypatch):
+    """bpf_timer_init for XDP (5.15+): the timer build; without it, the 5.10 one."""
+    require_root()
+    from sonic_agent.mirror import xdp
+    assert xdp.kernel_has_helper(6, 1)  # XDP may call bpf_map_lookup_elem on any kernel
+    assert xdp.object_for_kernel() == OBJECT  # this kernel has timers
+    monkeypatch.setattr(xdp, "kernel_has_helper", lambda prog_type, helper: False)
+    assert xdp.object_for_kernel() == OBJECT_5_10
