@@ -6,7 +6,8 @@ machine's own kernel, with the agent as installed there. Prints one line:
 - a switch namespace with two veths (Ethernet0, a CONFIG_DB port; eth1, the mirror collector)
   whose peers sit in a neighbor namespace, a redis-server, and the agent (probes on, the XDP
   mirror decoder on eth1, Prometheus on the switch's loopback) started against that redis;
-- loaded/attached: the probe's XDP and TC programs on Ethernet0, the decoder on eth1;
+- loaded: the probe and the decoder build this kernel takes load here; attached: the agent put
+  the probe's XDP and TC programs on Ethernet0 and the decoder on eth1;
 - counted: the frames of each probe class (frames.json, crafted on the host) sent in both
   directions and the ERSPAN frames sent to eth1, against what /metrics counts: exact or not;
 - probe_ns, decode_ns: BPF_PROG_TEST_RUN of the probe and of the decoder build this kernel
@@ -162,6 +163,57 @@ def programs(sw: str) -> dict:
         return {**probes, "mirror": prog_name_by_id(decoder) if decoder else ""}
 
 
+def costs(spec: dict, repeat: int) -> tuple:
+    """(probe_ns, decode_ns): both objects loaded here and run with BPF_PROG_TEST_RUN (the
+    decoder build this kernel takes; the probe without its drop program, which 5.10 refuses)."""
+    with BpfObject(str(object_path("port_probe.bpf.o")), skip=("tgs_probe_drop",)) as probe:
+        probe_ns = probe.program("tgs_probe_xdp").test_run(bytes.fromhex(spec["cost"]["probe"]), repeat)[1]
+    with XdpMirrorDecoder() as decoder:
+        decode_ns = decoder.program.test_run(bytes.fromhex(spec["cost"]["decoder"]), repeat)[1]
+    return probe_ns, decode_ns
+
+
+def start_agent(sw: str, work: Path, db_config: Path, tag: str) -> subprocess.Popen:
+    """The agent in the switch namespace: probes on the CONFIG_DB port, the XDP decoder on eth1."""
+    config = work / "agent.yaml"
+    config.write_text(json.dumps({
+        "log_format": "text", "sonic": {"database_config": str(db_config)},
+        "probes": {"pin_dir": f"/sys/fs/bpf/{tag}", "management_interface": None},
+        "mirror": {"enabled": True, "interface": COLLECTOR, "mode": "xdp"},
+        "export": {"prometheus": {"listen": f"127.0.0.1:{METRICS}"}}}))
+    with open(work / "agent.log", "wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "sonic_agent", "run", "--config", str(config)],
+                                stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: enter(sw))
+
+
+def attached(sw: str):
+    """The programs when the probe's XDP and TC egress hooks and the decoder are all on, else None."""
+    p = programs(sw)
+    return p if {"xdp", "tc_eg"} <= set(p) and p["mirror"].startswith("tgs_mirror_") else None
+
+
+def count(spec: dict, pool, sw: str, nbr: str) -> dict:
+    """Each class's frames in (from the neighbor) and out (from the switch), the ERSPAN frames
+    to the collector; then what /metrics counts for each, once it is exact or after 60 s."""
+    for direction, ns, dev in (("rx", nbr, "nbr0"), ("tx", sw, PORT)):
+        for _, frame, n in spec[direction]:
+            send(ns, dev, [bytes.fromhex(frame)] * n)
+    for frame, n in spec["erspan"]:
+        send(nbr, "mir0", [bytes.fromhex(frame)] * n)
+    sent = {(d, c): n for d in ("rx", "tx") for c, _, n in spec[d]}
+    sent["mirror", "flows"] = sum(n for _, n in spec["erspan"])
+
+    def seen():
+        now = scrape(pool)
+        got = {(d, c): value(now, "telegen_probe_packets_total", port=PORT, direction=d, **{"class": c})
+               for d, c in sent if d != "mirror"}
+        return {**got, ("mirror", "flows"): value(now, "telegen_agent_mirror_flow_packets_total")}
+
+    got = wait(lambda: (lambda s: s if s == sent else None)(seen()), 60) or seen()
+    return {"counted": f"{int(sum(min(got[k], n) for k, n in sent.items()))}/{sum(sent.values())}",
+            "exact": got == sent}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("frames", help="frames.json from kernels/matrix.py")
@@ -174,56 +226,26 @@ def main() -> int:
     result = {"kernel": os.uname().release, "loaded": "no", "attached": "no", "counted": "0/0", "probe_ns": "-",
               "decode_ns": "-", "drop_reasons": "-", "agent": "failed"}
     work = Path(tempfile.mkdtemp(prefix="tgk-"))
-    redis_proc = agent = None
-    pool = None
+    redis_proc = agent = pool = None
     ok = False
     try:
+        probe_ns, decode_ns = costs(spec, args.repeat)
+        result.update(loaded="yes", probe_ns=f"{probe_ns:.0f}", decode_ns=f"{decode_ns:.0f}")
         make_links(sw, nbr)
         pool = ThreadPoolExecutor(1, initializer=enter, initargs=(sw,))  # scrapes from the switch
         redis_proc, db_config = start_redis(args.redis_server, work)
-        config = work / "agent.yaml"
-        config.write_text(json.dumps({
-            "log_format": "text", "sonic": {"database_config": str(db_config)},
-            "probes": {"pin_dir": f"/sys/fs/bpf/{tag}", "management_interface": None},
-            "mirror": {"enabled": True, "interface": COLLECTOR, "mode": "xdp"},
-            "export": {"prometheus": {"listen": f"127.0.0.1:{METRICS}"}}}))
-        log = open(work / "agent.log", "wb")
-        agent = subprocess.Popen([sys.executable, "-m", "sonic_agent", "run", "--config", str(config)],
-                                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: enter(sw))
-        progs = wait(lambda: (lambda p: p if {"xdp", "tc_eg"} <= set(p) and p["mirror"] else None)(programs(sw)), 300)
-        result["loaded"] = result["attached"] = "yes" if progs and progs["mirror"].startswith("tgs_mirror_") else "no"
-        if result["attached"] == "yes" and wait(lambda: scrape(pool), 120):
-            for direction, ns, dev in (("rx", nbr, "nbr0"), ("tx", sw, PORT)):
-                for _, frame, count in spec[direction]:
-                    send(ns, dev, [bytes.fromhex(frame)] * count)
-            for frame, count in spec["erspan"]:
-                send(nbr, "mir0", [bytes.fromhex(frame)] * count)
-            exact = {(d, c): n for d in ("rx", "tx") for c, _, n in spec[d]}
-            exact["mirror", "flows"] = sum(n for _, n in spec["erspan"])
-
-            def seen():
-                now = scrape(pool)
-                got = {(d, c): value(now, "telegen_probe_packets_total", port=PORT, direction=d, **{"class": c})
-                       for d, c in exact if d != "mirror"}
-                return {**got, ("mirror", "flows"): value(now, "telegen_agent_mirror_flow_packets_total")}
-
-            got = wait(lambda: (lambda s: s if s == exact else None)(seen()), 60) or seen()
-            result["counted"] = f"{int(sum(min(got[k], v) for k, v in exact.items()))}/{sum(exact.values())}"
-            drops = [v for n, _, v in scrape(pool) if n == "telegen_agent_probes_kernel_drops_available"]
-            result["drop_reasons"] = {1.0: "yes", 0.0: "no"}.get(drops[0] if drops else None, "-")
-            counted = got == exact
-        else:
-            counted = False
-        with BpfObject(str(object_path("port_probe.bpf.o")), skip=("tgs_probe_drop",)) as probe:
-            ns = probe.program("tgs_probe_xdp").test_run(bytes.fromhex(spec["cost"]["probe"]), args.repeat)[1]
-        result["probe_ns"] = f"{ns:.0f}"
-        with XdpMirrorDecoder() as decoder:  # the build this kernel takes
-            ns = decoder.program.test_run(bytes.fromhex(spec["cost"]["decoder"]), args.repeat)[1]
-        result["decode_ns"] = f"{ns:.0f}"
-        agent.send_signal(signal.SIGTERM)
-        clean = agent.wait(60) == 0 and programs(sw) == {"mirror": ""}
-        result["agent"] = "ok" if clean and result["attached"] == "yes" else "failed"
-        ok = counted and result["agent"] == "ok"
+        agent = start_agent(sw, work, db_config, tag)
+        if wait(lambda: attached(sw), 300):
+            result["attached"] = "yes"
+            if wait(lambda: scrape(pool), 120):
+                counts = count(spec, pool, sw, nbr)
+                result["counted"] = counts["counted"]
+                drops = [v for n, _, v in scrape(pool) if n == "telegen_agent_probes_kernel_drops_available"]
+                result["drop_reasons"] = {1.0: "yes", 0.0: "no"}.get(drops[0] if drops else None, "-")
+                agent.send_signal(signal.SIGTERM)
+                clean = agent.wait(60) == 0 and programs(sw) == {"mirror": ""}  # SIGTERM took everything off
+                result["agent"] = "ok" if clean else "failed"
+                ok = counts["exact"] and clean
     except Exception as exc:  # the line must still come out: say what broke in it
         result["agent"] = f"failed:{type(exc).__name__}:{str(exc)[:120].replace(' ', '_')}"
     finally:
