@@ -130,6 +130,7 @@ def initrd(kernel: Kernel, common: Path) -> Path:
         data = lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
         (mods / f"{name}.ko").write_bytes(data)
     _pack(base / "modules", base / "modules.cpio")
+    shutil.rmtree(base / "modules")
     out = base / "initrd.cpio"
     with open(out, "wb") as f:
         for part in (common, base / "modules.cpio"):
@@ -140,12 +141,15 @@ def initrd(kernel: Kernel, common: Path) -> Path:
 
 def boot(kernel: Kernel, common: Path, timeout: float) -> str:
     """The check's line from a boot of `kernel` (its console kept in build/kernels/<suite>/)."""
-    argv = [*QEMU, "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd(kernel, common))]
+    image = initrd(kernel, common)
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=timeout)
+        done = subprocess.run([*QEMU, "-kernel", str(kernel.vmlinuz), "-initrd", str(image)], capture_output=True,
+                              timeout=timeout)
         console = done.stdout.decode(errors="replace")
     except subprocess.TimeoutExpired as exc:
         console = (exc.stdout or b"").decode(errors="replace") + f"\n(timed out after {timeout:.0f} s)"
+    finally:
+        image.unlink()  # a copy of the common archive: made again in a second
     (CACHE / kernel.suite / "console.log").write_text(console)
     lines = [line[line.index("kernel="):].strip() for line in console.splitlines() if "kernel=" in line]
     return lines[-1] if lines else f"kernel={kernel.release} booted=no (see {CACHE / kernel.suite / 'console.log'})"
