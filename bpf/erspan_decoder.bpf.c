@@ -24,7 +24,7 @@
  * kernel has (sonic_agent/mirror/xdp.py). erspan_decoder.bpf.o needs BPF timers (5.15+): the
  * clock is timer-kept (no time helper per packet) and the mark advances by compare-and-swap.
  * erspan_decoder_5_10.bpf.o (MIRROR_KERNEL_5_10) uses only what 5.10 has: the clock is
- * bpf_ktime_get_ns per frame and the mark advances under the set's lock, about 100 ns more
+ * bpf_ktime_get_ns per frame and the mark advances under the set's lock, about 80 ns more
  * per frame on this machine's VM (the bench prints both).
  */
 #include "kernel.h"
