@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup lab test test-long bench bpf clean image
+.PHONY: setup lab test test-long bench bpf clean image kernels
 
 setup:
 	@bash scripts/setup.sh
@@ -24,7 +24,11 @@ clean:
 	@$(MAKE) -s -C bpf clean
 	rm -rf $(VENV) build *.egg-info vm-lab/build vm-lab/*.egg-info
 
-# The SONiC extension image (needs a docker engine; not available on the build VMs).
-image:
-	docker build -f docker/Dockerfile -t telegen-sonic:latest \
-	  --build-arg MANIFEST="$$(python3 -c 'import json;print(json.dumps(json.load(open("sonic-extension/manifest.json"))))')" .
+# The SONiC extension image, without a docker engine: mmdebstrap + podman, written as the
+# docker-archive tarball sonic-package-manager installs (build/image/telegen-sonic.tar).
+image: setup
+	$(PY) -m docker.build
+
+# The agent on SONiC's kernels (5.10, 6.1, 6.12) under QEMU, and on this one: one line each.
+kernels: image
+	$(PY) -m kernels.matrix

@@ -10,15 +10,22 @@
  * dropped when mirror_config.drop says so.
  *
  * Concurrency: flows (an LRU hash) and sessions (a set-associative array, see
- * erspan_decoder.h) are shared by all CPUs and updated with atomic adds. The session's
- * sequence high-water mark advances by compare-and-swap, so loss stays exact when one stream
- * is spread over several CPUs: the arrival order is the order in which the swaps succeed, and
- * a number at or below the mark (late or repeated) never counts as lost.
+ * erspan_decoder.h) are shared by all CPUs and counted with atomic adds (without fetch, which
+ * every kernel has). The session's sequence high-water mark only ever advances, in one step
+ * per packet, so loss stays exact when one stream is spread over several CPUs: a number at or
+ * below the mark (late or repeated) never counts as lost. TCP flags are kept as one byte per
+ * flag, each set by a plain store, so their OR needs no atomic either.
  * Cost (bench/xdp_decode_cost.py): one hash lookup per frame (the flow); the session is an
  * array slot found by a hash computed here, a hash map lookup saved (~30 ns). The common path
  * is inline; the unusual ones (ISL, a TTag or a second tag, IPv6 extension headers) are global
- * functions the verifier checks once, and timestamps come from a timer-kept clock (10 ms
- * ticks) instead of a helper per packet.
+ * functions taking only their context and scalars, which the verifier checks once.
+ *
+ * Kernels: built twice from this file (bpf/Makefile), the loader picking by what the running
+ * kernel has (sonic_agent/mirror/xdp.py). erspan_decoder.bpf.o needs BPF timers (5.15+): the
+ * clock is timer-kept (no time helper per packet) and the mark advances by compare-and-swap.
+ * erspan_decoder_5_10.bpf.o (MIRROR_KERNEL_5_10) uses only what 5.10 has: the clock is
+ * bpf_ktime_get_ns per frame and the mark advances under the set's lock, about 80 ns more
+ * per frame on this machine's VM (the bench prints both).
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -36,11 +43,15 @@
 #define GRE_VERSION 0x0007
 #define ERSPAN3_FT_ETHERNET 0
 #define ERSPAN3_FT_IP 2
-#define SEQ_RETRIES 8
 #define SEQ_TAG_SHIFT 33 /* mirror_session.seq: above MIRROR_SEQ_SEEN, the slot's claim number */
 #define SEQ_TAG_BITS (~0ULL << SEQ_TAG_SHIFT)
 #define barrier() asm volatile("" ::: "memory")
-#define V3 __attribute__((target("cpu=v3"))) /* atomic fetch-or and compare-and-swap */
+#ifdef MIRROR_KERNEL_5_10
+#define PROGRAM_ISA
+#else
+#define SEQ_RETRIES 8
+#define PROGRAM_ISA __attribute__((target("cpu=v3"))) /* compare-and-swap */
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -77,6 +88,12 @@ struct {
 	__type(value, struct mirror_config);
 } mirror_config SEC(".maps");
 
+#ifdef MIRROR_KERNEL_5_10
+static __always_inline __u64 clock_now(void)
+{
+	return bpf_ktime_get_ns();
+}
+#else
 /* A clock the program reads with one load: a BPF timer stores bpf_ktime_get_ns() every
  * CLOCK_TICK_NS (100 wakeups a second), so no packet pays for a time helper; flow and session
  * timestamps are within a tick. The timer dies with the map, when the object is closed. */
@@ -117,6 +134,7 @@ static __always_inline __u64 clock_now(void)
 	}
 	return bpf_ktime_get_ns();
 }
+#endif
 
 /* What one frame adds to its flow and session, filled in as the headers are read. */
 struct frame {
@@ -135,6 +153,14 @@ struct frame {
 	bool truncated;
 	__u8 tcp_flags;
 };
+
+/* The reason of a failed IP walk (enum ip_result, in the order of the reasons), outer or
+ * inner. A global function, on the error path only; its return type puts enum mirror_reason
+ * in the object's BTF, where userspace reads the reason names. */
+__noinline enum mirror_reason ip_reason(int result, bool inner)
+{
+	return (inner ? MIRROR_INNER_IP_TRUNCATED : MIRROR_OUTER_IP_TRUNCATED) - 1 + result;
+}
 
 /* Ports (or ICMP type and code) and TCP flags of the mirrored packet, as parse_ports in
  * erspan/layers.py: a transport header cut short leaves them out and marks truncation. */
@@ -186,7 +212,7 @@ static __always_inline enum mirror_reason decode_inner(struct xdp_md *ctx, struc
 		return MIRROR_INNER_NOT_IP;
 	r = ip_walk(ctx, off, ethertype == ETH_P_IPV6, &f->key.addrs, &f->ip);
 	if (r != IP_OK)
-		return MIRROR_INNER_IP_TRUNCATED - 1 + r;
+		return ip_reason(r, true);
 	f->key.version = ethertype == ETH_P_IPV6 ? 6 : 4;
 	f->key.proto = f->ip.proto;
 	if (len - (off & MAX_OFFSET) < f->ip.length)
@@ -325,13 +351,23 @@ static __always_inline enum mirror_reason decode_tunnel(struct xdp_md *ctx, stru
 	return decode_inner(ctx, f, head, ethertype);
 }
 
+/* TCP flag bit i to byte i of a u64, the layout of mirror_flow.tcp_flag_bytes (the even and
+ * odd bits multiplied apart, so no product carries into the next byte). */
+static __always_inline __u64 flag_bytes(__u8 flags)
+{
+	const __u64 spread = 0x0002040810204081ULL;
+
+	return ((flags & 0x55) * spread | (flags & 0xAA) * spread) & 0x0101010101010101ULL;
+}
+
 static __always_inline bool count_flow(struct frame *f, __u64 now, struct mirror_stats *stats)
 {
 	struct mirror_flow *v = bpf_map_lookup_elem(&mirror_flows, &f->key);
+	__u64 flags = flag_bytes(f->tcp_flags);
 
 	if (!v) {
 		struct mirror_flow fresh = {
-			.packets = 1, .bytes = f->ip.length, .tcp_flags = f->tcp_flags,
+			.packets = 1, .bytes = f->ip.length, .tcp_flag_bytes = flags,
 			.first_seen_ns = now, .last_seen_ns = now, .outer = f->session.outer,
 			.gre_proto = f->session.gre_proto, .outer_version = f->session.outer_version,
 			.dscp = f->ip.dscp, .port_index = f->port_index, .has_port_index = f->has_port_index,
@@ -347,8 +383,13 @@ static __always_inline bool count_flow(struct frame *f, __u64 now, struct mirror
 	}
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, f->ip.length);
-	if ((v->tcp_flags | f->tcp_flags) != v->tcp_flags)
-		__sync_fetch_and_or(&v->tcp_flags, f->tcp_flags);
+	if ((*(volatile __u64 *)&v->tcp_flag_bytes & flags) != flags) {
+		/* a flag new to the flow: its byte set by a store, which races with nothing */
+#pragma unroll
+		for (int i = 0; i < 8; i++)
+			if (f->tcp_flags & (1 << i))
+				((volatile __u8 *)&v->tcp_flag_bytes)[i] = 1;
+	}
 	v->last_seen_ns = now;
 	v->dscp = f->ip.dscp;
 	v->port_index = f->port_index;
@@ -356,25 +397,51 @@ static __always_inline bool count_flow(struct frame *f, __u64 now, struct mirror
 	return true;
 }
 
-/* Advance the stream's sequence high-water mark to `seq`, counting the numbers skipped. `tag`
- * is the claim of the slot this packet matched: once the slot is re-claimed for another
- * stream, the mark is no longer this packet's to move. */
-static __always_inline void count_sequence(struct mirror_session *s, __u32 seq, __u64 tag,
-					   struct mirror_stats *stats)
+/* How far `seq` moves the stream's mark `old`, 0 when it does not: the mark is not this
+ * packet's to move once its slot was re-claimed for another stream (`tag`, the claim the
+ * packet matched, differs), and a late or repeated number leaves it. A first number: 1. */
+static __always_inline __s32 seq_step(__u64 old, __u32 seq, __u64 tag)
 {
+	__s32 step = (__s32)(seq - (__u32)old);
+
+	if ((old & SEQ_TAG_BITS) != tag)
+		return 0;
+	if (!(old & MIRROR_SEQ_SEEN))
+		return 1;
+	return step > 0 ? step : 0;
+}
+
+/* Advance the stream's sequence high-water mark to `seq`, counting the numbers skipped:
+ * by compare-and-swap (retried, then given up and counted), or, on 5.10, under the lock of
+ * the set (`set`, its first slot), which claims take too. */
+static __always_inline void count_sequence(struct mirror_session *set, struct mirror_session *s, __u32 seq,
+					   __u64 tag, struct mirror_stats *stats)
+{
+#ifdef MIRROR_KERNEL_5_10
+	__s32 step;
+
+	bpf_spin_lock(&set->lock);
+	step = seq_step(s->seq, seq, tag);
+	if (step) {
+		s->seq = tag | MIRROR_SEQ_SEEN | seq;
+		s->lost += step - 1;
+	}
+	bpf_spin_unlock(&set->lock);
+#else
 	for (int i = 0; i < SEQ_RETRIES; i++) {
 		__u64 old = *(volatile __u64 *)&s->seq;
-		__s32 step = (__s32)(seq - (__u32)old);
+		__s32 step = seq_step(old, seq, tag);
 
-		if ((old & SEQ_TAG_BITS) != tag || ((old & MIRROR_SEQ_SEEN) && step <= 0))
+		if (!step)
 			return;
 		if (__sync_val_compare_and_swap(&s->seq, old, tag | MIRROR_SEQ_SEEN | seq) == old) {
-			if ((old & MIRROR_SEQ_SEEN) && step > 1)
+			if (step > 1)
 				__sync_fetch_and_add(&s->lost, step - 1);
 			return;
 		}
 	}
 	stats->seq_contention++;
+#endif
 }
 
 /* The stream's hash: a seeded multiply-xorshift over the session key's 5 words. Its low bits
@@ -402,6 +469,15 @@ static __always_inline bool session_key_equal(const struct mirror_session_key *a
 static __always_inline __u64 session_state(struct mirror_session *s)
 {
 	return *(volatile __u64 *)&s->state;
+}
+
+/* A slot's new state, stored after everything written before it (a plain store: x86 keeps
+ * stores in order; arm64 does not, see Limits in README.md). */
+static __always_inline void set_session_state(struct mirror_session *s, __u64 state)
+{
+	barrier();
+	*(volatile __u64 *)&s->state = state;
+	barrier();
 }
 
 /* The sequence tag of a slot state: its claim number, shifted above MIRROR_SEQ_SEEN. */
@@ -442,12 +518,12 @@ static __always_inline struct mirror_session *session_claim(struct mirror_sessio
 			stats->session_evictions++;
 		/* a new claim count first, so a lock-free reader comparing keys sees the change */
 		state = ((state | MIRROR_SESSION_PHASE) + 1) | MIRROR_SESSION_CLAIMED;
-		__sync_lock_test_and_set(&victim->state, state);
+		set_session_state(victim, state);
 		victim->key = f->session;
 		victim->packets = victim->passed = victim->truncated = victim->lost = 0;
 		victim->seq = seq_tag(state);
 		victim->first_seen_ns = victim->last_seen_ns = now;
-		__sync_lock_test_and_set(&victim->state, state + 1); /* READY */
+		set_session_state(victim, state + 1); /* READY */
 		found = victim;
 	}
 	*tag = seq_tag(found->state);
@@ -455,14 +531,16 @@ static __always_inline struct mirror_session *session_claim(struct mirror_sessio
 	return found;
 }
 
-/* The stream's slot and its sequence tag: a READY slot of its set holding its key, the state
- * re-read after the compare so a slot being re-claimed meanwhile does not match (the barriers
- * keep the key loads between the two; the loads are ordered on x86); else claimed under the
- * set's lock. An eviction racing a packet of the evicted stream (the set's least recent) can
- * still add that packet to the new stream's counts, as reusing an LRU hash element can; the
- * tag keeps it off the new stream's sequence mark. */
+/* The stream's slot, its sequence tag and its set's first slot (`set`, whose lock is the
+ * set's): a READY slot of its set holding its key, the state re-read after the compare so a
+ * slot being re-claimed meanwhile does not match (the barriers keep the key loads between the
+ * two; the loads are ordered on x86); else claimed under the set's lock. An eviction racing a
+ * packet of the evicted stream (the set's least recent) can still add that packet to the new
+ * stream's counts, as reusing an LRU hash element can; the tag keeps it off the new stream's
+ * sequence mark. */
 static __always_inline struct mirror_session *session_slot(struct frame *f, const struct mirror_config *cfg,
-							    __u64 now, __u64 *tag, struct mirror_stats *stats)
+							    __u64 now, __u64 *tag, struct mirror_session **set,
+							    struct mirror_stats *stats)
 {
 	struct mirror_session *ways[MIRROR_SESSION_WAYS];
 	__u32 first = ((__u32)f->key.stream & ((cfg->session_sets ?: 1) - 1)) * MIRROR_SESSION_WAYS;
@@ -475,6 +553,8 @@ static __always_inline struct mirror_session *session_slot(struct frame *f, cons
 
 		if (!s)
 			return NULL;
+		if (w == 0)
+			*set = s;
 		state = session_state(s);
 		barrier();
 		if ((state & MIRROR_SESSION_PHASE) == MIRROR_SESSION_READY &&
@@ -493,10 +573,11 @@ static __always_inline struct mirror_session *session_slot(struct frame *f, cons
 static __always_inline void count_session(struct frame *f, bool passed, __u64 now,
 					  const struct mirror_config *cfg, struct mirror_stats *stats)
 {
+	struct mirror_session *set = NULL, *s;
 	__u64 tag = 0;
-	struct mirror_session *s = session_slot(f, cfg, now, &tag, stats);
 
-	if (!s) /* a slot past the map's end: not with session_sets as userspace sets it */
+	s = session_slot(f, cfg, now, &tag, &set, stats);
+	if (!s || !set) /* a slot past the map's end: not with session_sets as userspace sets it */
 		return;
 	__sync_fetch_and_add(&s->packets, 1);
 	if (passed)
@@ -504,7 +585,7 @@ static __always_inline void count_session(struct frame *f, bool passed, __u64 no
 	else if (f->truncated)
 		__sync_fetch_and_add(&s->truncated, 1);
 	if (f->has_seq)
-		count_sequence(s, f->seq, tag, stats);
+		count_sequence(set, s, f->seq, tag, stats);
 	s->last_seen_ns = now;
 }
 
@@ -581,7 +662,7 @@ static __noinline void capture_frame(struct xdp_md *ctx, struct frame *f, __u64 
 }
 
 SEC("xdp")
-V3 int tgs_mirror_xdp(struct xdp_md *ctx)
+PROGRAM_ISA int tgs_mirror_xdp(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	struct mirror_config *cfg = bpf_map_lookup_elem(&mirror_config, &zero);
@@ -602,7 +683,7 @@ V3 int tgs_mirror_xdp(struct xdp_md *ctx)
 	} else {
 		r = ip_walk(ctx, f.l2.l3, f.l2.ethertype == ETH_P_IPV6, &f.session.outer, &f.ip);
 		if (r != IP_OK)
-			reason = MIRROR_OUTER_IP_TRUNCATED - 1 + r;
+			reason = ip_reason(r, false);
 		else if (f.ip.proto != IPPROTO_GRE)
 			reason = MIRROR_NOT_MIRROR;
 		else if (f.ip.frag)

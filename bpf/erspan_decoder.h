@@ -77,7 +77,8 @@ struct mirror_flow_key {
 struct mirror_flow {
 	__u64 packets;
 	__u64 bytes; /* inner IP-layer bytes from the IP header */
-	__u64 tcp_flags; /* OR of every packet's */
+	__u64 tcp_flag_bytes; /* byte i is 1 once a packet had TCP flag bit i: an OR kept by plain
+			       * byte stores, which need no atomic (little-endian byte order) */
 	__u64 first_seen_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 last_seen_ns;
 	/* the mirror stream (its hash is in the key), set when the flow is created */
@@ -95,7 +96,7 @@ struct mirror_flow {
  * slots; a new stream takes the set's first free slot, else evicts the slot seen least
  * recently. An array slot costs one inlined load where a hash map lookup costs ~30 ns.
  * Claims (new streams) are serialised per set by the lock of the set's first slot; counting
- * into a READY slot takes no lock. */
+ * into a READY slot takes no lock (but the sequence mark on 5.10, see erspan_decoder.bpf.c). */
 #define MIRROR_SESSION_WAYS 8
 #define MIRROR_SESSION_PHASE 3 /* state: phase in the low 2 bits, the slot's claim count above */
 #define MIRROR_SESSION_FREE 0

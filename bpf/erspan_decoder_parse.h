@@ -18,29 +18,25 @@
 /* The whole walk, as walk_ethernet in erspan/layers.py: an ISL header skipped (its VLAN counts
  * when no 802.1Q tag follows), then up to MAX_VLAN_TAGS tags. Only unusual frames come here
  * (multicast-looking destinations, a TTag, a second tag): a global function, checked once by
- * the verifier; its return type also puts enum mirror_reason in the BTF userspace reads. */
-__noinline enum mirror_reason walk_l2_full(struct xdp_md *ctx, __u32 off, struct l2_meta *l2,
-					   enum mirror_reason cut)
+ * the verifier, returning the walk packed (pack_l2; not ok when cut). */
+__noinline __u64 walk_l2_full(struct xdp_md *ctx, __u32 off)
 {
+	struct l2_meta l2 = { .vlan = NO_VLAN };
 	__u16 isl_vlan = NO_VLAN;
+	bool ok;
 	__u8 *p;
 
-	if (!l2)
-		return cut;
 	off &= MAX_OFFSET;
 	p = AT(ctx, off, ISL_HEADER + 14);
 	if (p && (rd32(p) == 0x01000C00 || rd32(p) == 0x03000C00) && p[4] == 0) {
 		isl_vlan = (rd16(p + 20) >> 1) & 0x0FFF;
 		off += ISL_HEADER;
 	}
-	if (!AT(ctx, off, 14))
-		return cut;
-	l2->vlan = NO_VLAN;
-	if (!tags_walk((void *)(long)ctx->data, (void *)(long)ctx->data_end, off + 12, l2, MAX_VLAN_TAGS))
-		return cut;
-	if (l2->vlan == NO_VLAN)
-		l2->vlan = isl_vlan;
-	return MIRROR_OK;
+	ok = AT(ctx, off, 14) &&
+	     tags_walk((void *)(long)ctx->data, (void *)(long)ctx->data_end, off + 12, &l2, MAX_VLAN_TAGS);
+	if (l2.vlan == NO_VLAN)
+		l2.vlan = isl_vlan;
+	return pack_l2(ok, &l2);
 }
 
 /* An Ethernet header at `off` with its tags. Inline for the usual frame (unicast, at most
@@ -52,12 +48,16 @@ static __always_inline enum mirror_reason walk_l2(struct xdp_md *ctx, __u32 off,
 
 	if (!p)
 		return cut;
-	if ((p[0] & 0xFD) == 0x01) /* 01: or 03:, maybe ISL */
-		return walk_l2_full(ctx, off, l2, cut);
 	l2->vlan = NO_VLAN;
-	if (!tags_walk((void *)(long)ctx->data, (void *)(long)ctx->data_end, off + 12, l2, 1))
+	if ((p[0] & 0xFD) != 0x01 && /* not 01: or 03:, so not ISL */
+	    !tags_walk((void *)(long)ctx->data, (void *)(long)ctx->data_end, off + 12, l2, 1))
 		return cut;
-	return any_tag(l2->ethertype) ? walk_l2_full(ctx, off, l2, cut) : MIRROR_OK;
+	if ((p[0] & 0xFD) == 0x01 || any_tag(l2->ethertype)) {
+		l2->vlan = NO_VLAN;
+		if (!unpack_l2(walk_l2_full(ctx, off), l2))
+			return cut;
+	}
+	return MIRROR_OK;
 }
 
 /* IPv6 extension headers: the rare case, the shared walk as a global function. */

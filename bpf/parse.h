@@ -180,6 +180,12 @@ static __always_inline int ipv6_ext_walk(const void *data, const void *end, __u3
 	return IP_OK;
 }
 
+/* A tags walk's result as one u64, for a global function to return (unpack_l2). */
+static __always_inline __u64 pack_l2(bool ok, const struct l2_meta *l2)
+{
+	return (__u64)ok << 48 | (__u64)l2->vlan << 32 | (__u64)l2->ethertype << 16 | l2->l3;
+}
+
 /* The global wrappers, one per context type (`suffix` xdp for struct xdp_md, skb for struct
  * __sk_buff). Kernels before 5.12 let a global function take only its context and scalars and
  * return a scalar, so results come back packed in a u64 (unpack_l2, unpack_ip). */
@@ -189,7 +195,7 @@ static __always_inline int ipv6_ext_walk(const void *data, const void *end, __u3
 		struct l2_meta l2 = { .vlan = NO_VLAN };                                  \
 		bool ok = tags_walk((void *)(long)ctx->data, (void *)(long)ctx->data_end,  \
 				    off & PARSE_MAX_OFFSET, &l2, MAX_VLAN_TAGS);          \
-		return (__u64)ok << 48 | (__u64)l2.vlan << 32 | (__u64)l2.ethertype << 16 | l2.l3; \
+		return pack_l2(ok, &l2);                                                  \
 	}
 
 #define PARSE_IPV6_EXT_WALK(ctx_type, suffix)                                             \

@@ -13,6 +13,8 @@ packages=(
   redis-server                            # SONiC's databases, for the lab and the tests
   iproute2 tshark prometheus              # netns/veth, decode cross-check, scrape peer
   procps curl                             # sysctl (probe tests), curl (README's lab scrape)
+  mmdebstrap podman runc                  # make image: a Debian root filesystem, built and run without docker
+  qemu-system-x86 busybox-static cpio     # make kernels: SONiC's kernels booted under QEMU (TCG)
   make ca-certificates
 )
 missing=()

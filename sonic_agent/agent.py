@@ -8,7 +8,7 @@ import signal
 import threading
 from typing import Optional
 
-from .config import load_config
+from .config import config_file, load_config
 from .logs import setup_logging
 from .sonic.dbconfig import load_namespaces
 
@@ -55,7 +55,7 @@ def remove_job_leftovers(cfg, namespaces) -> Optional[int]:
 
 
 def main(args) -> int:
-    cfg = load_config(args.config)
+    cfg = load_config(config_file(args.config))
     # Fail fast, with the path named, before anything starts: the redis layout is the one
     # input without which the agent cannot label anything.
     namespaces = load_namespaces(cfg.sonic.database_config, cfg.sonic.database_global)

@@ -12,7 +12,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__
-from .config import SONIC_DB_CONFIG
+from .config import OPERATOR_CONFIG, SONIC_DB_CONFIG
 from .errors import UserError
 
 LAB_PACKAGE = "telegen_lab"
@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     run = verbs.add_parser("run", help="run the agent daemon")
-    run.add_argument("--config", metavar="FILE", help="YAML config (TELEGEN_* variables override it)")
+    run.add_argument("--config", metavar="FILE", help=f"YAML config (default {OPERATOR_CONFIG} if present; "
+                     "TELEGEN_* variables override it)")
     run.set_defaults(handler="sonic_agent.agent:main")
 
     lab = verbs.add_parser("lab", help="a docker-free virtual SONiC switch on this machine")
@@ -101,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--db-config", metavar="PATH", default=SONIC_DB_CONFIG,
                       help=f"database_config.json (default {SONIC_DB_CONFIG})")
     show.add_argument("--config", metavar="FILE",
-                      help="the agent's config, for `show probes` (probes.pin_dir; TELEGEN_* apply)")
+                      help=f"the agent's config, for `show probes` (probes.pin_dir; default {OPERATOR_CONFIG} "
+                      "if present; TELEGEN_* apply)")
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(handler="sonic_agent.show:main")
 

@@ -26,6 +26,7 @@ from .slo.spec import SloConfig, validate as validate_slo
 ENV_PREFIX = "TELEGEN_"
 PAGE_KB = mmap.PAGESIZE // 1024  # AF_PACKET ring blocks are whole pages
 SONIC_DB_CONFIG = "/var/run/redis/sonic-db/database_config.json"
+OPERATOR_CONFIG = "/etc/telegen-sonic/telegen-sonic.yaml"  # read without --config when present
 
 
 @dataclass
@@ -291,6 +292,14 @@ RING_MAX_KB = 1 << 20  # mirror.ring_blocks x mirror.ring_block_kb: resident, so
 YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 LISTENS = ("export.prometheus.listen", "export.gnmi.listen", "jobs.listen")
 EXPORTERS = ("prometheus", "otlp", "gnmi")
+
+
+def config_file(given: Optional[str]) -> Optional[str]:
+    """The config to read: --config, else OPERATOR_CONFIG where it exists (the extension image
+    mounts /etc/telegen-sonic), else none (defaults and TELEGEN_* only)."""
+    if given is not None:
+        return given
+    return OPERATOR_CONFIG if os.path.isfile(OPERATOR_CONFIG) else None
 
 
 def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> AgentConfig:

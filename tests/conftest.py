@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -194,6 +195,25 @@ def in_lab(lab):
     """Calls `fn()` from a thread inside the module's lab switch namespace."""
     with in_netns(lab.switch_ns) as run:
         yield run
+
+
+def podman(*args, **kw) -> subprocess.CompletedProcess:
+    """podman as the project runs it (docker/containers.conf), its output captured."""
+    from docker.build import CONTAINERS_CONF
+    return subprocess.run(["podman", *args], env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)),
+                          capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="session")
+def image_build():
+    """`make image`'s build (cached under build/image: a no-op when nothing changed); its last line."""
+    require_root()
+    for tool in ("mmdebstrap", "podman", "runc"):
+        require(shutil.which(tool) is not None, f"needs {tool} (scripts/setup.sh installs it)")
+    done = subprocess.run([sys.executable, "-m", "docker.build"], cwd=REPO, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
 
 
 def assert_catalogued(counters) -> None:

@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from sonic_agent.config import PAGE_KB, AgentConfig, load_config
+from sonic_agent import config as config_module
+from sonic_agent.config import PAGE_KB, AgentConfig, config_file, load_config
 from sonic_agent.errors import UserError
 
 
@@ -130,3 +131,15 @@ def test_run_with_out_of_range_value_exits_2_with_one_line(tmp_path):
     result = _run_cli("run", "--config", str(path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["telegen-sonic: config: mirror.max_flows: must be >= 1, got -5"]
+
+
+def test_the_operators_config_is_read_when_present_and_given_files_win(tmp_path, monkeypatch):
+    """Without --config, /etc/telegen-sonic/telegen-sonic.yaml (the image's mounted config) when it
+    exists; else none."""
+    operator = tmp_path / "telegen-sonic.yaml"
+    monkeypatch.setattr(config_module, "OPERATOR_CONFIG", str(operator))
+    assert config_file(None) is None
+    operator.write_text("tick_s: 2.5\n")
+    assert config_file(None) == str(operator)
+    assert load_config(config_file(None), environ={}).tick_s == 2.5
+    assert config_file("/other.yaml") == "/other.yaml"

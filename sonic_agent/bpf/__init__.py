@@ -12,10 +12,10 @@ import platform
 from pathlib import Path
 
 from .libbpf import NUM_CPUS, BpfError
-from .objects import BpfObject, Index, Link, Map, Program, RingBuffer, kernel_enum, prog_name_by_id
+from .objects import BpfObject, Index, Link, Map, Program, RingBuffer, kernel_enum, kernel_has_helper, prog_name_by_id
 
 BUILD_DIR = Path(__file__).resolve().parents[2] / "bpf" / "build"  # a checkout, after make -C bpf
-INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the container image (docker/Dockerfile)
+INSTALL_DIR = Path("/usr/lib/telegen-sonic/bpf")  # the extension image (docker/Containerfile)
 OBJECT_DIR_ENV = "SONIC_AGENT_BPF_DIR"
 ARCH_DIRS = {"x86_64": "x86", "aarch64": "arm64"}  # platform.machine() -> bpf/Makefile ARCH
 
@@ -37,4 +37,4 @@ def object_path(name: str) -> Path:
 
 
 __all__ = ["NUM_CPUS", "BpfError", "BpfObject", "Index", "Link", "Map", "Program", "RingBuffer", "arch_dir",
-           "kernel_enum", "object_path", "prog_name_by_id"]
+           "kernel_enum", "kernel_has_helper", "object_path", "prog_name_by_id"]

@@ -102,6 +102,7 @@ _PROTOS = {
     "bpf_map__set_max_entries": (c_int, [c_void_p, c_uint32]),
     "bpf_map__set_pin_path": (c_int, [c_void_p, c_char_p]),
     "libbpf_num_possible_cpus": (c_int, []),
+    "libbpf_probe_bpf_helper": (c_int, [c_int, c_int, c_void_p]),
     "libbpf_set_print": (c_void_p, [c_void_p]),
     # raw fd-level calls
     "bpf_obj_get": (c_int, [c_char_p]),

@@ -75,6 +75,12 @@ def enum_names(btf, enum: str) -> Dict[int, str]:
             for i in range(t.contents.info & 0xFFFF)}
 
 
+def kernel_has_helper(prog_type: int, helper: int) -> bool:
+    """Whether the running kernel lets programs of `prog_type` call BPF helper `helper` (both
+    numbered as in include/uapi/linux/bpf.h); libbpf asks by loading a two-instruction program."""
+    return check(lib.libbpf_probe_bpf_helper(prog_type, helper, None), f"probe of BPF helper {helper}") == 1
+
+
 def kernel_enum(enum: str) -> Dict[int, str]:
     """An enum of the running kernel (e.g. skb_drop_reason), from /sys/kernel/btf/vmlinux."""
     btf = check_ptr(lib.btf__load_vmlinux_btf(), "btf__load_vmlinux_btf")

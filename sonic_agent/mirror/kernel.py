@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from ctypes import Structure, c_uint8, c_uint16, c_uint32, c_uint64
 
-OBJECT = "erspan_decoder.bpf.o"
+OBJECT = "erspan_decoder.bpf.o"  # kernels with BPF timers (5.15+)
+OBJECT_5_10 = "erspan_decoder_5_10.bpf.o"  # the same program without timers or compare-and-swap
+PROG_TYPE_XDP, HELPER_TIMER_INIT = 6, 169  # BPF_PROG_TYPE_XDP, BPF_FUNC_timer_init (uapi bpf.h)
 PROG = "tgs_mirror_xdp"
 PROG_PREFIX = "tgs_mirror_"  # how a decoder of ours is recognised on a device after a crash
 MAP_FLOWS, MAP_SESSIONS, MAP_REASONS = "mirror_flows", "mirror_sessions", "mirror_reasons"
@@ -40,7 +42,7 @@ class FlowKey(Structure):
 
 
 class FlowValue(Structure):
-    _fields_ = [("packets", c_uint64), ("bytes", c_uint64), ("tcp_flags", c_uint64),
+    _fields_ = [("packets", c_uint64), ("bytes", c_uint64), ("tcp_flag_bytes", c_uint64),
                 ("first_seen_ns", c_uint64), ("last_seen_ns", c_uint64), ("outer", Addrs),
                 ("gre_proto", c_uint16), ("outer_version", c_uint8), ("dscp", c_uint8), ("port_index", c_uint32),
                 ("has_port_index", c_uint8), ("pad", c_uint8 * 7)]

@@ -9,7 +9,9 @@ Sessions: `packets` counts every frame of the stream the kernel attributed, `pas
 left to userspace; sequence loss is computed in the kernel over all of them, so take loss from
 here, not from a userspace collector that only sees the passed ones. Flows: the LRU map evicts
 silently, so evictions are inserts (counted by the program) minus entries present. Timestamps
-come from the program's timer-kept clock: first/last seen are within 10 ms.
+come from the program's clock: timer-kept, first/last seen within 10 ms (on 5.10, whose
+object has no timers, each frame's own time). TCP flags are kept one byte per flag
+(`tcp_flags` turns them back into the OR of every packet's).
 """
 from __future__ import annotations
 
@@ -69,13 +71,19 @@ def _id(value: int):
     return None if value == k.NO_ID else value
 
 
+def tcp_flags(flag_bytes: int) -> int:
+    """mirror_flow.tcp_flag_bytes (byte i non-zero once flag bit i was seen) as the flags' OR."""
+    return sum(1 << i for i in range(8) if flag_bytes >> (8 * i) & 0xFF)
+
+
 def flow_from_entry(key: k.FlowKey, v: k.FlowValue, clock: Clock) -> Flow:
     """A flow; its stream (hashed in the key) from the value, where the program keeps it."""
     return Flow(
         erspan_type=key.erspan_type or None, session_id=_id(key.session_id), direction=DIRECTIONS.get(key.direction),
         vlan=_id(key.vlan), src=_addr(key.version, key.addrs.src), dst=_addr(key.version, key.addrs.dst),
         proto=key.proto, sport=key.sport if key.has_ports else None, dport=key.dport if key.has_ports else None,
-        packets=v.packets, bytes=v.bytes, tcp_flags=v.tcp_flags if key.proto == 6 else None, dscp=v.dscp,
+        packets=v.packets, bytes=v.bytes, tcp_flags=tcp_flags(v.tcp_flag_bytes) if key.proto == 6 else None,
+        dscp=v.dscp,
         first_seen=clock(v.first_seen_ns), last_seen=clock(v.last_seen_ns),
         outer_src=_addr(v.outer_version, v.outer.src), outer_dst=_addr(v.outer_version, v.outer.dst),
         gre_proto=v.gre_proto, port_index=v.port_index if v.has_port_index else None)

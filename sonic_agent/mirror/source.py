@@ -200,7 +200,8 @@ def start_mirror_source(cfg: MirrorConfig) -> MirrorSource:
         source = XdpMirrorSource(cfg)
         try:
             source.start()
-            log.info("mirror decoding in XDP", extra={"interface": cfg.interface})
+            log.info("mirror decoding in XDP",
+                     extra={"interface": cfg.interface, "object": source.collector.object_name})
             return source
         except (BpfError, OSError) as exc:
             log.warning("XDP mirror decoder not usable, decoding in userspace (AF_PACKET)",

@@ -6,7 +6,8 @@ in `kernel`.
 The kernel decodes what it can and passes the rest to the stack (each frame's reason is
 counted), where an AF_PACKET capture feeding the erspan library sees exactly the passed
 frames. Sessions live in a set-associative array (max_sessions rounded up to whole sets of 8,
-a power of two of them); the program counts its evictions.
+a power of two of them); the program counts its evictions. The object is the one built for
+the running kernel (`object_for_kernel`): with BPF timers, or the 5.10 build without them.
 """
 from __future__ import annotations
 
@@ -18,10 +19,16 @@ from typing import Iterable, Optional, Union
 from erspan.streams import Stream
 from erspan.tunnel import DEFAULT_VENDOR_HEADER_LEN
 
-from ..bpf import BpfObject, Index, object_path
+from ..bpf import BpfObject, Index, kernel_has_helper, object_path
 from ..bpf.xdp import XdpAttachment, attach_xdp
 from . import kernel as k
 from .reader import DecoderMaps, DecoderReading
+
+
+def object_for_kernel() -> str:
+    """The decoder object this kernel runs: erspan_decoder.bpf.o where XDP programs may use
+    BPF timers (5.15+, which also have compare-and-swap), else erspan_decoder_5_10.bpf.o."""
+    return k.OBJECT if kernel_has_helper(k.PROG_TYPE_XDP, k.HELPER_TIMER_INIT) else k.OBJECT_5_10
 
 
 class XdpMirrorDecoder:
@@ -33,7 +40,9 @@ class XdpMirrorDecoder:
         if not 0 <= vendor_header_len <= k.VENDOR_HEADER_MAX:
             raise ValueError(f"vendor_header_len must be 0..{k.VENDOR_HEADER_MAX}, not {vendor_header_len}")
         session_sets = 1 << max(0, math.ceil(max_sessions / k.SESSION_WAYS) - 1).bit_length()
-        self.obj = BpfObject(str(path or object_path(k.OBJECT)),
+        path = str(path or object_path(object_for_kernel()))
+        self.object_name = os.path.basename(path)
+        self.obj = BpfObject(path,
                              max_entries={k.MAP_FLOWS: max_flows, k.MAP_SESSIONS: session_sets * k.SESSION_WAYS})
         self.attachment: Optional[XdpAttachment] = None
         try:
@@ -75,4 +84,4 @@ class XdpMirrorDecoder:
         return self.maps.read(top, by, watch, watch_limit)
 
 
-__all__ = ["XdpMirrorDecoder"]
+__all__ = ["XdpMirrorDecoder", "object_for_kernel"]

@@ -1,7 +1,7 @@
 """`telegen-sonic show probes [--format table|json]`: the counters of the running agent's probes.
 
-Reads the maps the agent pinned under `probes.pin_dir` (from --config, TELEGEN_PROBES__PIN_DIR
-or the default), so it needs no agent API and works while the agent runs; it must run in the
+Reads the maps the agent pinned under `probes.pin_dir` (from --config or
+/etc/telegen-sonic/telegen-sonic.yaml, TELEGEN_PROBES__PIN_DIR, or the default), so it needs no agent API and works while the agent runs; it must run in the
 agent's network namespace, where the maps' ifindexes name the right ports.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import socket
 from typing import Dict, List
 
 from ..bpf import BpfError
-from ..config import load_config
+from ..config import config_file, load_config
 from ..errors import UserError
 from ..sonic.view import natural_key
 from .reader import ProbeMaps
@@ -58,7 +58,7 @@ def table(doc: Dict) -> List[str]:
 
 
 def main(args) -> int:
-    doc = collect(load_config(args.config).probes.pin_dir)
+    doc = collect(load_config(config_file(args.config)).probes.pin_dir)
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:

@@ -1,4 +1,5 @@
-"""XDP decoder fixtures: decoders loaded from the built object (make -C bpf), closed after."""
+"""XDP decoder fixtures: decoders loaded from the built objects (make -C bpf), closed after:
+the build for this kernel, or each build where a module overrides `decoder_object`."""
 from __future__ import annotations
 
 import pytest
@@ -7,13 +8,20 @@ from tests.conftest import require, require_root
 
 
 @pytest.fixture
-def make_decoder():
-    """A factory of XdpMirrorDecoder instances; all of them are closed after the test."""
+def decoder_object() -> str:
+    """The decoder build the tests load: the one the agent picks for this kernel."""
+    require_root()
+    from sonic_agent.mirror.xdp import object_for_kernel
+    return object_for_kernel()
+
+
+@pytest.fixture
+def make_decoder(decoder_object):
+    """A factory of XdpMirrorDecoder instances of one build; all are closed after the test."""
     require_root()
     from sonic_agent.bpf import object_path
-    from sonic_agent.mirror.kernel import OBJECT
     from sonic_agent.mirror.xdp import XdpMirrorDecoder
-    path = object_path(OBJECT)
+    path = object_path(decoder_object)
     require(path.is_file(), f"{path} not built (make -C bpf)")
     made = []
 

@@ -1,5 +1,7 @@
 """The XDP decoder against the erspan library, frame by frame (BPF_PROG_TEST_RUN): the same
-flows, sessions, sequence loss, and the same reason for every frame it leaves to userspace."""
+flows, sessions, sequence loss, and the same reason for every frame it leaves to userspace.
+Each test runs with both builds of the decoder (this kernel loads both): the one for kernels
+with BPF timers and compare-and-swap, and the 5.10 one (per-frame clock, locked sequence)."""
 from __future__ import annotations
 
 import os
@@ -14,15 +16,21 @@ from scapy.layers.l2 import ARP, Dot1AD, Dot1Q
 from scapy.layers.sctp import SCTP
 from scapy.packet import Raw
 
+from sonic_agent.mirror.kernel import OBJECT, OBJECT_5_10
 from sonic_agent.mirror.records import flow_records, session_stats
 from tests.erspan.craft import (GRE, OUTER, SWITCHES, erspan1, erspan2, erspan3, erspan3_platform, eth, gre,
                                 icmp_echo, inner_frame, inner_tcp, two_switches_one_session_id, udp_packet, variant)
-from tests.conftest import require
+from tests.conftest import require, require_root
 from tests.erspan.test_reasons import CASES as REASON_CASES
 
 from .compare import XDP_DROP, XDP_PASS, flow_table, library, run_frames, session_table
 
 V6 = dict(src="2001:db8::10", dst="2001:db8::20")
+
+
+@pytest.fixture(params=[OBJECT, OBJECT_5_10], ids=["timers", "5.10"])
+def decoder_object(request) -> str:
+    return request.param
 
 
 def tcp(flags="S", tos=0, sport=40000, **ip):
@@ -208,7 +216,8 @@ def test_non_mirror_traffic_passes_untouched(decoder):
 
 
 def test_timestamps_follow_the_wall_clock(decoder):
-    """first/last seen come from the program's timer-kept clock (10 ms ticks)."""
+    """first/last seen come from the program's clock: timer-kept (10 ms ticks), or on 5.10 each
+    frame's time."""
     start = time.time()
     run_frames(decoder, [erspan2(seq=1)])
     time.sleep(0.2)
@@ -232,7 +241,7 @@ def test_session_table_is_bounded_and_evictions_counted(make_decoder):
 
 def test_a_full_session_set_evicts_the_stream_seen_least_recently(make_decoder):
     """max_sessions=8 is one set of 8 slots: the 9th stream takes the slot of the one left
-    idle longest (the clock ticks every 10 ms, so the idle one is older by ticks)."""
+    idle longest (the timer-kept clock ticks every 10 ms, so the idle one is older by ticks)."""
     decoder = make_decoder(max_sessions=8)
     run_frames(decoder, [erspan2(session_id=i, seq=1) for i in range(8)])
     time.sleep(0.05)
@@ -323,3 +332,13 @@ def test_top_flows_picks_the_largest_by_bytes_or_packets(decoder):
     assert [f.sport for f in decoder.read(2).flows] == [1, 3]  # IP bytes: 960, 360, then 5 x 70
     assert [f.sport for f in decoder.read(1, by="packets").flows] == [2]
     assert sorted(f.sport for f in decoder.read(10).flows) == [1, 2, 3]
+
+
+def test_the_build_follows_the_kernel(monkeypatch):
+    """bpf_timer_init for XDP (5.15+): the timer build; without it, the 5.10 one."""
+    require_root()
+    from sonic_agent.mirror import xdp
+    assert xdp.kernel_has_helper(6, 1)  # XDP may call bpf_map_lookup_elem on any kernel
+    assert xdp.object_for_kernel() == OBJECT  # this kernel has timers
+    monkeypatch.setattr(xdp, "kernel_has_helper", lambda prog_type, helper: False)
+    assert xdp.object_for_kernel() == OBJECT_5_10

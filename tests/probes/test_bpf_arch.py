@@ -12,10 +12,12 @@ import pytest
 
 from sonic_agent import bpf
 from sonic_agent.bpf import BpfObject
+from sonic_agent.mirror.kernel import OBJECT_5_10
 from tests.conftest import REPO, require, require_root
 
 EM_BPF, ELFDATA2LSB = 247, 1
-SOURCES = sorted(p.name[:-len(".bpf.c")] for p in (REPO / "bpf").glob("*.bpf.c"))
+# one object per source, and the decoder's second build (its 5.10 one)
+OBJECTS = sorted([p.name[:-len(".bpf.c")] for p in (REPO / "bpf").glob("*.bpf.c")] + [OBJECT_5_10[:-len(".bpf.o")]])
 
 
 def elf(path: Path):
@@ -32,7 +34,7 @@ def elf(path: Path):
 
 @pytest.mark.parametrize("arch", ["x86", "arm64"])
 def test_every_object_built_for_every_arch(arch):
-    for name in SOURCES:
+    for name in OBJECTS:
         path = bpf.BUILD_DIR / arch / f"{name}.bpf.o"
         require(path.is_file(), f"{path} not built (make -C bpf)")
         machine, order, sections = elf(path)
@@ -44,7 +46,7 @@ def test_arm64_objects_load_and_relocate_here():
     """The arm64 objects are plain CO-RE eBPF: libbpf relocates and the kernel verifies them here
     as on an arm64 switch (the drop probe's sk_buff -> net_device -> netns reads included)."""
     require_root()
-    for name in SOURCES:
+    for name in OBJECTS:
         path = bpf.BUILD_DIR / "arm64" / f"{name}.bpf.o"
         require(path.is_file(), f"{path} not built (make -C bpf)")
         with BpfObject(str(path)):
@@ -66,6 +68,6 @@ def test_make_builds_one_arch_and_refuses_an_unknown_one(tmp_path):
         shutil.copy(p, tmp_path)
     subprocess.run(["make", "-s", "-C", str(tmp_path), "ARCH=arm64"], check=True)
     assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["arm64"]
-    assert sorted(p.name for p in (tmp_path / "build" / "arm64").iterdir()) == [f"{n}.bpf.o" for n in SOURCES]
+    assert sorted(p.name for p in (tmp_path / "build" / "arm64").iterdir()) == [f"{n}.bpf.o" for n in OBJECTS]
     refused = subprocess.run(["make", "-C", str(tmp_path), "ARCH=mips"], capture_output=True, text=True)
     assert refused.returncode != 0 and "one of x86 arm64" in refused.stderr

@@ -20,6 +20,8 @@ from sonic_agent.errors import UserError
 from .topology import LabLayout
 
 REDIS = "redis"  # the redis-server's pidfile name
+CONTAINER_DB_CONFIG = "sonic-db/database_config.json"  # in LabLayout.redis_dir, as on a switch
+CONTAINER_SOCKET = "/var/run/redis/redis.sock"
 REDIS_DATABASES = {  # SONiC's usual ids and separators, written to the lab's database_config.json
     "APPL_DB": (0, ":"), "ASIC_DB": (1, ":"), "COUNTERS_DB": (2, ":"), "LOGLEVEL_DB": (3, ":"),
     "CONFIG_DB": (4, "|"), "PFC_WD_DB": (5, ":"), "FLEX_COUNTER_DB": (5, ":"), "STATE_DB": (6, "|"),
@@ -50,13 +52,15 @@ def start_redis(layout: LabLayout) -> None:
             if time.time() > deadline:
                 raise UserError(f"lab: redis-server did not answer on {sock}") from None
             time.sleep(0.05)
-    layout.db_config.parent.mkdir(parents=True, exist_ok=True)
-    layout.db_config.write_text(json.dumps({
-        "INSTANCES": {"redis": {"hostname": "127.0.0.1", "port": 6379, "unix_socket_path": str(sock)}},
-        "DATABASES": {name: {"id": i, "separator": sep, "instance": "redis"}
-                      for name, (i, sep) in REDIS_DATABASES.items()},
-        "VERSION": "1.0",
-    }, indent=4))
+    # the lab's own view, and the one of a container mounting redis_dir at /var/run/redis
+    for config, socket_path in ((layout.db_config, sock), (layout.redis_dir / CONTAINER_DB_CONFIG, CONTAINER_SOCKET)):
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps({
+            "INSTANCES": {"redis": {"hostname": "127.0.0.1", "port": 6379, "unix_socket_path": str(socket_path)}},
+            "DATABASES": {name: {"id": i, "separator": sep, "instance": "redis"}
+                          for name, (i, sep) in REDIS_DATABASES.items()},
+            "VERSION": "1.0",
+        }, indent=4))
 
 
 def spawn(layout: LabLayout, process: str, argv: List[str], netns: Optional[str] = None) -> int:

@@ -55,8 +55,15 @@ class LabLayout:
         return self.dir / "sonic-db" / "database_config.json"
 
     @property
+    def redis_dir(self) -> Path:
+        """The lab's /var/run/redis as a switch's containers see it: the socket, and a
+        sonic-db/database_config.json naming it /var/run/redis/redis.sock, so a container that
+        mounts this directory at /var/run/redis (the extension manifest's volume) reads the lab."""
+        return self.dir / "redis"
+
+    @property
     def redis_socket(self) -> Path:
-        return self.dir / "redis" / "redis.sock"
+        return self.redis_dir / "redis.sock"
 
     @property
     def bpf_pin_dir(self) -> Path:

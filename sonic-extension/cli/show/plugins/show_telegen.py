@@ -1,7 +1,10 @@
 """sonic-utilities `show telegen ...`: a click plugin that sonic-package-manager installs.
 
-sonic-utilities imports this file and calls `register(cli)`; each command runs the agent's
-own `show` verb inside the telegen-sonic container, so the host needs nothing else.
+The image carries it at /cli/show/plugins/ (the manifest's `cli.show`, laid out as SONiC's own
+extensions lay theirs); sonic-package-manager copies it to the host's
+show/plugins/telegen-sonic.py, which sonic-utilities imports, calling `register(cli)`. Each
+command runs the agent's own `show` verb inside the telegen-sonic container, so the host needs
+nothing else.
 """
 import subprocess
 
