@@ -4,8 +4,9 @@ SONiC builds its kernels from Debian's: 202111-202311 run bullseye's 5.10, 20240
 bookworm's 6.1, 202511 on trixie's 6.12 (sonic-net/SONiC doc/debian_upgrade/
 SONiC_Debian_Upgrade_Cadence.md). For each suite apt gets a source list of its own (this
 machine's mirrors, the suite and its security suite; the system's lists are never touched),
-the newest linux-image-*-cloud-amd64-unsigned that downloads is taken (the newest listed
-security build may 404) and unpacked with dpkg-deb: boot/vmlinuz-* and (usr/)lib/modules/*.
+the newest linux-image-*-cloud-amd64-unsigned of the suite's own series that downloads is
+taken (bookworm-security also lists 6.12 builds; the newest listed security build may 404)
+and unpacked with dpkg-deb: boot/vmlinuz-* and (usr/)lib/modules/*.
 """
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ def _version_key(name: str):
     return tuple(int(x) for x in re.findall(r"\d+", PACKAGE.match(name).group(1)))
 
 
+def _series(name: str) -> str:
+    return ".".join(PACKAGE.match(name).group(1).split(".")[:2])
+
+
 def fetch(suite: str) -> Kernel:
     """The suite's newest cloud kernel, downloaded and unpacked once."""
     base = CACHE / suite
@@ -81,7 +86,9 @@ def fetch(suite: str) -> Kernel:
     subprocess.run(["apt-get", "-qq", *opts, "update"], check=True, capture_output=True, text=True)
     names = subprocess.run(["apt-cache", *opts, "pkgnames", "linux-image-"], check=True, capture_output=True,
                            text=True).stdout.split()
-    candidates = sorted((n for n in names if PACKAGE.match(n)), key=_version_key, reverse=True)
+    series = SUITES[suite]  # bookworm's security suite also carries linux-6.12 (for the move to trixie)
+    candidates = sorted((n for n in names if PACKAGE.match(n) and _series(n) == series), key=_version_key,
+                        reverse=True)
     for name in candidates:
         got = subprocess.run(["apt-get", "-qq", *opts, "download", name], cwd=base, capture_output=True, text=True)
         if got.returncode == 0:
