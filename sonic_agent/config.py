@@ -215,6 +215,7 @@ class JobsConfig:
     span_port: Optional[str] = None  # span_method span: the session's dst_port (none: refused)
     capture_bytes: int = 4 << 20  # per job: the capture's bound (frames past it are counted, not kept)
     snap_len: int = 256  # bytes kept of each mirrored frame
+    privacy: Optional[PrivacyConfig] = None  # what the API may show (results, capture); None: the top-level section
 
 
 @dataclass
@@ -311,11 +312,11 @@ def load_config(path: Optional[str] = None, environ: Optional[Mapping[str, str]]
             raise UserError(f"config: {path}: top level must be a mapping")
     _apply_env(raw, os.environ if environ is None else environ)
     cfg = _build(AgentConfig, raw, "")
-    for name in EXPORTERS:  # an exporter's own privacy keys override the top-level section's
-        own = (raw.get("export") or {}).get(name) or {}
-        if own.get("privacy") is not None:
-            section = getattr(cfg.export, name)
-            section.privacy = _build(PrivacyConfig, own["privacy"], f"export.{name}.privacy.", cfg.privacy)
+    own_privacy = [(f"export.{name}", getattr(cfg.export, name), (raw.get("export") or {}).get(name))
+                   for name in EXPORTERS] + [("jobs", cfg.jobs, raw.get("jobs"))]
+    for where, section, own in own_privacy:  # a section's own privacy keys override the top-level section's
+        if (own or {}).get("privacy") is not None:
+            section.privacy = _build(PrivacyConfig, own["privacy"], f"{where}.privacy.", cfg.privacy)
     if cfg.mirror.enabled and not cfg.mirror.interface:
         raise UserError("config: mirror.interface: required when mirror.enabled is true")
     if cfg.mirror.ring_block_kb % PAGE_KB:
@@ -416,7 +417,7 @@ def _rule_path(path: str) -> str:
     families.* ones, an exporter's privacy keys the top-level section's."""
     path = path.split("[")[0]
     path = re.sub(r"^families\.\w+\.", "families.*.", path)
-    return re.sub(r"^export\.\w+\.privacy\.", "privacy.", path)
+    return re.sub(r"^(?:export\.\w+|jobs)\.privacy\.", "privacy.", path)
 
 
 def _check_range(value: float, bounds: Tuple[float, float], path: str) -> None:

@@ -60,8 +60,9 @@ class Pipeline:
         self.exporters: List = []
         self._started_exporters: List = []
         export = cfg.export
-        # Each exporter reads the feed's Snapshot through its privacy policy (raw when it has none).
-        self.privacy = Policies(cfg.privacy, {name: getattr(export, name).privacy for name in EXPORTERS}, catalogue)
+        # Each exporter reads the feed's Snapshot through its privacy policy (raw when it has none);
+        # the mirror jobs' API obeys jobs.privacy (sonic_agent.jobs).
+        self.privacy = Policies.of(cfg, catalogue)
         view = {name: self.privacy.wrap(name, self.feed.current) for name in EXPORTERS}
         if export.prometheus.enabled:
             from .export.prometheus import PrometheusExporter
@@ -93,7 +94,8 @@ class Pipeline:
         manager = JobManager(cfg.jobs, self.model, load_namespaces(cfg.sonic.database_config, cfg.sonic.database_global),
                              self.feed.current, cfg.jobs.collector_ip or interface_address(cfg.mirror.interface),
                              drain_s=2 * cfg.tick_s + 0.5, set_capture=self._set_capture,
-                             otlp_export=otlp.export_job_flows if otlp else None)
+                             otlp_export=otlp.export_job_flows if otlp else None,
+                             privacy=self.privacy.by_exporter["jobs"], otlp_privacy=self.privacy.by_exporter["otlp"])
         return manager, JobApi(cfg.jobs, manager, cfg.export.otlp.endpoint if otlp else "")
 
     def _set_capture(self, streams, snap_len: int) -> None:

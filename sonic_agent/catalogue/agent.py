@@ -114,6 +114,7 @@ COUNTERS = (  # (name, part, meaning)
     ("jobs_leftovers_removed_total", "jobs", "CONFIG_DB keys a killed predecessor's jobs left, removed at start."),
     ("jobs_config_db_errors_total", "jobs", "CONFIG_DB writes or removals of jobs that failed."),
     ("jobs_capture_dropped_total", "jobs", "Captured frames past a job's jobs.capture_bytes, counted not kept."),
+    ("jobs_capture_excluded_total", "jobs", "Captured frames not kept: jobs.privacy.exclude names their addresses."),
     ("jobs_flows_untracked_total", "jobs", "Flows a job could not follow (over 4 x its topk_flows)."),
 ) + tuple((f"{server}_http_{suffix}", "http", f"{server}: {meaning}")
           for server in HTTP_SERVERS for suffix, meaning in HTTP_COUNTERS)

@@ -111,13 +111,14 @@ class JobApi:
                "window_sec": summary["duration_sec"], "packets_total": summary["packets"],
                "bytes_total": summary["bytes"],
                "errors": {"mirror_loss": summary["mirror_loss"], "flows_untracked": summary["flows_untracked"],
-                          "capture_dropped": capture["dropped"]},
+                          "capture_dropped": capture["dropped"], "capture_excluded": capture["excluded"]},
                "summary": summary, "capture": capture, "latency_histogram_ns": {"bounds": [], "counts": []},
                "otel_export": {"exported": job.otlp_exported,
                                "endpoint": self.otlp_endpoint if job.spec.otlp_export else ""}}
         if detail in ("flows", "pcaplike"):
-            out["top_flows"] = [dict(five_tuple=five_tuple(f), pkts=f.packets, **flow_json(f))
-                                for f in job.results.flow_records()]
+            flows, excluded = job.results.flow_records(self.manager.privacy)
+            out["top_flows"] = [dict(five_tuple=five_tuple(f), pkts=f.packets, **flow_json(f)) for f in flows]
+            out["errors"]["flows_excluded"] = excluded
         if detail == "pcaplike":
             out["packets"] = job.capture.packets()
         return out

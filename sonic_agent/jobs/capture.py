@@ -3,13 +3,16 @@
 Each frame is kept to the snap length (the mirror source cuts it); frames stop being kept once
 the job's byte bound (`jobs.capture_bytes`, pcap record headers included) is reached, and the
 rest are counted (`dropped`). The pcap is Ethernet, microsecond timestamps; each record's
-original length is the mirrored frame's length in the copy.
+original length is the mirrored frame's length in the copy. Under a privacy policy
+(`jobs.privacy`) each frame is kept as the policy's `frame` gives it (addresses anonymised,
+what cannot be anonymised cut away: privacy.frames) or not at all (`excluded`); the raw frame
+is never stored.
 """
 from __future__ import annotations
 
 import struct
 import threading
-from typing import List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..mirror.capture import CapturedFrame
 
@@ -18,15 +21,29 @@ RECORD_HEADER = 16
 
 
 class JobCapture:
-    def __init__(self, max_bytes: int, snap_len: int):
-        self.max_bytes, self.snap_len = max_bytes, snap_len
+    def __init__(self, max_bytes: int, snap_len: int, redact: Optional[Callable[[bytes], Optional[bytes]]] = None):
+        self.max_bytes, self.snap_len, self._redact = max_bytes, snap_len, redact
         self._lock = threading.Lock()
         self._frames: List[Tuple[float, int, bytes, str]] = []  # (time, original length, data, direction)
         self.bytes = len(PCAP_HEADER)
         self.dropped = 0
+        self.excluded = 0  # frames the policy excludes
+        self.cut = 0  # frames the policy kept only part of
 
     def add(self, frame: CapturedFrame) -> None:
         data = frame.data[:self.snap_len]
+        if self.bytes + RECORD_HEADER + len(data) > self.max_bytes:  # full: not worth redacting
+            with self._lock:
+                self.dropped += 1
+            return
+        if self._redact is not None:
+            kept = self._redact(data)
+            with self._lock:
+                self.excluded += kept is None
+                self.cut += kept is not None and len(kept) < len(data)
+            if kept is None:
+                return
+            data = kept
         with self._lock:
             if self.bytes + RECORD_HEADER + len(data) > self.max_bytes:
                 self.dropped += 1
@@ -55,4 +72,4 @@ class JobCapture:
     def stats(self) -> dict:
         with self._lock:
             return {"frames": len(self._frames), "bytes": self.bytes, "dropped": self.dropped,
-                    "max_bytes": self.max_bytes, "snap_len": self.snap_len}
+                    "excluded": self.excluded, "cut": self.cut, "max_bytes": self.max_bytes, "snap_len": self.snap_len}

@@ -10,7 +10,8 @@ the next start removes what the dead instance wrote (journal and job prefixes) b
 anything else, within a redis round trip or two: those jobs are not resumed.
 
 Results come from the Snapshots (jobs.results) and the mirror source's capture
-(jobs.capture); the manager follows the feed, never the sources.
+(jobs.capture); the manager follows the feed, never the sources. What leaves through the API
+obeys `jobs.privacy` (flows and the capture), what goes to OTLP the OTLP exporter's policy.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from erspan.streams import Stream
 from ..config import JobsConfig
 from ..errors import UserError
 from ..mirror.capture import CapturedFrame
+from ..privacy.policy import PrivacyPolicy
 from ..records import FlowRecord, Snapshot
 from ..sonic.dbconfig import DatabaseConfig
 from ..sonic.follower import REDIS_ERRORS
@@ -85,13 +87,15 @@ class JobManager:
     def __init__(self, cfg: JobsConfig, model: SwitchModel, namespaces: Sequence[DatabaseConfig],
                  current: Callable[[], Snapshot], collector_ip: Optional[str], drain_s: float,
                  set_capture: Callable[[Sequence[Stream], int], None] = lambda streams, snap_len: None,
-                 otlp_export: Optional[Callable[[List[FlowRecord], str], None]] = None):
+                 otlp_export: Optional[Callable[[List[FlowRecord], str], None]] = None,
+                 privacy: Optional[PrivacyPolicy] = None, otlp_privacy: Optional[PrivacyPolicy] = None):
         if cfg.default_duration_s > cfg.max_duration_s:
             raise UserError(f"config: jobs.default_duration_s: must be <= jobs.max_duration_s "
                             f"({cfg.max_duration_s:g}), got {cfg.default_duration_s:g}")
         self.cfg, self.model, self._current = cfg, model, current
         self.collector_ip, self.drain_s = collector_ip, drain_s
         self._set_capture, self._otlp_export = set_capture, otlp_export
+        self.privacy, self._otlp_privacy = privacy, otlp_privacy  # jobs.privacy; export.otlp's for OTLP
         self._writers = {c.namespace: JobWriter(c) for c in namespaces}
         self.journal = Journal(cfg.journal)
         self.gre_type = int(cfg.gre_type, 16)
@@ -181,7 +185,8 @@ class JobManager:
                                  TRACKED_PER_TOPK * spec.topk_flows)
             results.baseline(self._current())
             job = Job(job_id, spec, port, namespace, stream, [k for k, _ in job_entries], results,
-                      JobCapture(self.cfg.capture_bytes, self.cfg.snap_len), created=results.started)
+                      JobCapture(self.cfg.capture_bytes, self.cfg.snap_len,
+                                 self.privacy.frame if self.privacy is not None else None), created=results.started)
             job.ends = job.created + spec.duration_s
             try:
                 self.journal.record(job_id, namespace, job.keys, job.ends)
@@ -264,6 +269,7 @@ class JobManager:
             out["jobs_results_kept"] = float(sum(j.done for j in self._jobs.values()))
             jobs = list(self._jobs.values())
         out["jobs_capture_dropped_total"] = float(sum(j.capture.dropped for j in jobs))
+        out["jobs_capture_excluded_total"] = float(sum(j.capture.excluded for j in jobs))
         out["jobs_flows_untracked_total"] = float(sum(j.results.flows_untracked for j in jobs))
         return out
 
@@ -322,7 +328,7 @@ class JobManager:
             job.end_reason = job.end_reason or reason
             self.stats["jobs_completed_total" if status == COMPLETED else "jobs_stopped_total"] += 1
         if job.spec.otlp_export and self._otlp_export is not None:
-            self._otlp_export(job.results.flow_records(), job.id)
+            self._otlp_export(job.results.flow_records(self._otlp_privacy)[0], job.id)
             job.otlp_exported = True
         self._update_capture()
 

@@ -76,7 +76,8 @@ SCHEMAS = {
         "complete": {"type": "boolean", "description": "the job ended and its last copies were counted"},
         "window_sec": {"type": "number"}, "packets_total": {"type": "integer"}, "bytes_total": {"type": "integer"},
         "errors": {"type": "object", "additionalProperties": {"type": "integer"},
-                   "description": "mirror_loss (GRE sequence gaps), flows_untracked, capture_dropped"},
+                   "description": ("mirror_loss (GRE sequence gaps), flows_untracked, capture_dropped, "
+                                   "capture_excluded and flows_excluded (jobs.privacy.exclude)")},
         "summary": {"type": "object"}, "top_flows": {"type": "array", "items": _ref("Flow")},
         "packets": {"type": "array", "description": "result_detail pcaplike: the captured frames",
                     "items": {"type": "object", "properties": {
@@ -116,7 +117,8 @@ DOCUMENT = {
                  "description": "default: the job's result_detail"}],
                 "responses": {"200": _json("JobResults", "OK"), "401": ERRORS["401"], "404": ERRORS["404"]}}},
         "/monitor/jobs/{job_id}/results/pcap": {
-            "get": {"summary": "The job's capture (inner frames, snap length and byte bound applied)",
+            "get": {"summary": "The job's capture (inner frames, snap length, byte bound and jobs.privacy "
+                               "applied)",
                     "parameters": [JOB_ID], "responses": {
                         "200": {"description": "pcap", "content": {"application/vnd.tcpdump.pcap": {
                             "schema": {"type": "string", "format": "binary"}}}},

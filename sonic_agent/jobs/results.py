@@ -17,11 +17,14 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
 from erspan.streams import Stream
 
 from ..records import FlowRecord, MirrorSessionStats, Snapshot
+
+if TYPE_CHECKING:
+    from ..privacy.policy import PrivacyPolicy
 
 DIRECTIONS = {"rx": "ingress", "tx": "egress"}
 FlowKey = Tuple[object, ...]
@@ -110,15 +113,23 @@ class JobResults:
                 if (s.outer_src, s.outer_dst, s.gre_proto) == self.stream and s.session_id in ids:
                     self._session_lost[key] = max(0, s.lost - self._session_base.get(key, 0))
 
-    def flow_records(self) -> List[FlowRecord]:
-        """The top `topk` flows by bytes, counted from the baseline, as the job's own records."""
+    def flow_records(self, policy: Optional[PrivacyPolicy] = None) -> Tuple[List[FlowRecord], int]:
+        """The top `topk` flows by bytes, counted from the baseline, as the job's own records (under
+        a privacy policy: those it excludes left out first, the rest anonymised); and how many
+        flows the policy left out."""
         with self._lock:
-            counts = sorted((c for c in self._flows.values() if c.packets > 0), key=lambda c: -c.bytes)[:self.topk]
-            return [dataclasses.replace(
+            counts = [c for c in self._flows.values() if c.packets > 0]
+            kept = [c for c in counts if not policy.excluded_flow(c.record)] if policy is not None else counts
+            excluded = len(counts) - len(kept)
+            kept = sorted(kept, key=lambda c: -c.bytes)[:self.topk]
+            records = [dataclasses.replace(
                 c.record, packets=c.packets, bytes=c.bytes, session=self.session,
                 source_ports=(self.port_indexes[c.record.port_index],) if c.record.port_index in self.port_indexes
                 else c.record.source_ports, sample_rate=self.sample_rate if self.sample_rate > 1 else None,
-                first_seen=max(c.record.first_seen, self.started)) for c in counts]
+                first_seen=max(c.record.first_seen, self.started)) for c in kept]
+        if policy is not None:
+            records = [policy.flow(f) for f in records]
+        return records, excluded
 
     def summary(self, ended: Optional[float]) -> dict:
         with self._lock:

@@ -11,7 +11,9 @@ What it does, each part optional (config `privacy`, per exporter `export.<name>.
   values stay equal, so a label still groups) and blank those named in `drop` (an empty text
   is no series, no attribute, no leaf). Names are the catalogue's: `FIELDS` (device, port
   and BGP neighbor texts) and every text field of a SONiC table (`lldp.system_name`, ...).
-No payload byte is in a Snapshot, so none ever leaves the agent through an exporter.
+No payload byte is in a Snapshot, so none ever leaves the agent through an exporter. Mirror
+jobs (`jobs.privacy`, the top-level section unless given) pass their flows through `flows`-like
+`excluded_flow` and `flow`, and their capture, the one opt-in exception, through `frame`.
 """
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ import stat
 from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..catalogue import CATALOGUE, INFO, Catalogue
-from ..config import PrivacyConfig
+from ..config import EXPORTERS, AgentConfig, PrivacyConfig
 from ..errors import UserError
 from ..records import Row, Snapshot
 from . import KEY_BYTES
+from .frames import redact_frame
 
 if TYPE_CHECKING:
     from .cryptopan import Anonymizer
@@ -102,6 +105,17 @@ class PrivacyPolicy:
     def address(self, text: Optional[str]) -> Optional[str]:
         return self._anonymizer.text(text) if self._anonymizer is not None and text else text
 
+    def excluded_flow(self, f) -> bool:
+        return bool(self._excluded) and (self.excluded(f.src) or self.excluded(f.dst))
+
+    def frame(self, data: bytes) -> Optional[bytes]:
+        """A mirror job's captured frame as this policy keeps it (privacy.frames), None if excluded."""
+        return redact_frame(data, self._packed if self._anonymizer is not None else None,
+                            lambda raw: bool(self._excluded) and self.excluded(str(ipaddress.ip_address(raw))))
+
+    def _packed(self, raw: bytes) -> bytes:
+        return ipaddress.ip_address(self.address(str(ipaddress.ip_address(raw)))).packed
+
     def excluded(self, text: Optional[str]) -> bool:
         if not self._excluded or not text:
             return False
@@ -114,7 +128,7 @@ class PrivacyPolicy:
     def _redact(self, snap: Snapshot) -> Snapshot:
         flows, talkers = snap.flows, snap.probe_talkers
         if self._excluded:
-            flows = [f for f in flows if not (self.excluded(f.src) or self.excluded(f.dst))]
+            flows = [f for f in flows if not self.excluded_flow(f)]
             talkers = [t for t in talkers if not self.excluded(t.src)]
         changes = dict(flows=[self.flow(f) for f in flows], sessions=[self.stream(s) for s in snap.sessions],
                        probe_talkers=[self._talker(t) for t in talkers], families=self._families(snap.families))
@@ -200,6 +214,12 @@ class Policies:
             if repr(cfg) not in built:
                 built[repr(cfg)] = self._policy(cfg, where, catalogue)
             self.by_exporter[name] = built[repr(cfg)]
+
+    @classmethod
+    def of(cls, cfg: AgentConfig, catalogue: Catalogue = CATALOGUE) -> "Policies":
+        """Every exporter's policy and the mirror jobs' API's (`jobs.privacy`, as "jobs")."""
+        return cls(cfg.privacy, {**{name: getattr(cfg.export, name).privacy for name in EXPORTERS},
+                                 "jobs": cfg.jobs.privacy}, catalogue)
 
     def _policy(self, cfg: PrivacyConfig, where: str, catalogue: Catalogue) -> Optional[PrivacyPolicy]:
         if not (cfg.anonymize or cfg.exclude or cfg.hash or cfg.drop):

@@ -4,18 +4,21 @@ DELETE, expiry, retention, the journal after a crash. Snapshots are built here (
 decoder's part runs in tests/jobs/test_jobs_lab.py, on the lab)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
 import pytest
 import requests
 
-from sonic_agent.config import JobsConfig, ServerTlsConfig
+from sonic_agent.config import JobsConfig, PrivacyConfig, ServerTlsConfig
 from sonic_agent.errors import UserError
 from sonic_agent.jobs.api import JobApi
 from sonic_agent.jobs.manager import JobManager
 from sonic_agent.jobs.openapi import DOCUMENT, FILTER
 from sonic_agent.jobs.spec import FILTER_FIELDS
+from sonic_agent.privacy.cryptopan import Anonymizer, CryptoPAn
+from sonic_agent.privacy.policy import PrivacyPolicy
 from sonic_agent.records import FlowRecord, MirrorSessionStats, Snapshot
 from sonic_agent.sonic.dbconfig import load_database_config, load_namespaces
 from sonic_agent.sonic.encoding import load_dump
@@ -23,6 +26,7 @@ from sonic_agent.sonic.model import SwitchModel
 from telegen_lab.control import DEFAULT_CONFIG_DB
 from tests.conftest import assert_catalogued, wait_until
 from tests.export.certs import make_certs
+from tests.privacy.vectors import KEY
 
 TOKEN = "t0ken"
 STREAM = ("10.1.0.1", "10.250.0.2", 0x22EB)
@@ -50,11 +54,11 @@ def switch(redis_server, tmp_path):
     model.stop()
 
 
-def make_api(switch, tmp_path, feed, **overrides):
+def make_api(switch, tmp_path, feed, privacy=None, **overrides):
     path, model, _ = switch
     settings = dict(enabled=True, listen="127.0.0.1:0", token=TOKEN, journal=str(tmp_path / "journal.json"))
     cfg = JobsConfig(**{**settings, **overrides})
-    manager = JobManager(cfg, model, load_namespaces(str(path)), feed, "10.250.0.2", drain_s=0.2)
+    manager = JobManager(cfg, model, load_namespaces(str(path)), feed, "10.250.0.2", drain_s=0.2, privacy=privacy)
     assert manager.remove_leftovers()
     manager.start()
     return JobApi(cfg, manager).start()
@@ -225,6 +229,28 @@ def test_results_count_from_the_baseline_and_the_job_expires(api, switch):
     assert call(api, "GET", f"/{job['job_id']}/results?detail=everything").json()["message"].startswith("detail:")
     assert call(api, "DELETE", f"/{job['job_id']}").status_code == 200  # an ended job: forgotten
     assert call(api, "GET", f"/{job['job_id']}").status_code == 404
+
+
+def test_results_obey_the_jobs_privacy_policy(switch, tmp_path):
+    """jobs.privacy: flows in an excluded prefix are left out before the top-K is chosen
+    (counted), the others' addresses anonymised; the OTLP path has its own policy (test_policy)."""
+    feed = Feed()
+    policy = PrivacyPolicy(PrivacyConfig(anonymize=True, exclude=["192.0.2.0/24"]), "jobs.privacy",
+                           Anonymizer(KEY, 64), None)
+    api = make_api(switch, tmp_path, feed, privacy=policy)
+    try:
+        job = call(api, "POST", body={"port": "Ethernet0", "duration_sec": 30, "topk_flows": 1}).json()
+        excluded = dataclasses.replace(flow(1, 50, sport=6000), dst="192.0.2.9")  # the biggest flow
+        api.manager.on_snapshot(Snapshot(timestamp=time.time(), watched_flows=[flow(1, 3), excluded]))
+        results = call(api, "GET", f"/{job['job_id']}/results").json()
+        pan = CryptoPAn(KEY)
+        assert [(f["src"], f["dst"], f["src_port"], f["pkts"]) for f in results["top_flows"]] == [
+            (pan.anonymize("10.0.0.1"), pan.anonymize("10.0.0.5"), 5000, 3)]
+        assert results["errors"]["flows_excluded"] == 1 and results["packets_total"] == 53
+        assert "10.0.0.1" not in json.dumps(results)
+    finally:
+        api.stop()
+        api.manager.stop()
 
 
 def test_ended_jobs_are_kept_for_a_bounded_count(switch, tmp_path):

@@ -39,10 +39,6 @@ def config(tmp_path, document: dict):
     return load_config(str(path), environ={})
 
 
-def policies_of(cfg) -> Policies:
-    return Policies(cfg.privacy, {name: getattr(cfg.export, name).privacy for name in ("prometheus", "otlp", "gnmi")})
-
-
 def test_the_same_flow_is_raw_in_otlp_and_anonymised_in_prometheus(tmp_path, key_file):
     receiver = GrpcReceiver().start()
     cfg = config(tmp_path, {
@@ -53,7 +49,7 @@ def test_the_same_flow_is_raw_in_otlp_and_anonymised_in_prometheus(tmp_path, key
                             "privacy": {"anonymize": False, "exclude": [], "hash": [], "drop": []}}}})
     snap = sample_snapshot(ports=4, flows=3)
     snap = dataclasses.replace(snap, flows=snap.flows + [EXCLUDED])
-    policies = policies_of(cfg)
+    policies = Policies.of(cfg)
     assert policies.by_exporter["otlp"] is None  # raw: the feed's Snapshot itself
     prometheus = PrometheusExporter(cfg.export.prometheus, policies.wrap("prometheus", lambda: snap)).start()
     otlp = OtlpExporter(cfg.export.otlp, policies.wrap("otlp", lambda: snap)).start()
@@ -92,7 +88,7 @@ def test_the_same_flow_is_raw_in_otlp_and_anonymised_in_prometheus(tmp_path, key
 def test_addresses_everywhere_are_anonymised_and_identifiers_hashed(tmp_path, key_file):
     cfg = config(tmp_path, {"privacy": {"key_file": key_file, "anonymize": True, "exclude": ["10.0.1.0/24"],
                                         "hash": ["bgp.name", "lldp.system_name"], "drop": ["lldp.port_desc"]}})
-    policy = policies_of(cfg).by_exporter["gnmi"]
+    policy = Policies.of(cfg).by_exporter["gnmi"]
     families = {"bgp_state": [Row(("default", "10.9.0.1"), {"bgp.state": "Established"})],
                 "bfd_session": [Row(("default", "Ethernet0", "10.9.0.2"), {"bfd.local_addr": "10.9.0.3"})],
                 "lldp_neighbor": [Row(("Ethernet0",), {"lldp.system_name": "spine1", "lldp.port_desc": "Eth1/1",
@@ -125,6 +121,19 @@ def test_an_exporter_section_overrides_only_what_it_names(tmp_path, key_file):
     assert cfg.export.prometheus.privacy.drop == ["port.description"] and cfg.privacy.drop == []
 
 
+def test_jobs_have_their_own_section_and_the_otlp_policy_for_otlp(tmp_path, key_file):
+    """jobs.privacy overrides keys like an exporter's section; a job's OTLP flows take OTLP's."""
+    cfg = config(tmp_path, {"privacy": {"key_file": key_file, "anonymize": True},
+                            "jobs": {"privacy": {"exclude": ["192.0.2.0/24"]}},
+                            "export": {"otlp": {"privacy": {"anonymize": False}}}})
+    assert cfg.jobs.privacy.anonymize is True and cfg.jobs.privacy.exclude == ["192.0.2.0/24"]
+    policies = Policies.of(cfg)
+    assert policies.by_exporter["jobs"].excluded("192.0.2.1") and policies.by_exporter["otlp"] is None
+    with pytest.raises(UserError) as err:
+        config(tmp_path, {"jobs": {"privacy": {"cache_entries": 0}}})
+    assert str(err.value).startswith("config: jobs.privacy.cache_entries: must be")
+
+
 @pytest.mark.parametrize("privacy, message", [
     ({"anonymize": True}, "config: privacy.key_file: required by privacy.anonymize and privacy.hash"),
     ({"key_file": "K", "hash": ["device.nickname"]}, "config: privacy.hash[0]: 'device.nickname' is not a text field"),
@@ -134,5 +143,5 @@ def test_an_exporter_section_overrides_only_what_it_names(tmp_path, key_file):
 def test_bad_privacy_settings_are_one_line(tmp_path, key_file, privacy, message):
     privacy = {k: (key_file if v == "K" else v) for k, v in privacy.items()}
     with pytest.raises(UserError) as err:
-        policies_of(config(tmp_path, {"privacy": privacy}))
+        Policies.of(config(tmp_path, {"privacy": privacy}))
     assert str(err.value).startswith(message)
