@@ -92,10 +92,15 @@ COUNTERS = (  # (name, part, meaning)
      "in the last 10 s."),
     ("gnmi_invalid_requests_total", "gnmi", "Requests refused as malformed (unknown encoding, path too long, "
      "unparseable, no subscription list)."),
-    ("gnmi_unimplemented_total", "gnmi", "Calls refused as not offered (Set, encodings other than JSON and JSON_IETF)."),
+    ("gnmi_unimplemented_total", "gnmi", "Calls refused as not offered (Set, methods gNMI lacks, encodings other than "
+     "JSON and JSON_IETF)."),
     ("gnmi_login_failures_total", "gnmi", "Calls with a wrong or missing username/password."),
     ("gnmi_logins_throttled_total", "gnmi", "Calls refused unchecked: the client failed too many logins, it must wait."),
     ("gnmi_deadline_exceeded_total", "gnmi", "Gets stopped because the client's deadline passed or it left."),
+    ("gnmi_refused_overload_total", "gnmi", "RPCs gRPC refused itself (RESOURCE_EXHAUSTED): every worker busy and 16 "
+     "more waiting."),
+    ("gnmi_requests_unread_total", "gnmi", "Get and Capabilities calls whose request never arrived whole (over 1 MiB, "
+     "which gRPC refuses, or the client left)."),
     ("gnmi_internal_errors_total", "gnmi", "Calls that failed inside the agent (INTERNAL; one log line each, rate-limited)."),
     ("privacy_flows_excluded", "privacy", "Flows of this Snapshot left out by the exporter's privacy.exclude."),
     ("privacy_talkers_excluded", "privacy", "Top talkers of this Snapshot left out by the exporter's privacy.exclude."),

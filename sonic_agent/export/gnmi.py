@@ -10,12 +10,18 @@ loopback address; off loopback the server refuses to start without TLS and witho
 authentication (a password or a client CA). Requests are at most `MAX_REQUEST_BYTES`;
 connections without an RPC for `idle_timeout_s` are closed, and HTTP/2 keepalives find peers
 that vanished. gRPC's own error logs (a request that does not parse) become one rate-limited
-line without a traceback, counted.
+line without a traceback, counted. What gRPC refuses before the service sees a call is counted
+too (`_GrpcRefusals`): a method not offered, an RPC past `maximum_concurrent_rpcs` (every
+worker busy and QUEUED_RPCS waiting), a request that never arrives whole (over
+MAX_REQUEST_BYTES, or the client left first).
 """
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Protocol
 
 import grpc
@@ -32,6 +38,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 1 << 20  # a Get of max_paths long paths fits many times over
 QUEUED_RPCS = 2 * UNARY_SLOTS  # RPCs waiting for a worker; past them gRPC itself refuses
 KEEPALIVE_S = 60
+SETTLE_S = 1.0  # a call gRPC's serving thread took this long ago and did not hand to a worker: refused
 
 
 class ChangeFeed(Protocol):
@@ -56,6 +63,92 @@ class _OneLine(logging.Filter):
             self._service.count("gnmi_invalid_requests_total")
         self._service.log.warning("grpc", f"grpc: {message[:200]}")
         return False
+
+
+@dataclass
+class _Call:
+    at: float  # when gRPC asked for its handler
+    read: bool = False  # its request reached the service (or, a stream, the service started)
+
+
+class _GrpcRefusals(grpc.ServerInterceptor):
+    """Counts the calls gRPC refuses itself. Its one serving thread asks for a call's handler
+    (here), then, under the same lock, either refuses the call (past maximum_concurrent_rpcs) or
+    submits it to the pool (`submitted`, from `_Pool`): so a call asked for and not submitted by
+    the time the next is asked for, or SETTLE_S later (`settle`), was refused. A submitted
+    unary call whose request the service never got was one over the size limit, or abandoned."""
+
+    def __init__(self, count: Callable[[str], None]):
+        self._count = count
+        self._lock = threading.Lock()
+        self._pending: Optional[_Call] = None
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        with self._lock:
+            self._settle(0.0)
+            if handler is None:
+                self._count("gnmi_unimplemented_total")
+                return None
+            call = self._pending = _Call(time.monotonic())
+        return _watched(handler, call)
+
+    def submitted(self) -> Optional[_Call]:
+        with self._lock:
+            call, self._pending = self._pending, None
+        return call
+
+    def settle(self) -> None:
+        with self._lock:
+            self._settle(SETTLE_S)
+
+    def _settle(self, after_s: float) -> None:
+        if self._pending is not None and time.monotonic() - self._pending.at >= after_s:
+            self._pending = None
+            self._count("gnmi_refused_overload_total")
+
+    def unread(self) -> None:
+        self._count("gnmi_requests_unread_total")
+
+
+def _watched(handler: grpc.RpcMethodHandler, call: _Call) -> grpc.RpcMethodHandler:
+    """`handler` noting in `call` when its request is deserialized (a stream: when it starts)."""
+    deserialize = handler.request_deserializer
+
+    def read(data: bytes):
+        call.read = True
+        return deserialize(data)
+
+    if not handler.request_streaming:
+        return handler._replace(request_deserializer=read)
+    behavior = handler.stream_stream or handler.stream_unary
+    name = "stream_stream" if handler.stream_stream else "stream_unary"
+
+    def started(requests, context):
+        call.read = True
+        return behavior(requests, context)
+    return handler._replace(**{name: started})
+
+
+class _Pool(futures.ThreadPoolExecutor):
+    """gRPC's worker pool, telling `_GrpcRefusals` which call each submitted job is."""
+
+    def __init__(self, workers: int, refusals: _GrpcRefusals):
+        super().__init__(workers, thread_name_prefix="gnmi")
+        self._refusals = refusals
+
+    def submit(self, fn, /, *args, **kwargs):
+        call = self._refusals.submitted()
+        if call is None:
+            return super().submit(fn, *args, **kwargs)
+
+        def job():
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if not call.read:
+                    self._refusals.unread()
+        return super().submit(job)
 
 
 class GnmiServer:
@@ -86,7 +179,8 @@ class GnmiServer:
                    ("grpc.max_connection_idle_ms", int(cfg.idle_timeout_s * 1000)),
                    ("grpc.keepalive_time_ms", KEEPALIVE_S * 1000), ("grpc.keepalive_timeout_ms", 20_000),
                    ("grpc.max_concurrent_streams", cfg.max_subscriptions_per_client + UNARY_SLOTS)]
-        self._server = grpc.server(futures.ThreadPoolExecutor(workers, thread_name_prefix="gnmi"),
+        self._refusals = _GrpcRefusals(self.service.count)
+        self._server = grpc.server(_Pool(workers, self._refusals), interceptors=[self._refusals],
                                    maximum_concurrent_rpcs=workers + QUEUED_RPCS, options=options)
         register(self.service, self._server)
         self._log_filter = _OneLine(self.service)
@@ -121,6 +215,7 @@ class GnmiServer:
 
     def agent_counters(self) -> Dict[str, float]:
         """For Snapshot.agent: the Subscribe RPCs open now, and every refusal by kind."""
+        self._refusals.settle()
         return self.service.counters()
 
     def stop(self, grace: float = 1.0) -> None:

@@ -33,7 +33,8 @@ COUNTERS = ("gnmi_subscriptions_refused_total", "gnmi_refused_client_limit_total
             "gnmi_first_request_timeouts_total", "gnmi_idle_timeouts_total", "gnmi_refused_too_many_paths_total",
             "gnmi_refused_response_too_large_total", "gnmi_refused_reply_budget_total", "gnmi_invalid_requests_total", "gnmi_unimplemented_total",
             "gnmi_login_failures_total", "gnmi_logins_throttled_total", "gnmi_deadline_exceeded_total",
-            "gnmi_internal_errors_total", "gnmi_log_lines_suppressed_total")
+            "gnmi_internal_errors_total", "gnmi_log_lines_suppressed_total", "gnmi_refused_overload_total",
+            "gnmi_requests_unread_total")
 
 
 def client_of(peer: str) -> str:

@@ -236,6 +236,52 @@ def test_failed_logins_are_logged_and_throttled(make_server, clients, no_traceba
     assert any("failed login as 'admin'" in r.getMessage() for r in no_tracebacks.records)
 
 
+def test_what_grpc_refuses_itself_is_counted(snapshot, clients, no_tracebacks):
+    """Past every worker and QUEUED_RPCS waiting, gRPC answers RESOURCE_EXHAUSTED before the
+    service sees the call; a request over 1 MiB it refuses unread; an unknown method it does
+    not find. Each is counted. Here 9 workers (one subscription, 8 Gets) are held by a
+    Snapshot that does not come until the test lets it."""
+    gate, waiting = threading.Event(), []
+    gate.set()
+
+    def slow_snapshot():
+        if not gate.is_set():
+            waiting.append(1)
+            gate.wait(30)
+        return snapshot
+    cfg = GnmiConfig(enabled=True, listen="localhost:0", username="admin", password="s3cret", max_subscriptions=1)
+    server = GnmiServer(cfg, slow_snapshot).start()
+    try:
+        a, b = clients(server, "127.0.0.1"), clients(server, "::1")  # two clients: 4 Gets each at once
+        stream = a.stub.Subscribe(iter([subscribe_request()]), metadata=AUTH, timeout=60)
+        assert next(stream).update.update  # its worker held from now on
+        gate.clear()
+        held = [c.stub.Get.future(gnmi_pb2.GetRequest(path=[SYSTEM], encoding=gnmi_pb2.JSON), metadata=AUTH,
+                                  timeout=60) for c in (a, b) for _ in range(4)]
+        assert wait_until(lambda: len(waiting) >= 8, 10), len(waiting)
+        more = [(a, b)[i % 2].stub.Get.future(gnmi_pb2.GetRequest(path=[SYSTEM], encoding=gnmi_pb2.JSON),
+                                              metadata=AUTH, timeout=60) for i in range(16 + 5)]
+        refused = [f for f in more if f.done()] if wait_until(lambda: sum(f.done() for f in more) >= 5, 10) else []
+        assert [(f.code(), f.details()) for f in refused] == \
+            [(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")] * 5
+        gate.set()
+        assert all(f.result(timeout=30) for f in held)
+        assert wait_until(lambda: server.agent_counters()["gnmi_refused_overload_total"] == 5, 5), \
+            server.agent_counters()
+        stream.cancel()
+        huge = path("x" * (2 << 20))
+        assert code_of(lambda: a.get(huge)) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        unknown = a.channel.unary_unary("/gnmi.gNMI/Delete", request_serializer=None, response_deserializer=None)
+        assert code_of(lambda: unknown(b"", metadata=AUTH, timeout=5)) == grpc.StatusCode.UNIMPLEMENTED
+        assert a.hostname() == "sw1"
+        counters = server.agent_counters()
+        assert (counters["gnmi_requests_unread_total"], counters["gnmi_unimplemented_total"]) == (1, 1)
+        assert counters["gnmi_refused_overload_total"] == 5
+    finally:
+        gate.set()
+        server.stop(0)
+
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     return make_certs(tmp_path_factory.mktemp("certs"))
