@@ -5,6 +5,8 @@ CA/cert means TLS; `tls.insecure` forces plain text), gzip per call, headers as 
 HTTP/protobuf: `endpoint` is the base URL; requests go to `<endpoint>/v1/metrics` and
 `/v1/logs` with `Content-Encoding: gzip`; `tls.insecure` skips server verification.
 Header values may hold `${NAME}`, replaced from the environment when the exporter starts.
+The CA, certificate and key are read and checked when it starts (tls_files: one line naming
+the setting for a file that is unreadable, not PEM, or a key not the certificate's).
 """
 from __future__ import annotations
 
@@ -14,8 +16,7 @@ import re
 import ssl
 import urllib.error
 import urllib.request
-from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 import grpc
 from google.protobuf.message import Message
@@ -47,13 +48,16 @@ def expand_headers(headers: Mapping[str, str], environ: Mapping[str, str] = os.e
     return {name: _VARIABLE.sub(lambda m, n=name: substitute(n, m), value) for name, value in headers.items()}
 
 
-def _read(path: Optional[str]) -> Optional[bytes]:
-    if path is None:
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise UserError(f"export.otlp.tls: cannot read {path}: {exc.strerror}") from None
+def tls_files(tls: TlsConfig) -> Tuple[Optional[bytes], Optional[bytes], Optional[bytes]]:
+    """(CA, key, certificate chain) PEM, each checked; None where not configured."""
+    if bool(tls.cert) != bool(tls.key):
+        raise UserError("export.otlp.tls: cert and key go together")
+    if not (tls.ca or tls.cert):
+        return None, None, None
+    from .tls_files import certificates, key_pair  # cryptography (~7 MB resident) only with TLS
+    ca = certificates(tls.ca, "export.otlp.tls.ca") if tls.ca else None
+    key, chain = key_pair(tls.cert, tls.key, "export.otlp.tls") if tls.cert else (None, None)
+    return ca, key, chain
 
 
 class GrpcTransport:
@@ -65,7 +69,7 @@ class GrpcTransport:
         options = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
                    ("grpc.max_reconnect_backoff_ms", backoff_ms)]
         if secure:
-            creds = grpc.ssl_channel_credentials(_read(tls.ca), _read(tls.key), _read(tls.cert))
+            creds = grpc.ssl_channel_credentials(*tls_files(tls))
             self._channel = grpc.secure_channel(target, creds, options)
         else:
             self._channel = grpc.insecure_channel(target, options)
@@ -97,12 +101,16 @@ class HttpTransport:
         self._context = None
         if self._base.startswith("https://"):
             tls = cfg.tls
-            self._context = ssl.create_default_context(cafile=tls.ca)
+            ca, _, _ = tls_files(tls)
+            try:
+                self._context = ssl.create_default_context(cadata=ca.decode() if ca else None)
+                if tls.cert:
+                    self._context.load_cert_chain(tls.cert, tls.key)
+            except (OSError, ssl.SSLError) as exc:
+                raise UserError(f"export.otlp.tls: cannot use the CA, certificate or key: {exc}") from None
             if tls.insecure:
                 self._context.check_hostname = False
                 self._context.verify_mode = ssl.CERT_NONE
-            if tls.cert:
-                self._context.load_cert_chain(tls.cert, tls.key)
 
     def send(self, kind: str, request: Message) -> None:
         body = request.SerializeToString()

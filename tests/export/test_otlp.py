@@ -94,6 +94,20 @@ def test_grpc_requests_really_are_gzip():
         receiver.stop()
 
 
+@pytest.mark.parametrize("protocol, endpoint", [("grpc", "https://localhost:4317"), ("http", "https://localhost:4318")])
+def test_bad_tls_files_are_one_line_naming_the_setting(certs, tmp_path, protocol, endpoint):
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_bytes(b"\x00\x01 not PEM")
+    cases = [(TlsConfig(ca=str(garbage)), r"export\.otlp\.tls\.ca: .* holds no PEM certificate"),
+             (TlsConfig(ca=str(tmp_path / "absent")), r"export\.otlp\.tls\.ca: cannot read"),
+             (TlsConfig(cert=certs.client_cert, key=certs.server_key), r"export\.otlp\.tls\.key: .* does not match"),
+             (TlsConfig(cert=certs.client_cert, key=str(garbage)), r"export\.otlp\.tls\.key: .* is not a PEM private"),
+             (TlsConfig(cert=certs.client_cert), r"export\.otlp\.tls: cert and key go together")]
+    for tls, message in cases:
+        with pytest.raises(UserError, match="^" + message):
+            OtlpExporter(OtlpConfig(enabled=True, protocol=protocol, endpoint=endpoint, tls=tls), sample_snapshot)
+
+
 def test_http_tls_gzip_env_headers(certs, monkeypatch):
     monkeypatch.setenv("TENANT_ID", "tenant-7")
     receiver = HttpReceiver(certs=certs).start()
