@@ -98,9 +98,11 @@ def test_tshark_finds_every_checksum_good(tmp_path):
 
 def test_what_cannot_be_anonymised_is_cut_away():
     anonymize = policy(anonymize=True)
-    lldp = bytes(Ether(dst="01:80:c2:00:00:0e", type=0x88CC) / Raw(b"\x02\x07\x04" + bytes([10, 1, 2, 3]) * 8))
+    lldp = bytes(Ether(src="02:00:00:00:00:01", dst="01:80:c2:00:00:0e", type=0x88CC)
+                 / Raw(b"\x02\x07\x04" + bytes([10, 1, 2, 3]) * 8))
     assert anonymize.frame(lldp) == lldp[:14]
-    mpls = bytes(Ether(type=0x8847) / Raw(b"\x00\x01\x01\x40") / IP(src=A4, dst=B4) / UDP())
+    mpls = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02", type=0x8847) / Raw(b"\x00\x01\x01\x40")
+                 / IP(src=A4, dst=B4) / UDP())
     assert anonymize.frame(mpls) == mpls[:14]
     v6 = raw("ipv6 udp", False)
     assert anonymize.frame(v6[:40]) == v6[:14]  # the snap length cut the IPv6 header
