@@ -99,7 +99,7 @@ COUNTERS = (  # (name, part, meaning)
     ("gnmi_deadline_exceeded_total", "gnmi", "Gets stopped because the client's deadline passed or it left."),
     ("gnmi_refused_overload_total", "gnmi", "RPCs gRPC refused itself (RESOURCE_EXHAUSTED): every worker busy and 16 "
      "more waiting."),
-    ("gnmi_requests_unread_total", "gnmi", "Get and Capabilities calls whose request never arrived whole (over 1 MiB, "
+    ("gnmi_requests_unread_total", "gnmi", "Unary calls (Get, Capabilities, Set) whose request never arrived whole (over 1 MiB, "
      "which gRPC refuses, or the client left)."),
     ("gnmi_internal_errors_total", "gnmi", "Calls that failed inside the agent (INTERNAL; one log line each, rate-limited)."),
     ("privacy_flows_excluded", "privacy", "Flows of this Snapshot left out by the exporter's privacy.exclude."),

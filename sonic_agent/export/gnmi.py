@@ -113,7 +113,7 @@ class _GrpcRefusals(grpc.ServerInterceptor):
 
 def _watched(handler: grpc.RpcMethodHandler, call: _Call) -> grpc.RpcMethodHandler:
     """`handler` noting in `call` when its request is deserialized (a stream: when it starts)."""
-    deserialize = handler.request_deserializer
+    deserialize = handler.request_deserializer or (lambda data: data)
 
     def read(data: bytes):
         call.read = True

@@ -101,9 +101,9 @@ class HttpTransport:
         self._context = None
         if self._base.startswith("https://"):
             tls = cfg.tls
-            ca, _, _ = tls_files(tls)
+            tls_files(tls)  # checked; ssl reads them again by name (a CA bundle may hold non-ASCII comments)
             try:
-                self._context = ssl.create_default_context(cadata=ca.decode() if ca else None)
+                self._context = ssl.create_default_context(cafile=tls.ca)
                 if tls.cert:
                     self._context.load_cert_chain(tls.cert, tls.key)
             except (OSError, ssl.SSLError) as exc:

@@ -29,6 +29,7 @@ class JobCapture:
         self.dropped = 0
         self.excluded = 0  # frames the policy excludes
         self.cut = 0  # frames the policy kept only part of
+        self.redact_errors = 0  # frames the policy failed on (not kept; none seen in fuzzing)
 
     def add(self, frame: CapturedFrame) -> None:
         data = frame.data[:self.snap_len]
@@ -37,7 +38,12 @@ class JobCapture:
                 self.dropped += 1
             return
         if self._redact is not None:
-            kept = self._redact(data)
+            try:
+                kept = self._redact(data)
+            except Exception:  # noqa: BLE001 (a hostile frame must never stop the mirror source: not kept)
+                with self._lock:
+                    self.redact_errors += 1
+                return
             with self._lock:
                 self.excluded += kept is None
                 self.cut += kept is not None and len(kept) < len(data)
@@ -72,4 +78,4 @@ class JobCapture:
     def stats(self) -> dict:
         with self._lock:
             return {"frames": len(self._frames), "bytes": self.bytes, "dropped": self.dropped,
-                    "excluded": self.excluded, "cut": self.cut, "max_bytes": self.max_bytes, "snap_len": self.snap_len}
+                    "excluded": self.excluded, "cut": self.cut, "redact_errors": self.redact_errors, "max_bytes": self.max_bytes, "snap_len": self.snap_len}

@@ -30,7 +30,6 @@ from ..config import EXPORTERS, AgentConfig, PrivacyConfig
 from ..errors import UserError
 from ..records import Row, Snapshot
 from . import KEY_BYTES
-from .frames import redact_frame
 
 if TYPE_CHECKING:
     from .cryptopan import Anonymizer
@@ -110,6 +109,7 @@ class PrivacyPolicy:
 
     def frame(self, data: bytes) -> Optional[bytes]:
         """A mirror job's captured frame as this policy keeps it (privacy.frames), None if excluded."""
+        from .frames import redact_frame  # the decoder's layer constants, and numpy: only with jobs
         return redact_frame(data, self._packed if self._anonymizer is not None else None,
                             lambda raw: bool(self._excluded) and self.excluded(str(ipaddress.ip_address(raw))))
 
@@ -123,6 +123,8 @@ class PrivacyPolicy:
             address = ipaddress.ip_address(text.split("%")[0])
         except ValueError:
             return False
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:10.1.2.3 is 10.1.2.3
         return any(address in net for net in self._excluded)
 
     def _redact(self, snap: Snapshot) -> Snapshot:
@@ -210,7 +212,8 @@ class Policies:
         self.by_exporter: Dict[str, Optional[PrivacyPolicy]] = {}
         built: Dict[str, Optional[PrivacyPolicy]] = {}  # exporters with equal settings share one (and its Snapshots)
         for name, own in per_exporter.items():
-            cfg, where = (own, f"export.{name}.privacy") if own is not None else (default, "privacy")
+            section = f"export.{name}.privacy" if name in EXPORTERS else f"{name}.privacy"  # jobs.privacy
+            cfg, where = (own, section) if own is not None else (default, "privacy")
             if repr(cfg) not in built:
                 built[repr(cfg)] = self._policy(cfg, where, catalogue)
             self.by_exporter[name] = built[repr(cfg)]

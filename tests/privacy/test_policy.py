@@ -132,6 +132,9 @@ def test_jobs_have_their_own_section_and_the_otlp_policy_for_otlp(tmp_path, key_
     with pytest.raises(UserError) as err:
         config(tmp_path, {"jobs": {"privacy": {"cache_entries": 0}}})
     assert str(err.value).startswith("config: jobs.privacy.cache_entries: must be")
+    with pytest.raises(UserError) as err:
+        Policies.of(config(tmp_path, {"jobs": {"privacy": {"anonymize": True}}}))
+    assert str(err.value) == "config: jobs.privacy.key_file: required by jobs.privacy.anonymize and jobs.privacy.hash"
 
 
 @pytest.mark.parametrize("privacy, message", [
