@@ -17,7 +17,7 @@ of a packet from a header that carries addresses the walk does not rewrite (an I
 destination-options, mobility, HIP or shim6 header; router advertisement, MLDv2 and redirect
 options; other ICMP types' bodies) or from where nesting passes the depth; a frame cut inside
 a header or a checksum keeps what precedes it. A frame any of whose addresses `excluded`
-names is None (not kept), with or without anonymisation.
+names (None: no exclusions) is None (not kept), with or without anonymisation.
 """
 from __future__ import annotations
 
@@ -99,11 +99,12 @@ def _change(old: bytes, new: bytes) -> int:
     return _fold(total)
 
 
-def redact_frame(data: bytes, address: Optional[Address], excluded: Callable[[bytes], bool]) -> Optional[bytes]:
+def redact_frame(data: bytes, address: Optional[Address],
+                 excluded: Optional[Callable[[bytes], bool]]) -> Optional[bytes]:
     """The frame as the policy may keep it, or None when one of its addresses is excluded."""
-    found = _walk(data, lambda raw: raw)  # the original addresses, before any AES is spent
-    if any(excluded(a) for a in found.seen):
-        return None
+    if excluded is not None:  # the original addresses first: no AES is spent on a frame not kept
+        if any(excluded(a) for a in _walk(data, lambda raw: raw).seen):
+            return None
     if address is None:
         return data
     frame = _walk(data, address)

@@ -111,7 +111,10 @@ class PrivacyPolicy:
         """A mirror job's captured frame as this policy keeps it (privacy.frames), None if excluded."""
         from .frames import redact_frame  # the decoder's layer constants, and numpy: only with jobs
         return redact_frame(data, self._packed if self._anonymizer is not None else None,
-                            lambda raw: bool(self._excluded) and self.excluded(str(ipaddress.ip_address(raw))))
+                            self._packed_excluded if self._excluded else None)
+
+    def _packed_excluded(self, raw: bytes) -> bool:
+        return self.excluded(str(ipaddress.ip_address(raw)))
 
     def _packed(self, raw: bytes) -> bytes:
         return ipaddress.ip_address(self.address(str(ipaddress.ip_address(raw)))).packed
