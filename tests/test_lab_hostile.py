@@ -76,6 +76,8 @@ def test_labd_survives_a_redis_restart():
         counters = dbs.connect("COUNTERS_DB")
         assert wait_until(lambda: set(counters.hkeys("COUNTERS_PORT_NAME_MAP")) == ports, 10)
         assert processes.running(layout).get("labd") == labd
+        assert wait_until(lambda: state.hget("MIRROR_SESSION_TABLE|everflow0", "status") == "active", 10), \
+            "the lab's ASIC mirror no longer follows CONFIG_DB"
         assert "Traceback" not in log.read_text()
 
 

@@ -29,6 +29,7 @@ from typing import Dict, List, Optional, Tuple
 from pyroute2 import IPRoute, NetNS
 from pyroute2.netns import setns
 from sonic_agent.sonic.encoding import decode_fields, glob_escape
+from sonic_agent.sonic.follower import backoff_delay
 
 from .mirror_frames import GRE_ERSPAN2, encapsulate, ipv4_header, parse, rule_matches
 from .topology import MGMT_PORT, LabLayout
@@ -42,6 +43,7 @@ SESSION_DIRECTIONS = {"RX": ("rx",), "TX": ("tx",), "BOTH": ("rx", "tx")}
 STAGE_DIRECTIONS = {"ingress": "rx", "egress": "tx"}
 FRAMES_PER_WAKEUP = 256  # per socket, before the others get their turn
 STATUS_EVERY_S = 1.0
+RETRY_MAX_S = 2.0  # the longest wait between tries to follow CONFIG_DB again
 POLL_S = 0.1  # how long a wait for frames lasts before CONFIG_DB's changes are looked at
 
 
@@ -215,18 +217,26 @@ class MirrorEmulator:
 
     # --- moving frames ------------------------------------------------------------------------
     def _run(self) -> None:
-        next_status = 0.0
+        """Frames keep moving while redis is away; CONFIG_DB is followed again once it is back
+        (the pubsub subscribes again on its reconnect), tried with backoff meanwhile."""
+        next_status, failures = 0.0, 0
         while True:
-            changed = False
-            while self.pubsub.get_message(timeout=0) is not None:
-                changed = True
             now = time.monotonic()
-            if changed or now >= next_status:
+            if now >= next_status or failures == 0:
                 try:
-                    self.reconcile()
-                except Exception:  # redis gone (lab down) or a table we cannot read: try again
-                    log.exception("mirror: following CONFIG_DB failed")
-                next_status = now + STATUS_EVERY_S
+                    changed = False
+                    while self.pubsub.get_message(timeout=0) is not None:
+                        changed = True
+                    if changed or now >= next_status:
+                        self.reconcile()
+                        next_status = now + STATUS_EVERY_S
+                    failures = 0
+                except Exception as exc:  # noqa: BLE001 (redis restarting, the lab going down, a table unread)
+                    failures += 1
+                    error = f"{type(exc).__name__}: {exc}"[:200]
+                    (log.warning if failures == 1 else log.debug)("mirror: cannot follow CONFIG_DB; retrying",
+                                                                   extra={"error": error})
+                    next_status = now + backoff_delay(failures, RETRY_MAX_S)
             sockets = list(self.captures.values())
             ready = select.select(sockets, [], [], POLL_S)[0] if sockets else time.sleep(POLL_S) or []
             ports = {sock: port for port, sock in self.captures.items()}
